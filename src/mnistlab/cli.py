@@ -1,0 +1,61 @@
+"""The ``mnistlab`` command: parses arguments, calls one library function per command, prints.
+
+Each command group lives in ``mnistlab/commands/<group>.py`` as a ``typer.Typer`` sub-app; this
+module mounts them and turns every ``MnistlabError`` into one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from mnistlab.errors import MnistlabError
+
+app = typer.Typer(
+    name="mnistlab",
+    help="Generate handwritten digits with density models and measure how good and how new they are.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _mount() -> None:
+    from mnistlab.commands import register_all
+
+    register_all(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    _mount()
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        app(args=args, prog_name="mnistlab", standalone_mode=False)
+    except MnistlabError as exc:
+        print(f"mnistlab: error: {exc}", file=sys.stderr)
+        return _exit(2, argv)
+    except KeyboardInterrupt:
+        print("mnistlab: interrupted", file=sys.stderr)
+        return _exit(130, argv)
+    except typer.Exit as exc:
+        return _exit(exc.exit_code, argv)
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return _exit(exc.exit_code, argv)
+        if isinstance(exc, click.exceptions.Abort):
+            print("mnistlab: aborted", file=sys.stderr)
+            return _exit(1, argv)
+        raise
+    return _exit(0, argv)
+
+
+def _exit(code: int, argv: list[str] | None) -> int:
+    # As a console script (argv None) leave with the code; from tests, return it.
+    if argv is None:
+        sys.exit(code)
+    return code

@@ -1,0 +1,13 @@
+"""The errors that reach the user as one line on stderr and a non-zero exit, never a traceback."""
+
+
+class MnistlabError(Exception):
+    """Base of every error whose message is meant for the user (one line)."""
+
+
+class DataError(MnistlabError):
+    """A data set or an input array that cannot be used: missing, truncated, malformed."""
+
+
+class ModelFileError(MnistlabError):
+    """A saved model that cannot be loaded: corrupt, or its config does not fit."""

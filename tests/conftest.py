@@ -1,0 +1,44 @@
+"""Shared fixtures: small real MNIST slices and a private cache folder for every test session."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+# Two cores on the CI machines: keep torch from oversubscribing them.
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Trained models and decoded data go to a fresh folder, never to the user's cache."""
+    folder = tmp_path_factory.mktemp("mnistlab-cache")
+    old = os.environ.get("MNISTLAB_CACHE")
+    os.environ["MNISTLAB_CACHE"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("MNISTLAB_CACHE", None)
+    else:
+        os.environ["MNISTLAB_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The whole bundled MNIST (60,000 + 10,000 images)."""
+    from mnistlab import data
+
+    return data.load()
+
+
+@pytest.fixture(scope="session")
+def small(mnist):
+    """A few hundred real digits: 600 training and 200 test images from the bundled MNIST."""
+    return mnist.subset(n_train=600, n_test=200)
+
+
+@pytest.fixture(scope="session")
+def rng():
+    return np.random.default_rng(0)
