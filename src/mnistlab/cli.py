@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     _mount()
     args = sys.argv[1:] if argv is None else list(argv)
     try:
-        app(args=args, prog_name="mnistlab", standalone_mode=False)
+        # With standalone_mode=False, click returns the exit code of typer.Exit (and of Ctrl-C,
+        # which it turns into Exit(130)) instead of raising it.
+        rv = app(args=args, prog_name="mnistlab", standalone_mode=False)
     except MnistlabError as exc:
         print(f"mnistlab: error: {exc}", file=sys.stderr)
         return _exit(2, argv)
@@ -51,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
             print("mnistlab: aborted", file=sys.stderr)
             return _exit(1, argv)
         raise
-    return _exit(0, argv)
+    code = rv if isinstance(rv, int) else 0
+    if code == 130:
+        print("mnistlab: interrupted", file=sys.stderr)
+    return _exit(code, argv)
 
 
 def _exit(code: int, argv: list[str] | None) -> int:

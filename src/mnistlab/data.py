@@ -11,7 +11,10 @@ import gzip
 import hashlib
 import json
 import os
+import shutil
 import struct
+import tempfile
+import zlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -34,7 +37,13 @@ MNIST_SHA256 = {
     "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
-
+# The four parts of a data set and the official MNIST name of each (decompressed).
+MNIST_FILES = {
+    "train-images": "train-images-idx3-ubyte",
+    "train-labels": "train-labels-idx1-ubyte",
+    "test-images": "t10k-images-idx3-ubyte",
+    "test-labels": "t10k-labels-idx1-ubyte",
+}
 
 
 @dataclass(frozen=True)
@@ -117,8 +126,9 @@ def _read_bytes(path: Path) -> bytes:
             with gzip.open(path, "rb") as f:
                 return f.read()
         return path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        kind = "corrupt gzip file" if path.suffix == ".gz" else "cannot read file"
+        raise DataError(f"{kind} {path}: {exc}") from None
 
 
 def parse_idx(raw: bytes, kind: str, name: str = "IDX file") -> np.ndarray:
@@ -138,7 +148,9 @@ def parse_idx(raw: bytes, kind: str, name: str = "IDX file") -> np.ndarray:
     expected = int(np.prod(shape))
     body = len(raw) - header
     if body != expected:
-        raise DataError(f"{name}: truncated or padded: {body} data bytes, header promises {expected}")
+        raise DataError(
+            f"{name}: truncated or padded: {body} data bytes, header promises {expected}"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -164,10 +176,64 @@ def _decode_folder(files: dict[str, Path]) -> tuple[dict[str, np.ndarray], str, 
         labels = arrays[f"{split}-labels"]
         if labels.max() > 9:
             raise DataError(f"{split} labels must be digits 0-9, found {int(labels.max())}")
-    official = set(MNIST_SHA256.values())
-    is_mnist = all(d in official for d in digests.values())
+    for key, digest in digests.items():
+        _remember_sha256(files[key], digest)
+    is_mnist = all(digests[k] == MNIST_SHA256[name] for k, name in MNIST_FILES.items())
     combined = hashlib.sha256("".join(digests[k] for k in sorted(digests)).encode()).hexdigest()
     return arrays, combined, is_mnist
+
+
+def _file_key(path: Path) -> str:
+    st = path.stat()
+    return hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[
+        :32
+    ]
+
+
+def file_sha256(path: str | Path, *, use_cache: bool = True) -> str:
+    """SHA-256 of the decompressed content of one IDX file (gzipped or not).
+
+    The verdict is cached in ``cache_dir()`` keyed by the file's path, size and mtime, so checking
+    the same files again costs a few small reads. Raises ``DataError`` for an unreadable file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"file not found: {path}")
+    entry = cache_dir() / "sha256" / _file_key(path)
+    if use_cache:
+        try:
+            digest = entry.read_text().strip()
+            if len(digest) == 64:
+                return digest
+        except OSError:
+            pass
+    digest = hashlib.sha256(_read_bytes(path)).hexdigest()
+    if use_cache:
+        _remember_sha256(path, digest)
+    return digest
+
+
+def _remember_sha256(path: Path, digest: str) -> None:
+    try:
+        entry = cache_dir() / "sha256" / _file_key(path)
+        write_atomic(entry, digest.encode())
+    except OSError:
+        pass  # the cache is an optimisation
+
+
+def write_atomic(path: str | Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` through a temporary file in the same folder and os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a data file is for everyone
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _stat_key(files: dict[str, Path]) -> str:
@@ -216,21 +282,26 @@ def _dataset(arrays: dict[str, np.ndarray], checksum: str, source: str, is_mnist
 
 
 def _write_cache(entry: Path, arrays: dict[str, np.ndarray], checksum: str, is_mnist: bool) -> None:
+    tmp = None
     try:
-        tmp = entry.with_name(entry.name + f".tmp{os.getpid()}")
-        tmp.mkdir(parents=True, exist_ok=True)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}.", suffix=".part"))
         for key, arr in arrays.items():
             np.save(tmp / f"{key}.npy", arr)
         meta = {"keys": sorted(arrays), "checksum": checksum, "is_mnist": is_mnist}
         (tmp / "meta.json").write_text(json.dumps(meta))
-        if entry.exists():
-            return
-        os.replace(tmp, entry)  # atomic: a reader sees the whole entry or none
+        if not entry.exists():
+            os.replace(tmp, entry)  # atomic: a reader sees the whole entry or none
     except OSError:
         pass  # the cache is an optimisation; a read-only home must not break loading
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
-def train_val_split(n: int, val_fraction: float = 1 / 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def train_val_split(
+    n: int, val_fraction: float = 1 / 12, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Seeded, deterministic split of ``range(n)`` into (train_idx, val_idx), both sorted.
 
     The default keeps 5,000 of MNIST's 60,000 training images for validation; the test set is
@@ -244,15 +315,22 @@ def train_val_split(n: int, val_fraction: float = 1 / 12, seed: int = 0) -> tupl
 
 
 def to_float(images: np.ndarray) -> np.ndarray:
-    """uint8 or float images of shape (N, 28, 28) or (N, 784) -> float32 (N, 1, 28, 28) in [0, 1]."""
+    """uint8 or float images (N, 28, 28) or (N, 784) -> float32 (N, 1, 28, 28) in [0, 1]."""
     x = np.asarray(images)
     x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
     return x.reshape(len(x), 1, IMAGE_SIZE, IMAGE_SIZE)
 
 
-def add_noise(images: np.ndarray, factor: float, random_state: int | np.random.Generator = 0) -> np.ndarray:
-    """Brief 003's noise model: ``clip(x + factor * N(0, 1), 0, 1)`` on float images in [0, 1]."""
+def add_noise(
+    images: np.ndarray, factor: float, random_state: int | np.random.Generator = 0
+) -> np.ndarray:
+    """Brief 003's noise model: ``clip(x + factor * N(0, 1), 0, 1)``.
+
+    images : uint8 in [0, 255] or float in [0, 1], any shape, e.g. (N, 28, 28) or (N, 1, 28, 28).
+    Returns float32 of the same shape in [0, 1].
+    """
     rng = np.random.default_rng(random_state)
-    x = np.asarray(images, dtype=np.float32)
+    x = np.asarray(images)
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
     noise = rng.standard_normal(x.shape, dtype=np.float32)
     return np.clip(x + np.float32(factor) * noise, 0.0, 1.0)
