@@ -1,0 +1,393 @@
+"""How good and how new generated digits are, measured with the judge classifier.
+
+Every metric is computed from the judge's softmax (N, 10) and its penultimate features (N, D):
+
+- **quality** = 1 - H(p) / log 10, one minus the normalised entropy of the softmax. It is 1 for a
+  one-hot prediction and 0 for the uniform one, exactly in [0, 1] with no rescaling. We prefer it
+  to the max-probability because it looks at the whole distribution: (0.5, 0.5, 0, ...) and
+  (0.5, 0.06, 0.06, ...) share a max-prob of 0.5, but the first is a clear "1 or 7" and the second
+  a blur; and it is the per-image term of the Inception Score that brief 000 borrows from.
+- **novelty** = d / (d + d_ref), where d is the distance to the nearest training image in feature
+  space and d_ref the median of the same distance for the real test digits. 0 exactly for a copy,
+  increasing in d, unchanged when the features are rescaled (d and d_ref scale together), below 1,
+  and 0.5 for a digit as far from the training set as a typical fresh real digit. Distances below
+  ``COPY_TOLERANCE * d_ref`` count as 0: they are float32 rounding of batched inference.
+- **diversity** = entropy of the histogram of predicted classes / log 10 (1: all ten digits
+  equally often; 0: one digit only).
+- **fid**: Fréchet distance between Gaussians fitted to the sample and the test-set features.
+- **precision, recall, density, coverage** (Naeem et al. 2020, k = 5, real = test features).
+- **near_copy_rate**: the share of samples closer to a training image than 99% of the real test
+  digits are (d <= the 1% quantile of the test digits' d), so about 0.01 for real data.
+
+Reconstruction metrics (``mse``, ``bce``, ``psnr``, ``ssim``) compare images with their
+reconstructions, per image, through torchmetrics where it has the metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torchmetrics.functional.image import (
+    peak_signal_noise_ratio,
+    structural_similarity_index_measure,
+)
+from tqdm.auto import tqdm
+
+from mnistlab import data as mdata
+from mnistlab import models
+from mnistlab.errors import DataError
+from mnistlab.neighbors import nearest
+
+N_CLASSES = 10
+PRDC_K = 5  # Naeem et al.'s default, also the prdc package's
+MIN_IMAGES = PRDC_K + 1  # PRDC needs the k-th nearest other sample
+NEAR_COPY_QUANTILE = 0.01  # "closer than 99% of real test digits are"
+CALIBRATION_N = 10_000  # brief 000's sample count: the calibration rows compare like with like
+# Features of one image computed in batches of different sizes differ in their last float32 bits;
+# a distance below this fraction of d_ref is that rounding, not a difference between images.
+COPY_TOLERANCE = 1e-4
+PSNR_CAP = 100.0  # dB; identical images would give +inf, which JSON cannot hold
+SCORE_KEYS = (
+    "n",
+    "quality",
+    "novelty",
+    "diversity",
+    "fid",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "near_copy_rate",
+)
+_CHUNK = 8192  # images per judge call: one tick of the progress bar
+
+
+# ---- input checks ---------------------------------------------------------------------------
+
+
+def check_images(images: Any, name: str = "images", min_count: int = 1) -> np.ndarray:
+    """Validate images and return them as float32 (N, 28, 28) in [0, 1].
+
+    images : uint8 array in [0, 255] or float array in [0, 1], of shape (N, 28, 28) or (N, 784)
+    min_count : the fewest images accepted
+    Raises ``DataError`` (one line) for anything else: not an array, empty, wrong shape or dtype,
+    NaN or infinite values, values outside [0, 1].
+    """
+    if not isinstance(images, np.ndarray):
+        raise DataError(f"{name}: expected a numpy array, got {type(images).__name__}")
+    x = images
+    size = mdata.IMAGE_SIZE
+    if x.ndim == 0 or len(x) == 0:
+        raise DataError(f"{name}: no images (shape {x.shape})")
+    if x.shape[1:] not in ((size, size), (size * size,)):
+        raise DataError(f"{name}: expected shape (N, 28, 28) or (N, 784), got {x.shape}")
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / 255.0
+    elif not np.issubdtype(x.dtype, np.floating):
+        raise DataError(f"{name}: expected uint8 in [0, 255] or float in [0, 1], got {x.dtype}")
+    elif not np.isfinite(x).all():
+        raise DataError(f"{name}: contains NaN or infinite values")
+    elif float(x.min()) < 0.0 or float(x.max()) > 1.0:
+        lo, hi = float(x.min()), float(x.max())
+        raise DataError(f"{name}: float values must lie in [0, 1], found [{lo:.4g}, {hi:.4g}]")
+    if len(x) < min_count:
+        raise DataError(f"{name}: need at least {min_count} images, got {len(x)}")
+    return x.reshape(len(x), size, size).astype(np.float32, copy=False)
+
+
+# ---- the metrics, over judge outputs --------------------------------------------------------
+
+
+def quality(probs: np.ndarray) -> np.ndarray:
+    """1 - normalised entropy of each softmax row: probs (N, C) -> (N,) in [0, 1]."""
+    p = np.clip(np.asarray(probs, dtype=np.float64), 0.0, 1.0)
+    p = p / p.sum(1, keepdims=True)
+    ent = -(p * np.log(np.where(p > 0, p, 1.0))).sum(1)  # 0 log 0 = 0
+    return np.clip(1.0 - ent / np.log(p.shape[1]), 0.0, 1.0)
+
+
+def novelty(nn_distance: np.ndarray, d_ref: float) -> np.ndarray:
+    """Map nearest-training-image distances (N,) to [0, 1): d / (d + d_ref); 0 for a copy.
+
+    d_ref : the median nearest-neighbour distance of real held-out digits (> 0), so a typical fresh
+        real digit scores 0.5. Distances below ``COPY_TOLERANCE * d_ref`` map to 0.
+    """
+    if not d_ref > 0:
+        raise DataError(f"the reference distance must be positive, got {d_ref}")
+    d = np.asarray(nn_distance, dtype=np.float64)
+    d = np.where(d < COPY_TOLERANCE * d_ref, 0.0, d)
+    return d / (d + d_ref)
+
+
+def diversity(predicted: np.ndarray, n_classes: int = N_CLASSES) -> float:
+    """Entropy of the predicted-class histogram / log(n_classes): predicted (N,) ints -> [0, 1]."""
+    counts = np.bincount(np.asarray(predicted, dtype=np.int64), minlength=n_classes)
+    p = counts[counts > 0] / counts.sum()
+    return float(np.clip(-(p * np.log(p)).sum() / np.log(n_classes), 0.0, 1.0))
+
+
+def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (D,) and covariance (D, D), float64, of features (N, D), N >= 2."""
+    f = np.asarray(features, dtype=np.float64)
+    return f.mean(0), np.cov(f, rowvar=False)
+
+
+def frechet_distance(
+    stats_a: tuple[np.ndarray, np.ndarray], stats_b: tuple[np.ndarray, np.ndarray]
+) -> float:
+    """FID between two Gaussians: |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)).
+
+    tr (S_a S_b)^(1/2) is the sum of the square roots of the eigenvalues of the symmetric PSD
+    matrix S_a^(1/2) S_b S_a^(1/2) (same spectrum as S_a S_b): two ``eigh`` calls, no complex
+    ``sqrtm`` and no imaginary parts to discard.
+    """
+    (mu_a, s_a), (mu_b, s_b) = stats_a, stats_b
+    w, v = np.linalg.eigh(s_a)
+    root_a = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T  # S_a^(1/2)
+    m = root_a @ s_b @ root_a
+    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0.0, None)).sum()
+    diff = mu_a - mu_b
+    return float(max(diff @ diff + np.trace(s_a) + np.trace(s_b) - 2.0 * tr_sqrt, 0.0))
+
+
+def fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """Fréchet distance between the features (N_a, D) and (N_b, D)."""
+    return frechet_distance(gaussian_stats(features_a), gaussian_stats(features_b))
+
+
+def knn_radii(features: np.ndarray, k: int = PRDC_K) -> np.ndarray:
+    """Distance from each row of features (N, D) to its k-th nearest other row: (N,) float64."""
+    if len(features) <= k:
+        raise DataError(f"need more than {k} images for k-NN radii, got {len(features)}")
+    return nearest(features, features, k, exclude_self=True)[0][:, -1].astype(np.float64)
+
+
+def prdc(
+    real: np.ndarray,
+    fake: np.ndarray,
+    k: int = PRDC_K,
+    *,
+    real_radii: np.ndarray | None = None,
+    chunk: int = 1024,
+) -> dict[str, float]:
+    """Precision, recall, density and coverage of fake (M, D) against real (N, D) features.
+
+    Naeem et al. 2020 with the ``prdc`` package's conventions (strict ``<`` against the k-th
+    nearest-neighbour radius). The (N, M) distance matrix is never held whole: fake rows go by in
+    chunks of ``chunk``, in float64. ``real_radii`` (N,) may be passed when the real set is fixed.
+    """
+    real64 = torch.from_numpy(np.asarray(real, dtype=np.float64))
+    fake64 = np.asarray(fake, dtype=np.float64)
+    r_rad = torch.from_numpy(knn_radii(real, k) if real_radii is None else real_radii)
+    f_rad = torch.from_numpy(knn_radii(fake, k))
+    n_real, n_fake = len(real64), len(fake64)
+    real_sq = (real64 * real64).sum(1)
+    in_balls = torch.empty(n_fake, dtype=torch.int64)  # real balls holding each fake
+    recalled = torch.zeros(n_real, dtype=torch.bool)  # real inside some fake ball
+    closest = torch.full((n_real,), float("inf"), dtype=torch.float64)  # nearest fake
+    with torch.inference_mode():
+        for j0 in range(0, n_fake, chunk):
+            f = torch.from_numpy(fake64[j0 : j0 + chunk])  # (b, D)
+            sq = real_sq[:, None] + (f * f).sum(1)[None, :] - 2.0 * real64 @ f.T
+            d = sq.clamp_(min=0.0).sqrt_()  # (N, b)
+            in_balls[j0 : j0 + len(f)] = (d < r_rad[:, None]).sum(0)
+            recalled |= (d < f_rad[None, j0 : j0 + len(f)]).any(1)
+            closest = torch.minimum(closest, d.min(1).values)
+    return {
+        "precision": float((in_balls > 0).double().mean()),
+        "recall": float(recalled.double().mean()),
+        "density": float(in_balls.double().sum() / (k * n_fake)),
+        "coverage": float((closest < r_rad).double().mean()),
+    }
+
+
+# ---- scoring images with the judge ----------------------------------------------------------
+
+
+@dataclass
+class Scores:
+    """The metrics of one set of images; ``per_image`` holds arrays of shape (n,).
+
+    per_image keys: quality, novelty, nn_distance (to the nearest training image in feature space),
+    nn_index (that image's index in the training set), predicted (the judge's class).
+    """
+
+    n: int
+    quality: float
+    novelty: float
+    diversity: float
+    fid: float
+    precision: float
+    recall: float
+    density: float
+    coverage: float
+    near_copy_rate: float
+    per_image: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def as_dict(self, per_image: bool = False) -> dict[str, Any]:
+        """The metrics as plain JSON types, keys in ``SCORE_KEYS`` order (plus per_image lists)."""
+        out: dict[str, Any] = {"n": int(self.n)}
+        out.update({key: float(getattr(self, key)) for key in SCORE_KEYS[1:]})
+        if per_image:
+            out["per_image"] = {key: val.tolist() for key, val in self.per_image.items()}
+        return out
+
+
+class Scorer:
+    """Scores images against a data set with a judge classifier.
+
+    judge : a model with ``features(x) -> (N, D)`` and a linear ``head`` on them (the
+        ``classifier``), run through ``models.judge_outputs``.
+    data : the ``Dataset`` whose training images define novelty and whose test images are the real
+        reference of FID and PRDC.
+    judge_id : identifies the judge in every result.
+
+    The features of the training and test sets are computed once here; so are the test set's
+    Gaussian statistics, its k-NN radii and its nearest-training-image distances, which fix
+    ``d_ref`` (the median, novelty's scale) and ``copy_threshold`` (the 1% quantile).
+    """
+
+    def __init__(
+        self, judge: nn.Module, data: mdata.Dataset, *, judge_id: str, progress: bool = True
+    ):
+        self.judge = judge
+        self.data = data
+        self.judge_id = judge_id
+        self.progress = progress
+        self.train_probs_, self.train_features_ = self._outputs(data.x_train, "train features")
+        self.test_probs_, self.test_features_ = self._outputs(data.x_test, "test features")
+        self.test_stats_ = gaussian_stats(self.test_features_)
+        self.test_radii_ = knn_radii(self.test_features_)
+        test_nn = nearest(self.test_features_, self.train_features_)[0][:, 0]  # (n_test,)
+        self.d_ref_ = float(np.median(test_nn))
+        self.copy_threshold_ = float(np.quantile(test_nn, NEAR_COPY_QUANTILE))
+        if not self.d_ref_ > 0:
+            raise DataError("most test images are copies of training images: novelty is undefined")
+
+    def _outputs(self, images: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+        """(probs (N, 10), features (N, D)) of the judge, in chunks behind a progress bar."""
+        parts = [
+            models.judge_outputs(self.judge, images[i : i + _CHUNK])
+            for i in tqdm(
+                range(0, len(images), _CHUNK), desc=what, unit="chunk", disable=not self.progress
+            )
+        ]
+        probs = np.concatenate([p for p, _ in parts])
+        return probs, np.concatenate([f for _, f in parts])
+
+    def score(self, images: np.ndarray) -> Scores:
+        """Every metric of images (N, 28, 28) or (N, 784), uint8 or float in [0, 1], N > 5."""
+        x = check_images(images, min_count=MIN_IMAGES)
+        probs, feats = self._outputs(x, "sample features")
+        return self._score(probs, feats, self.train_features_)
+
+    def _score(
+        self,
+        probs: np.ndarray,
+        feats: np.ndarray,
+        refs: np.ndarray,
+        ref_index: np.ndarray | None = None,
+    ) -> Scores:
+        """Scores of judge outputs probs (n, 10), feats (n, D) against training features refs."""
+        nn_d, nn_i = nearest(feats, refs)
+        nn_d, nn_i = nn_d[:, 0].astype(np.float64), nn_i[:, 0]
+        nn_d[nn_d < COPY_TOLERANCE * self.d_ref_] = 0.0  # batched float32 rounding, see above
+        if ref_index is not None:
+            nn_i = ref_index[nn_i]  # back to indices into the whole training set
+        qual, nov, pred = quality(probs), novelty(nn_d, self.d_ref_), probs.argmax(1)
+        pr = prdc(self.test_features_, feats, real_radii=self.test_radii_)
+        return Scores(
+            n=len(feats),
+            quality=float(qual.mean()),
+            novelty=float(nov.mean()),
+            diversity=diversity(pred),
+            fid=frechet_distance(gaussian_stats(feats), self.test_stats_),
+            precision=pr["precision"],
+            recall=pr["recall"],
+            density=pr["density"],
+            coverage=pr["coverage"],
+            near_copy_rate=float((nn_d <= self.copy_threshold_).mean()),
+            per_image={
+                "quality": qual,
+                "novelty": nov,
+                "nn_distance": nn_d,
+                "nn_index": nn_i,
+                "predicted": pred,
+            },
+        )
+
+    def calibration(self, n: int = CALIBRATION_N, seed: int = 0) -> dict[str, Scores]:
+        """Scores of real digits, the reference rows of every report (brief 000, step 5).
+
+        - "train vs itself": n training images against the whole training set (novelty 0).
+        - "half vs half": n images of one seeded half of the training set against the other half
+          as the novelty reference (same d_ref, so fewer references read as a little newer).
+        - "test vs train": the test images against the training set (novelty about 0.5). FID and
+          PRDC compare the test set with itself here, so they show the ideal values.
+        At most ``n`` images per row (seeded choice): PRDC and FID depend on the sample size, and
+        n = 10,000 matches the generators' samples.
+        """
+        rng = np.random.default_rng(seed)
+        n_train = len(self.train_features_)
+        perm = rng.permutation(n_train)
+        half_a, half_b = np.sort(perm[: n_train // 2]), np.sort(perm[n_train // 2 :])
+        own = np.sort(perm[:n])
+        some_a = np.sort(rng.permutation(half_a)[:n])
+        tp, tf = self.train_probs_, self.train_features_
+        return {
+            "train vs itself": self._score(tp[own], tf[own], tf),
+            "half vs half": self._score(tp[some_a], tf[some_a], tf[half_b], half_b),
+            "test vs train": self._score(self.test_probs_, self.test_features_, tf),
+        }
+
+
+# ---- reconstruction metrics -----------------------------------------------------------------
+
+
+def _pair(target: np.ndarray, pred: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validated float32 tensors (N, 1, 28, 28) of images and their reconstructions."""
+    t, p = check_images(target, "target"), check_images(pred, "reconstruction")
+    if t.shape != p.shape:
+        raise DataError(f"{len(t)} target images but {len(p)} reconstructions")
+    return torch.from_numpy(t[:, None]), torch.from_numpy(p[:, None])
+
+
+def mse(target: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Mean squared error per image: (N,) float64."""
+    t, p = _pair(target, pred)
+    return (t.double() - p.double()).square().mean((1, 2, 3)).numpy()
+
+
+def bce(target: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Binary cross-entropy per pixel, averaged per image: (N,) float64 (log clamped at -100)."""
+    t, p = _pair(target, pred)
+    loss = torch.nn.functional.binary_cross_entropy(p.double(), t.double(), reduction="none")
+    return loss.mean((1, 2, 3)).numpy()
+
+
+def psnr(target: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Peak signal-to-noise ratio in dB per image (data range 1), capped at PSNR_CAP: (N,)."""
+    t, p = _pair(target, pred)
+    val = peak_signal_noise_ratio(p, t, data_range=1.0, reduction="none", dim=(1, 2, 3))
+    return np.minimum(val.double().numpy(), PSNR_CAP)
+
+
+def ssim(target: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Structural similarity per image: (N,).
+
+    torchmetrics' defaults: Gaussian window 11, sigma 1.5, data range 1, borders reflect-padded,
+    the mean over all 28 x 28 positions.
+    """
+    t, p = _pair(target, pred)
+    val = structural_similarity_index_measure(p, t, data_range=1.0, reduction="none")
+    return val.double().numpy()
+
+
+def reconstruction(target: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """The four reconstruction metrics averaged over images: keys mse, bce, psnr, ssim."""
+    fns = {"mse": mse, "bce": bce, "psnr": psnr, "ssim": ssim}
+    return {name: float(fn(target, pred).mean()) for name, fn in fns.items()}

@@ -1,0 +1,144 @@
+"""``mnistlab evaluate`` end to end on a small real data set: output, exit codes, bad files.
+
+Only the judge loader is replaced (by a seeded, untrained classifier, so the tests need no
+training); the data loading, the file handling and the metrics run for real.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from mnistlab import metrics, models
+from mnistlab.cli import main
+from mnistlab.commands import evaluate_cmd
+
+KEYS = [
+    "n",
+    "quality",
+    "novelty",
+    "diversity",
+    "fid",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "near_copy_rate",
+]
+
+
+def write_idx(path, array: np.ndarray) -> None:
+    magic = 0x803 if array.ndim == 3 else 0x801
+    header = struct.pack(">II", magic, len(array)) + b"".join(
+        struct.pack(">I", s) for s in array.shape[1:]
+    )
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture(scope="module")
+def data_dir(small, tmp_path_factory):
+    """The ``small`` data set (600 + 200 digits) written as a folder of IDX files."""
+    folder = tmp_path_factory.mktemp("small-idx")
+    write_idx(folder / "train-images-idx3-ubyte.gz", small.x_train)
+    write_idx(folder / "train-labels-idx1-ubyte.gz", small.y_train)
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", small.x_test)
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", small.y_test)
+    return folder
+
+
+def seeded_judge():
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return models.get_model("classifier")
+
+
+@pytest.fixture(autouse=True)
+def stand_in_judge(monkeypatch):
+    judge = seeded_judge()
+    monkeypatch.setattr(
+        evaluate_cmd, "_load_judge", lambda dataset: (judge, {"judge_id": "classifier-seed-0"})
+    )
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(["evaluate", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_has_exactly_the_metric_keys(capsys, tmp_path, data_dir, small):
+    images = small.x_test[:40]
+    np.save(tmp_path / "s.npy", images)
+    code, out, _ = run(capsys, tmp_path / "s.npy", "--data", data_dir, "--json")
+    assert code == 0
+    scores = json.loads(out)
+    assert list(scores) == KEYS
+    assert scores["n"] == 40
+    # The same numbers as the library gives.
+    from mnistlab import data
+
+    direct = metrics.Scorer(seeded_judge(), data.load(data_dir), judge_id="x", progress=False)
+    for key, value in direct.score(images).as_dict().items():
+        assert scores[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+
+
+def test_text_output_and_npz_forms(capsys, tmp_path, data_dir, small):
+    images = (small.x_train[:30] / 255.0).astype(np.float32).reshape(30, 784)
+    np.savez(tmp_path / "one.npz", whatever=images)
+    np.savez(tmp_path / "named.npz", labels=np.zeros(30), samples=images)
+    outs = []
+    for name in ("one.npz", "named.npz"):
+        code, out, _ = run(capsys, tmp_path / name, "--data", data_dir)
+        assert code == 0
+        outs.append(out)
+    for key in KEYS:
+        assert key in outs[0]
+    assert "judge           classifier-seed-0" in outs[0]
+    # Copies of training images: novelty 0, all near copies, the same numbers either way.
+    assert "novelty         0.0000" in outs[0]
+    assert "near_copy_rate  1.0000" in outs[0]
+    assert outs[0].splitlines()[1:] == outs[1].splitlines()[1:]
+
+
+def save_object_array(path):
+    np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+
+
+BAD_FILES = {
+    "wrong-shape.npy": (lambda p: np.save(p, np.zeros((10, 27, 27), np.float32)), "shape"),
+    "nan.npy": (lambda p: np.save(p, np.full((10, 784), np.nan, np.float32)), "NaN"),
+    "range.npy": (lambda p: np.save(p, np.full((10, 784), 2.0, np.float32)), "in \\[0, 1\\]"),
+    "empty.npy": (lambda p: np.save(p, np.zeros((0, 28, 28), np.uint8)), "no images"),
+    "zero-bytes.npy": (lambda p: p.write_bytes(b""), "not a .npy file"),
+    "text.npy": (lambda p: p.write_text("hello"), "not a .npy file"),
+    "text.npz": (lambda p: p.write_text("hello"), "not a .npz file"),
+    "objects.npy": (save_object_array, "pickled"),
+    "two.npz": (lambda p: np.savez(p, a=np.zeros((10, 784)), b=np.zeros(3)), "found a, b"),
+    "images.txt": (lambda p: p.write_text("0 0 0"), "expected a .npy or .npz"),
+    "few.npy": (lambda p: np.save(p, np.zeros((3, 784), np.float32)), "at least 6 images"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_FILES))
+def test_bad_files_give_one_error_line(capsys, tmp_path, data_dir, name):
+    make, message = BAD_FILES[name]
+    make(tmp_path / name)
+    code, out, err = run(capsys, tmp_path / name, "--data", data_dir, "--json")
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mnistlab: error: ")
+    assert re.search(message, lines[0]), lines[0]
+
+
+def test_missing_file(capsys, tmp_path, data_dir):
+    code, _, err = run(capsys, tmp_path / "nope.npy", "--data", data_dir)
+    assert code == 2
+    assert err.strip() == f"mnistlab: error: samples file not found: {tmp_path / 'nope.npy'}"

@@ -1,0 +1,272 @@
+"""Metrics on small real data: properties, reference implementations, bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import prdc as prdc_package
+import pytest
+import scipy.linalg
+import scipy.signal
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from mnistlab import metrics, models
+from mnistlab.errors import DataError
+
+
+class TinyJudge(nn.Module):
+    """A deterministic stand-in for the judge: fixed seeded random ReLU features and a head.
+
+    ``scale`` multiplies the features, to check that novelty does not depend on their units.
+    """
+
+    def __init__(self, seed: int = 0, scale: float = 1.0, feature_dim: int = 24) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.proj = nn.Linear(784, feature_dim)
+        self.head = nn.Linear(feature_dim, 10)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
+        self.scale = scale
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, 1, 28, 28) -> (N, feature_dim)."""
+        return torch.relu(self.proj(x.flatten(1))) * self.scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+@pytest.fixture(scope="module")
+def scorer(small):
+    return metrics.Scorer(TinyJudge(), small, judge_id="tiny-0", progress=False)
+
+
+# ---- inputs ---------------------------------------------------------------------------------
+
+
+def test_check_images_accepts_both_shapes_and_dtypes(small):
+    x = small.x_train[:5]
+    as_uint8 = metrics.check_images(x)
+    as_float = metrics.check_images((x / 255.0).reshape(5, 784))
+    assert as_uint8.shape == as_float.shape == (5, 28, 28)
+    assert as_uint8.dtype == np.float32
+    np.testing.assert_allclose(as_uint8, as_float, atol=1e-6)
+
+
+BAD_IMAGES = {
+    "expected a numpy array": [[0.0] * 784],
+    "no images": np.zeros((0, 28, 28), np.float32),
+    "expected shape": np.zeros((3, 27, 27), np.float32),
+    "got int64": np.zeros((3, 784), np.int64),
+    "NaN": np.full((3, 784), np.nan, np.float32),
+    "must lie in": np.full((3, 28, 28), 1.5, np.float32),
+}
+
+
+@pytest.mark.parametrize("message", list(BAD_IMAGES))
+def test_bad_images_raise_one_line_errors(scorer, message):
+    with pytest.raises(DataError, match=message) as err:
+        scorer.score(BAD_IMAGES[message])
+    assert "\n" not in str(err.value)
+
+
+def test_too_few_images(scorer, small):
+    with pytest.raises(DataError, match="at least 6 images"):
+        scorer.score(small.x_test[:5])
+
+
+# ---- the single metrics -------------------------------------------------------------------
+
+
+def test_quality_ends():
+    sure, unsure = np.eye(10)[:3], np.full((2, 10), 0.1)
+    np.testing.assert_allclose(metrics.quality(sure), 1.0)
+    np.testing.assert_allclose(metrics.quality(unsure), 0.0, atol=1e-12)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(0.0, 1e6), min_size=10, max_size=10).filter(lambda v: sum(v) > 0))
+def test_quality_lies_in_unit_interval(weights):
+    probs = np.array([weights]) / sum(weights)
+    q = metrics.quality(probs)
+    assert 0.0 <= q[0] <= 1.0
+
+
+def test_diversity_ends():
+    assert metrics.diversity(np.full(100, 2)) == 0.0
+    assert metrics.diversity(np.arange(100) % 10) == pytest.approx(1.0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    d=st.lists(st.one_of(st.just(0.0), st.floats(1e-6, 1e9)), min_size=1, max_size=20),
+    d_ref=st.floats(1e-6, 1e6),
+    scale=st.floats(1e-3, 1e3),
+)
+def test_novelty_mapping(d, d_ref, scale):
+    d = np.array(d)
+    n = metrics.novelty(d, d_ref)
+    assert ((n >= 0) & (n <= 1)).all()
+    assert ((n == 0) == (d < metrics.COPY_TOLERANCE * d_ref)).all()
+    assert (np.diff(n[np.argsort(d)]) >= 0).all()  # monotone
+    np.testing.assert_allclose(metrics.novelty(scale * d, scale * d_ref), n, rtol=1e-12)
+
+
+def fid_direct(a: np.ndarray, b: np.ndarray) -> float:
+    """FID as pytorch-fid writes it, with scipy's matrix square root."""
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = scipy.linalg.sqrtm(s_a @ s_b).real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a + s_b - 2 * root))
+
+
+@pytest.mark.parametrize(("d", "shift"), [(4, 0.0), (16, 0.5), (64, 2.0)])
+def test_fid_matches_scipy_sqrtm(rng, d, shift):
+    a = rng.standard_normal((500, d))
+    b = rng.standard_normal((400, d)) @ rng.uniform(0.5, 1.5, (d, d)) / np.sqrt(d) + shift
+    assert metrics.fid(a, b) == pytest.approx(fid_direct(a, b), rel=1e-6)
+    assert metrics.fid(a, a) == pytest.approx(0.0, abs=1e-8)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_prdc_matches_the_prdc_package(seed, capsys):
+    rng = np.random.default_rng(seed)
+    real = rng.standard_normal((300, 8)).astype(np.float32)
+    fake = (rng.standard_normal((250, 8)) * 1.2 + 0.3).astype(np.float32)
+    ours = metrics.prdc(real, fake, k=5, chunk=64)
+    theirs = prdc_package.compute_prdc(real, fake, nearest_k=5)
+    capsys.readouterr()  # the package prints the sizes
+    for key, value in theirs.items():
+        assert ours[key] == pytest.approx(float(value), abs=1e-12), key
+    radii = metrics.knn_radii(real, 5)
+    assert metrics.prdc(real, fake, real_radii=radii) == ours
+
+
+# ---- the scorer on real digits ------------------------------------------------------------
+
+
+def test_scores_lie_in_range(scorer, small):
+    s = scorer.score(small.x_test[:150])
+    d = s.as_dict()
+    assert list(d) == list(metrics.SCORE_KEYS)
+    assert d["n"] == 150
+    for key in ("quality", "novelty", "diversity", "precision", "recall", "coverage"):
+        assert 0.0 <= d[key] <= 1.0, key
+    assert 0.0 <= d["near_copy_rate"] <= 1.0
+    assert d["fid"] >= 0.0 and d["density"] >= 0.0
+    for key in ("quality", "novelty", "nn_distance"):
+        values = s.per_image[key]
+        assert values.shape == (150,) and (values >= 0).all()
+    assert ((s.per_image["novelty"] >= 0) & (s.per_image["novelty"] <= 1)).all()
+    assert set(np.unique(s.per_image["predicted"])) <= set(range(10))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(0, 599), min_size=6, max_size=40, unique=True))
+def test_copies_of_training_images_have_novelty_zero(scorer, small, picked):
+    images = small.x_train[picked].astype(np.float32) / 255.0  # float copies of the uint8 images
+    s = scorer.score(images)
+    assert s.novelty == 0.0
+    assert s.near_copy_rate == 1.0
+    np.testing.assert_array_equal(s.per_image["nn_distance"], 0.0)
+
+
+def test_copies_have_novelty_zero_with_the_classifier(small):
+    """The real judge architecture (seeded, untrained): a CNN with BatchNorm, batched inference."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        judge = models.get_model("classifier")
+    scorer = metrics.Scorer(judge, small, judge_id="classifier-seed-0", progress=False)
+    s = scorer.score(small.x_train[[5, 17, 99, 300, 301, 599]])
+    assert s.novelty == 0.0
+    np.testing.assert_array_equal(s.per_image["nn_index"], [5, 17, 99, 300, 301, 599])
+
+
+def test_novelty_ignores_the_feature_scale(small):
+    images = small.x_test[:60]
+    base = metrics.Scorer(TinyJudge(), small, judge_id="tiny", progress=False).score(images)
+    scaled = metrics.Scorer(TinyJudge(scale=37.5), small, judge_id="tiny", progress=False)
+    np.testing.assert_allclose(
+        scaled.score(images).per_image["novelty"], base.per_image["novelty"], rtol=1e-5
+    )
+
+
+def test_noise_is_newer_and_worse_than_real_digits(scorer, small, rng):
+    real = scorer.score(small.x_test[:100])
+    noise = scorer.score(rng.uniform(0.0, 1.0, (100, 784)).astype(np.float32))
+    assert noise.novelty > real.novelty
+    assert noise.fid > real.fid
+    assert noise.precision < real.precision
+
+
+def test_seeded_runs_are_identical(scorer, small):
+    a, b = scorer.score(small.x_test[:50]), scorer.score(small.x_test[:50])
+    assert a.as_dict() == b.as_dict()
+
+
+def test_calibration_rows(scorer, small):
+    rows = scorer.calibration(n=200, seed=0)
+    assert list(rows) == ["train vs itself", "half vs half", "test vs train"]
+    own, halves, test = rows["train vs itself"], rows["half vs half"], rows["test vs train"]
+    assert own.novelty == 0.0 and own.near_copy_rate == 1.0
+    assert own.n == halves.n == test.n == 200
+    # Real test digits sit around 0.5 by construction of d_ref (the median).
+    assert 0.35 < test.novelty < 0.65
+    assert test.near_copy_rate <= 0.02
+    assert test.fid == pytest.approx(0.0, abs=1e-6)
+    assert halves.novelty > 0.0
+    # half vs half: each neighbour comes from the other half of the training set.
+    nn_index = halves.per_image["nn_index"]
+    assert len(np.unique(nn_index)) > 1 and nn_index.max() < len(small.x_train)
+    again = scorer.calibration(n=200, seed=0)["half vs half"]
+    np.testing.assert_array_equal(again.per_image["nn_index"], nn_index)
+
+
+# ---- reconstruction metrics ---------------------------------------------------------------
+
+
+def ssim_direct(x: np.ndarray, y: np.ndarray) -> float:
+    """SSIM of two (28, 28) images: Gaussian window 11 / sigma 1.5, borders reflect-padded."""
+    t = np.arange(11) - 5.0
+    g = np.exp(-(t**2) / (2 * 1.5**2))
+    w = np.outer(g, g) / g.sum() ** 2
+
+    def blur(a):
+        return scipy.signal.correlate2d(np.pad(a, 5, mode="reflect"), w, mode="valid")
+
+    mx, my = blur(x), blur(y)
+    vx, vy = np.maximum(blur(x * x) - mx**2, 0), np.maximum(blur(y * y) - my**2, 0)
+    cxy = blur(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    s = (2 * mx * my + c1) * (2 * cxy + c2) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return float(s.mean())
+
+
+def test_reconstruction_metrics_match_direct_formulas(small, rng):
+    target = small.x_test[:4].astype(np.float64) / 255.0
+    pred = np.clip(target + 0.1 * rng.standard_normal(target.shape), 0.0, 1.0)
+    pred = pred.astype(np.float32).astype(np.float64)  # what the metrics see
+    err = ((target - pred) ** 2).reshape(4, -1).mean(1)
+    np.testing.assert_allclose(metrics.mse(target, pred), err, rtol=1e-5)
+    np.testing.assert_allclose(metrics.psnr(target, pred), 10 * np.log10(1.0 / err), rtol=1e-5)
+    with np.errstate(divide="ignore"):  # log 0 = -inf, clamped at -100 as torch does
+        log_p, log_q = np.maximum(np.log(pred), -100), np.maximum(np.log(1 - pred), -100)
+    ce = -(target * log_p + (1 - target) * log_q).reshape(4, -1).mean(1)
+    np.testing.assert_allclose(metrics.bce(target, pred), ce, rtol=1e-4)
+    want = [ssim_direct(target[i], pred[i]) for i in range(4)]
+    np.testing.assert_allclose(metrics.ssim(target, pred), want, rtol=1e-4)
+    means = metrics.reconstruction(target, pred)
+    assert means["ssim"] == pytest.approx(np.mean(want), rel=1e-4)
+
+
+def test_identical_reconstructions(small):
+    x = small.x_test[:3]
+    assert (metrics.mse(x, x) == 0).all()
+    assert (metrics.psnr(x, x) == metrics.PSNR_CAP).all()
+    np.testing.assert_allclose(metrics.ssim(x, x), 1.0, atol=1e-6)
+    with pytest.raises(DataError, match="3 target images but 2"):
+        metrics.mse(x, x[:2])
