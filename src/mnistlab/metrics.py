@@ -25,7 +25,11 @@ reconstructions, per image, through torchmetrics where it has the metric.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -237,6 +241,18 @@ class Scores:
         return out
 
 
+def _judge_digest(judge: nn.Module, probe: np.ndarray) -> str:
+    """SHA-256 (first 16 hex digits) of a judge's parameters and buffers and of its outputs on a
+    few probe images: a judge that computes anything differently gets another digest."""
+    digest = hashlib.sha256()
+    for name, tensor in judge.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    probs, feats = models.judge_outputs(judge, probe)
+    digest.update(np.round(np.concatenate([probs, feats], axis=1), 4).tobytes())
+    return digest.hexdigest()[:16]
+
+
 class Scorer:
     """Scores images against a data set with a judge classifier.
 
@@ -258,8 +274,13 @@ class Scorer:
         self.data = data
         self.judge_id = judge_id
         self.progress = progress
-        self.train_probs_, self.train_features_ = self._outputs(data.x_train, "train features")
-        self.test_probs_, self.test_features_ = self._outputs(data.x_test, "test features")
+        cached = self._load_features()
+        if cached is None:
+            self.train_probs_, self.train_features_ = self._outputs(data.x_train, "train features")
+            self.test_probs_, self.test_features_ = self._outputs(data.x_test, "test features")
+            self._save_features()
+        else:
+            self.train_probs_, self.train_features_, self.test_probs_, self.test_features_ = cached
         self.test_stats_ = gaussian_stats(self.test_features_)
         self.test_radii_ = knn_radii(self.test_features_)
         test_nn = nearest(self.test_features_, self.train_features_)[0][:, 0]  # (n_test,)
@@ -267,6 +288,46 @@ class Scorer:
         self.copy_threshold_ = float(np.quantile(test_nn, NEAR_COPY_QUANTILE))
         if not self.d_ref_ > 0:
             raise DataError("most test images are copies of training images: novelty is undefined")
+
+    # The judge's outputs on the data set take most of a Scorer's start-up (70,000 images through a
+    # CNN on 2 cores), and every study and ``evaluate`` needs the same ones: cache them on disk,
+    # keyed by the judge and the data.
+    def _features_path(self) -> Path:
+        if not hasattr(self, "_cache_key"):
+            digest = _judge_digest(self.judge, self.data.x_test[:16])
+            self._cache_key = f"{digest}-{self.data.checksum[:16]}"
+        return mdata.cache_dir() / "features" / f"{self._cache_key}.npz"
+
+    def _load_features(self) -> tuple[np.ndarray, ...] | None:
+        path = self._features_path()
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = tuple(
+                    z[k] for k in ("train_probs", "train_features", "test_probs", "test_features")
+                )
+        except (OSError, ValueError, KeyError):
+            return None  # a damaged cache entry is computed again
+        if len(arrays[0]) != len(self.data.x_train) or len(arrays[2]) != len(self.data.x_test):
+            return None
+        return arrays
+
+    def _save_features(self) -> None:
+        path = self._features_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npz")
+            np.savez(
+                tmp,
+                train_probs=self.train_probs_,
+                train_features=self.train_features_,
+                test_probs=self.test_probs_,
+                test_features=self.test_features_,
+            )
+            os.replace(tmp, path)
+        except OSError:
+            pass  # the cache is an optimisation; a read-only cache folder must not stop scoring
 
     def _outputs(self, images: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
         """(probs (N, 10), features (N, D)) of the judge, in chunks behind a progress bar."""
@@ -319,6 +380,29 @@ class Scorer:
                 "predicted": pred,
             },
         )
+
+    def calibration_summary(
+        self, n: int = CALIBRATION_N, seed: int = 0
+    ) -> dict[str, dict[str, float]]:
+        """``calibration(n, seed)`` as plain dicts (``Scores.as_dict``), cached on disk beside the
+        judge's features: the rows depend only on the judge, the data, n and the seed."""
+        path = self._features_path().with_name(
+            f"{self._features_path().stem}-calibration-{n}-{seed}.json"
+        )
+        if path.is_file():
+            try:
+                return json.loads(path.read_text())
+            except (OSError, ValueError):
+                pass  # computed again below
+        rows = {name: scores.as_dict() for name, scores in self.calibration(n, seed).items()}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+            tmp.write_text(json.dumps(rows))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+        return rows
 
     def calibration(self, n: int = CALIBRATION_N, seed: int = 0) -> dict[str, Scores]:
         """Scores of real digits, the reference rows of every report (brief 000, step 5).
