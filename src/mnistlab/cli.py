@@ -10,11 +10,16 @@ import sys
 
 import typer
 
+try:  # typer >= 0.24 vendors click; older typer depends on it
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException
+
 from mnistlab.errors import MnistlabError
 
 app = typer.Typer(
     name="mnistlab",
-    help="Generate handwritten digits with density models and measure how good and how new they are.",
+    help="Generate handwritten digits with density models; measure how good and how new they are.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -43,16 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         return _exit(130, argv)
     except typer.Exit as exc:
         return _exit(exc.exit_code, argv)
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return _exit(exc.exit_code, argv)
-        if isinstance(exc, click.exceptions.Abort):
-            print("mnistlab: aborted", file=sys.stderr)
-            return _exit(1, argv)
-        raise
+    except typer.Abort:
+        print("mnistlab: aborted", file=sys.stderr)
+        return _exit(1, argv)
+    except ClickException as exc:  # usage errors: bad option, missing argument
+        exc.show()
+        return _exit(exc.exit_code, argv)
     code = rv if isinstance(rv, int) else 0
     if code == 130:
         print("mnistlab: interrupted", file=sys.stderr)

@@ -1,0 +1,158 @@
+"""The model zoo: a registry of builders by name, and numpy helpers to run a model in batches.
+
+``get_model("ae", latent_dim=8)`` builds the model from its frozen config dataclass. Every model
+has ``.config`` and ``.model_name``, takes x float32 (N, 1, 28, 28) in [0, 1], and returns its own
+loss terms ``loss_terms(x_in, target, y) -> {"loss": ..., ...}``; the trainer knows nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mnistlab import data
+
+_BUILDERS: dict[str, Callable[[Any], nn.Module]] = {}
+_CONFIGS: dict[str, type] = {}
+_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+
+def register_model(
+    name: str, *, train_defaults: dict[str, Any] | None = None
+) -> Callable[[Callable[[Any], nn.Module]], Callable[[Any], nn.Module]]:
+    """Decorate a builder ``fn(config) -> nn.Module``; its ``config`` annotation gives the config.
+
+    ``train_defaults`` are the TrainConfig fields that make this model meet its speed and quality
+    targets (``training.default_train_config(name)`` applies them).
+    """
+
+    def decorate(fn: Callable[[Any], nn.Module]) -> Callable[[Any], nn.Module]:
+        if name in _BUILDERS:
+            raise ValueError(f"model {name!r} is already registered")
+        config_cls = typing.get_type_hints(fn)["config"]
+        if not (dataclasses.is_dataclass(config_cls) and config_cls.__dataclass_params__.frozen):
+            raise TypeError(f"{name}: the builder's config must be a frozen dataclass")
+        _BUILDERS[name] = fn
+        _CONFIGS[name] = config_cls
+        _TRAIN_DEFAULTS[name] = dict(train_defaults or {})
+        return fn
+
+    return decorate
+
+
+def list_models() -> list[str]:
+    """Names of the registered models, sorted."""
+    _load_builtin()
+    return sorted(_BUILDERS)
+
+
+def config_class(name: str) -> type:
+    """The frozen config dataclass of model ``name``."""
+    _check(name)
+    return _CONFIGS[name]
+
+
+def train_defaults(name: str) -> dict[str, Any]:
+    """The TrainConfig fields registered for model ``name`` (a copy)."""
+    _check(name)
+    return dict(_TRAIN_DEFAULTS[name])
+
+
+def get_model(name: str, **config: Any) -> nn.Module:
+    """Build model ``name``; keyword arguments override its config's defaults.
+
+    Raises ``TypeError`` for a keyword the config does not have.
+    """
+    _check(name)
+    cfg = _CONFIGS[name](**config)
+    model = _BUILDERS[name](cfg)
+    model.config = cfg
+    model.model_name = name
+    return model
+
+
+def _check(name: str) -> None:
+    _load_builtin()
+    if name not in _BUILDERS:
+        raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(_BUILDERS))}")
+
+
+def _load_builtin() -> None:
+    # Imported lazily: the modules register themselves with the decorator above.
+    from mnistlab.models import autoencoder, classifier, vae  # noqa: F401
+
+
+# ---- running a model over numpy arrays ------------------------------------------------------
+
+
+def infer(
+    fn: Callable[[torch.Tensor], torch.Tensor], array: np.ndarray, batch_size: int = 2048
+) -> np.ndarray:
+    """Apply ``fn`` to ``array`` in batches under ``torch.inference_mode``; results as numpy.
+
+    array : array of shape (N, ...); each batch reaches ``fn`` as a tensor of shape (B, ...).
+    Returns float32 array of shape (N, ...) where ``...`` is what ``fn`` returns per row.
+    """
+    array = np.asarray(array)
+    outs = []
+    with torch.inference_mode():
+        for start in range(0, len(array), batch_size):
+            batch = torch.from_numpy(np.array(array[start : start + batch_size]))  # a writable copy
+            outs.append(fn(batch).float().numpy())
+        if not outs:  # an empty array still gives the right trailing shape
+            outs.append(fn(torch.from_numpy(np.array(array))).float().numpy())
+    return np.concatenate(outs)
+
+
+def _images(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 or float images (B, 28, 28) / (B, 784) -> float32 (B, 1, 28, 28) in [0, 1]."""
+    return torch.from_numpy(data.to_float(batch.numpy()))
+
+
+class _EvalMode:
+    """Put a model in eval mode for a block, then restore its train/eval flag."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model, self.was_training = model, model.training
+
+    def __enter__(self) -> nn.Module:
+        self.model.eval()
+        return self.model
+
+    def __exit__(self, *exc: object) -> None:
+        self.model.train(self.was_training)
+
+
+def encode(model: nn.Module, images: np.ndarray, batch_size: int = 2048) -> np.ndarray:
+    """Latent codes of ``images`` (uint8 or float, (N, 28, 28) or (N, 784)) -> (N, latent_dim)."""
+    with _EvalMode(model):
+        return infer(lambda b: model.encode(_images(b)), images, batch_size)
+
+
+def decode(model: nn.Module, z: np.ndarray, batch_size: int = 2048) -> np.ndarray:
+    """Images from latent codes z (N, latent_dim) -> float32 (N, 28, 28) in [0, 1]."""
+    z = np.asarray(z, dtype=np.float32)
+    with _EvalMode(model):
+        out = infer(lambda b: model.decode(b), z, batch_size)  # (N, 1, 28, 28)
+    return out.reshape(len(z), data.IMAGE_SIZE, data.IMAGE_SIZE)
+
+
+def judge_outputs(
+    judge: nn.Module, images: np.ndarray, batch_size: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """The judge's class probabilities (N, 10) and penultimate features (N, feature_dim)."""
+
+    def both(b: torch.Tensor) -> torch.Tensor:
+        feats = judge.features(_images(b))  # (B, feature_dim)
+        probs = torch.softmax(judge.head(feats), dim=1)  # (B, 10)
+        return torch.cat([probs, feats], dim=1)
+
+    with _EvalMode(judge):
+        out = infer(both, images, batch_size)  # (N, 10 + feature_dim)
+    return out[:, :10], out[:, 10:]

@@ -1,0 +1,258 @@
+"""Saved models: safetensors weights plus a JSON sidecar; the cache of trained models; the judge.
+
+``save_model("ae.safetensors", model, meta)`` writes ``ae.safetensors`` and ``ae.json``. The JSON
+holds the model name and config (enough to rebuild it), the SHA-256 of the weights (checked on
+load), and whatever ``meta`` adds: data checksum, seed, training curve, test figures. No pickle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import platform
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from mnistlab import data as data_mod
+from mnistlab import models, training
+from mnistlab.errors import ModelFileError
+
+MODEL_FORMAT = "mnistlab-model/1"
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(payload)
+    os.replace(tmp, path)
+
+
+def sidecar(path: str | Path) -> Path:
+    """The JSON file that goes with weights file ``path``."""
+    return Path(path).with_suffix(".json")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in ("mnistlab", "torch", "numpy", "safetensors"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any] | None = None) -> Path:
+    """Write ``path`` (safetensors) and its JSON sidecar atomically; returns ``path``."""
+    path = Path(path)
+    tensors = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    save_file(tensors, str(tmp))
+    os.chmod(tmp, 0o644)  # safetensors creates the file private; models are shared like data
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    os.replace(tmp, path)
+    info = {
+        "format": MODEL_FORMAT,
+        "model": model.model_name,
+        "config": dataclasses.asdict(model.config),
+        "weights_sha256": digest,
+        "versions": package_versions(),
+    }
+    info |= {k: v for k, v in (meta or {}).items() if k not in info}
+    _atomic_write(sidecar(path), (json.dumps(info, indent=2) + "\n").encode())
+    return path
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model saved at ``path``; returns (model in eval mode, its JSON meta).
+
+    Raises ``ModelFileError`` when a file is missing, corrupt, or does not fit its config.
+    """
+    path = Path(path)
+    side = sidecar(path)
+    for p in (path, side):
+        if not p.is_file():
+            raise ModelFileError(f"model file not found: {p}")
+    try:
+        meta = json.loads(side.read_text())
+        name, config = meta["model"], meta["config"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelFileError(f"{side} is not a mnistlab model description: {exc}") from None
+    if name not in models.list_models():
+        raise ModelFileError(f"{side}: unknown model {name!r}")
+    raw = path.read_bytes()
+    if meta.get("weights_sha256") not in (None, hashlib.sha256(raw).hexdigest()):
+        raise ModelFileError(f"{path} is corrupt: its SHA-256 does not match {side.name}")
+    try:
+        model = models.get_model(name, **config)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{side}: config does not fit model {name!r}: {exc}") from None
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise ModelFileError(f"cannot read weights {path}: {exc}") from None
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = first[1].strip() if len(first) > 1 else first[0]
+        raise ModelFileError(
+            f"{path}: weights do not fit the config in {side.name}: {detail}"
+        ) from None
+    model.eval()
+    return model, meta
+
+
+def _as_config(name: str, config: Any) -> Any:
+    cls = models.config_class(name)
+    if config is None:
+        return cls()
+    if isinstance(config, dict):
+        return cls(**config)
+    if not isinstance(config, cls):
+        raise TypeError(f"{name} takes a {cls.__name__}, not {type(config).__name__}")
+    return config
+
+
+def cache_key(name: str, data: data_mod.Dataset, model_config: Any, train_config: Any) -> str:
+    """16 hex digits of SHA-256 over (model name and config, train config, data checksum)."""
+    blob = json.dumps(
+        {
+            "model": name,
+            "config": dataclasses.asdict(model_config),
+            "train": dataclasses.asdict(train_config),  # holds the seed
+            "data": data.checksum,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cache_path(name: str, data: data_mod.Dataset, model_config: Any, train_config: Any) -> Path:
+    """Where ``get_trained`` keeps this model: ``cache_dir()/models/<name>-<key>.safetensors``."""
+    key = cache_key(name, data, model_config, train_config)
+    return data_mod.cache_dir() / "models" / f"{name}-{key}.safetensors"
+
+
+def checkpoint_path(path: Path) -> Path:
+    """The epoch checkpoint of a model being trained into ``path``."""
+    return path.with_name(path.stem + ".ckpt.safetensors")
+
+
+def train_and_save(
+    name: str,
+    data: data_mod.Dataset,
+    model_config: Any,
+    train_config: training.TrainConfig,
+    path: Path,
+    *,
+    progress: bool = True,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Train model ``name`` (resuming from ``path``'s checkpoint if any) and save it to ``path``."""
+    model = models.get_model(name, **dataclasses.asdict(model_config))
+    ckpt = checkpoint_path(path)
+    result = training.fit(model, data, train_config, checkpoint=ckpt, progress=progress)
+    meta = {
+        "data": {"checksum": data.checksum, "source": data.source, "name": data.name},
+        "seed": train_config.seed,
+        "train_config": dataclasses.asdict(train_config),
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "test": result.test,
+        "train_seconds": result.seconds,
+    }
+    save_model(path, model, meta)
+    ckpt.unlink(missing_ok=True)
+    meta = json.loads(sidecar(path).read_text())
+    meta["resumed_from"] = result.resumed_from  # not saved: how this call got its weights
+    return model, meta
+
+
+def get_trained(
+    name: str,
+    data: data_mod.Dataset,
+    model_config: Any = None,
+    train_config: training.TrainConfig | None = None,
+    *,
+    retrain: bool = False,
+    progress: bool = True,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The model ``name`` trained on ``data``: from the cache, or trained once and cached.
+
+    The cache key is (model config, train config with its seed, data checksum); ``retrain=True``
+    trains afresh. Besides the saved JSON, the returned meta says ``path``, ``cached`` (loaded,
+    not trained) and, after training, ``resumed_from`` (epochs taken from a checkpoint).
+    An interrupted training resumes from its last epoch checkpoint.
+    model_config : the model's config dataclass, a dict of its fields, or None for the defaults.
+    train_config : None gives ``training.default_train_config(name)``.
+    """
+    model_config = _as_config(name, model_config)
+    train_config = train_config or training.default_train_config(name)
+    path = cache_path(name, data, model_config, train_config)
+    if retrain:
+        checkpoint_path(path).unlink(missing_ok=True)
+    elif path.is_file():
+        try:
+            model, meta = load_model(path)
+            meta |= {"path": str(path), "cached": True}
+            return model, meta
+        except ModelFileError:
+            pass  # a damaged cache entry is trained again
+    model, meta = train_and_save(name, data, model_config, train_config, path, progress=progress)
+    meta |= {"path": str(path), "cached": False}
+    return model, meta
+
+
+# ---- the judge ---------------------------------------------------------------------------------
+
+
+def judge_path() -> Path:
+    """The shipped judge weights for the bundled MNIST."""
+    return Path(str(resources.files("mnistlab") / "judge" / "classifier.safetensors"))
+
+
+def judge_id(meta: dict[str, Any], data_name: str) -> str:
+    """e.g. ``classifier-mnist-1a2b3c4d5e6f``: the data and the first 12 digits of the weights."""
+    return f"classifier-{data_name}-{meta['weights_sha256'][:12]}"
+
+
+def judge_train_config(data: data_mod.Dataset) -> training.TrainConfig:
+    """The classifier's defaults, with at least ~300 optimiser steps on a small data set.
+
+    BatchNorm's running statistics lag the weights for the first few dozen steps; a few hundred
+    training images at batch 128 would stop there with a useless judge.
+    """
+    cfg = training.default_train_config("classifier")
+    n = round(len(data.x_train) * (1 - cfg.val_fraction))
+    batch = cfg.batch_size if n >= 20_000 else 32
+    epochs = max(cfg.epochs, min(60, math.ceil(300 / math.ceil(n / batch))))
+    return dataclasses.replace(
+        cfg, batch_size=batch, epochs=epochs, patience=max(cfg.patience, epochs // 4)
+    )
+
+
+def load_judge(
+    data: data_mod.Dataset, *, progress: bool = True
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The judge classifier for ``data`` and its meta; ``meta["judge_id"]`` names it in results.
+
+    The bundled MNIST gets the shipped weights; another data set gets a classifier trained on first
+    use with the classifier's default settings, then cached.
+    """
+    if data.is_mnist and judge_path().is_file():
+        model, meta = load_model(judge_path())
+    else:
+        model, meta = get_trained(
+            "classifier", data, train_config=judge_train_config(data), progress=progress
+        )
+    meta["judge_id"] = judge_id(meta, data.name)
+    return model, meta

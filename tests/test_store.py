@@ -1,0 +1,164 @@
+"""Saved models (safetensors + JSON), the cache of trained models, the judge."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mnistlab import models, store, training
+from mnistlab.errors import ModelFileError
+
+
+@pytest.fixture
+def saved_ae(tmp_path):
+    torch.manual_seed(0)
+    model = models.get_model("ae", latent_dim=6)
+    path = store.save_model(tmp_path / "ae.safetensors", model, {"seed": 0, "test": {"mse": 0.1}})
+    return model, path
+
+
+@pytest.mark.parametrize("name", ["ae", "vae", "classifier"])
+def test_save_then_load_gives_the_same_outputs(name, small, tmp_path):
+    torch.manual_seed(1)
+    model = models.get_model(name).eval()
+    with torch.no_grad():  # move BatchNorm's running stats away from their initial values
+        model.train()
+        model.loss_terms(
+            torch.rand(16, 1, 28, 28), torch.rand(16, 1, 28, 28), torch.zeros(16).long()
+        )
+        model.eval()
+    path = store.save_model(tmp_path / f"{name}.safetensors", model, {"seed": 1})
+    loaded, meta = store.load_model(path)
+    assert meta["model"] == name and meta["seed"] == 1
+    assert not loaded.training
+    if name == "classifier":
+        a, b = models.judge_outputs(model, small.x_test), models.judge_outputs(loaded, small.x_test)
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    else:
+        assert np.array_equal(
+            models.encode(model, small.x_test), models.encode(loaded, small.x_test)
+        )
+
+
+def test_sidecar_json_records_config_checksum_and_versions(saved_ae):
+    model, path = saved_ae
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["config"]["latent_dim"] == 6 and meta["model"] == "ae"
+    assert meta["weights_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert {"torch", "numpy", "safetensors", "python", "mnistlab"} <= set(meta["versions"])
+    assert meta["test"] == {"mse": 0.1}
+    assert not list(path.parent.glob(".*tmp*"))
+
+
+def test_missing_files_are_a_model_file_error(saved_ae, tmp_path):
+    with pytest.raises(ModelFileError, match="model file not found"):
+        store.load_model(tmp_path / "none.safetensors")
+    _, path = saved_ae
+    path.with_suffix(".json").unlink()
+    with pytest.raises(ModelFileError, match="ae.json"):
+        store.load_model(path)
+
+
+def test_corrupt_weights_are_a_model_file_error(saved_ae):
+    _, path = saved_ae
+    raw = bytearray(path.read_bytes())
+    raw[-10] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match="corrupt"):
+        store.load_model(path)
+
+
+def test_unreadable_weights_without_checksum_are_a_model_file_error(saved_ae):
+    _, path = saved_ae
+    side = path.with_suffix(".json")
+    meta = json.loads(side.read_text())
+    del meta["weights_sha256"]
+    side.write_text(json.dumps(meta))
+    path.write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelFileError, match="cannot read weights"):
+        store.load_model(path)
+
+
+def test_broken_json_is_a_model_file_error(saved_ae):
+    _, path = saved_ae
+    path.with_suffix(".json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="not a mnistlab model description"):
+        store.load_model(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"latent_dim": 9}, "weights do not fit"),
+        ({"depth": 3}, "config does not fit"),
+    ],
+)
+def test_a_config_that_does_not_fit_is_a_model_file_error(saved_ae, change, message):
+    _, path = saved_ae
+    side = path.with_suffix(".json")
+    meta = json.loads(side.read_text())
+    meta["config"] |= change
+    side.write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match=message) as info:
+        store.load_model(path)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_model_name_is_a_model_file_error(saved_ae):
+    _, path = saved_ae
+    side = path.with_suffix(".json")
+    side.write_text(json.dumps(json.loads(side.read_text()) | {"model": "gan"}))
+    with pytest.raises(ModelFileError, match="unknown model 'gan'"):
+        store.load_model(path)
+
+
+@pytest.mark.slow
+def test_get_trained_caches_by_config_seed_and_data(small):
+    cfg = training.TrainConfig(epochs=1, batch_size=128, seed=0)
+    model, meta = store.get_trained("ae", small, {"latent_dim": 2}, cfg, progress=False)
+    assert meta["cached"] is False and meta["data"]["checksum"] == small.checksum
+    assert meta["seed"] == 0 and len(meta["history"]) == 1 and "mse" in meta["test"]
+    path = store.cache_path("ae", small, models.config_class("ae")(latent_dim=2), cfg)
+    assert meta["path"] == str(path)
+    stamp = path.stat().st_mtime_ns
+
+    again, meta2 = store.get_trained("ae", small, {"latent_dim": 2}, cfg, progress=False)
+    assert meta2["cached"] is True and path.stat().st_mtime_ns == stamp
+    assert np.array_equal(models.encode(model, small.x_test), models.encode(again, small.x_test))
+
+    other_seed = training.TrainConfig(epochs=1, batch_size=128, seed=1)
+    assert store.cache_path("ae", small, again.config, other_seed) != path
+    assert store.cache_path("ae", small.subset(500, 100), again.config, cfg) != path
+
+    _, meta3 = store.get_trained("ae", small, {"latent_dim": 2}, cfg, retrain=True, progress=False)
+    assert meta3["cached"] is False
+
+
+@pytest.mark.slow
+def test_judge_for_another_data_set_is_trained_once_and_cached(small):
+    judge, meta = store.load_judge(small, progress=False)
+    assert meta["judge_id"] == f"classifier-{small.name}-{meta['weights_sha256'][:12]}"
+    assert meta["model"] == "classifier"
+    _, meta2 = store.load_judge(small, progress=False)
+    assert meta2["cached"] is True and meta2["judge_id"] == meta["judge_id"]
+    probs, feats = models.judge_outputs(judge, small.x_test)
+    assert (probs.argmax(1) == small.y_test).mean() > 0.8
+
+
+@pytest.mark.skipif(not store.judge_path().is_file(), reason="the judge weights are not built yet")
+def test_shipped_judge_is_the_one_its_metadata_describes(mnist):
+    judge, meta = store.load_judge(mnist, progress=False)
+    digest = hashlib.sha256(store.judge_path().read_bytes()).hexdigest()
+    assert meta["weights_sha256"] == digest
+    assert meta["judge_id"] == f"classifier-mnist-{digest[:12]}"
+    assert meta["data"]["checksum"] == mnist.checksum
+    assert meta["command"].startswith("mnistlab train classifier")
+    assert store.judge_path().stat().st_size < 2_000_000
+    probs, _ = models.judge_outputs(judge, mnist.x_test)
+    accuracy = float((probs.argmax(1) == mnist.y_test).mean())
+    assert accuracy >= 0.993
+    assert accuracy == pytest.approx(meta["test"]["accuracy"], abs=1e-4)
