@@ -1,4 +1,4 @@
-"""The generation study: --quick end to end through the CLI, its outputs, and its report in Chromium."""
+"""The generation study: --quick end to end through the CLI, its outputs, its report in Chromium."""
 
 from __future__ import annotations
 

@@ -30,8 +30,10 @@ def tiny_blocks(monkeypatch):
 
 @pytest.mark.parametrize("d", [1, 3, 64, 200])
 @pytest.mark.parametrize("k", [1, 5])
-@pytest.mark.parametrize("blocks", ["default", "tiny"])
-def test_matches_brute_force(rng, request, d, k, blocks):
+@pytest.mark.parametrize("blocks", ["faiss", "default", "tiny"])
+def test_matches_brute_force(rng, request, monkeypatch, d, k, blocks):
+    if blocks != "faiss":  # the blocked torch search, faiss' fallback
+        monkeypatch.setattr(neighbors, "_faiss", None)
     if blocks == "tiny":
         request.getfixturevalue("tiny_blocks")
     queries = rng.standard_normal((61, d)).astype(np.float32)

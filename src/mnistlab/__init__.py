@@ -1,3 +1,3 @@
-"""mnistlab: generate handwritten digits with density models and measure how good and how new they are."""
+"""mnistlab: generate handwritten digits with density models; measure how good and how new."""
 
 __version__ = "0.1.0"
