@@ -20,10 +20,6 @@ $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml $(CONSTRAINTS)
 	$(PIP) install -q -c $(CONSTRAINTS) -e '.[dev]'
 	touch $@
 
-$(VENV)/.installed-bench: $(VENV)/.installed pyproject.toml $(CONSTRAINTS)
-	$(PIP) install -q -c $(CONSTRAINTS) -e '.[bench]'
-	touch $@
-
 run: $(VENV)/.installed
 	$(VENV)/bin/mnistlab study generation $(RUN_ARGS)
 
@@ -39,7 +35,7 @@ format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean:
