@@ -94,9 +94,11 @@ def test_slerp_keeps_the_ends_and_the_norm():
 
 
 def test_balance_is_high_only_when_both_are():
-    assert study.balance(1.0, 1.0) == 1.0
-    assert study.balance(1.0, 0.0) == 0.0
-    assert study.balance(0.9, 0.1) < study.balance(0.5, 0.5)
+    assert study.balance(1.0, 0.5, 0.5) == 1.0
+    assert study.balance(1.0, 0.0, 0.5) == 0.0
+    assert study.balance(0.9, 0.05, 0.5) < study.balance(0.6, 0.3, 0.5)
+    # Novelty beyond that of real digits earns nothing more.
+    assert study.balance(0.9, 0.9, 0.5) == study.balance(0.9, 0.5, 0.5)
 
 
 def test_quick_preset_takes_overrides():

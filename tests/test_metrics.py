@@ -217,7 +217,8 @@ def test_calibration_rows(scorer, small):
     # Real test digits sit around 0.5 by construction of d_ref (the median).
     assert 0.35 < test.novelty < 0.65
     assert test.near_copy_rate <= 0.02
-    assert test.fid == pytest.approx(0.0, abs=1e-6)
+    # The test set is FID's and PRDC's reference: scoring it against itself is not defined.
+    assert np.isnan(test.fid) and np.isnan(test.precision) and np.isnan(test.coverage)
     assert halves.novelty > 0.0
     # half vs half: each neighbour comes from the other half of the training set.
     nn_index = halves.per_image["nn_index"]

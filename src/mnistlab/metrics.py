@@ -241,6 +241,13 @@ class Scores:
         return out
 
 
+def _without_reference_scores(scores: Scores) -> Scores:
+    """The test set scored against itself: FID and PRDC are not defined, set them to NaN."""
+    for key in ("fid", "precision", "recall", "density", "coverage"):
+        setattr(scores, key, float("nan"))
+    return scores
+
+
 def _judge_digest(judge: nn.Module, probe: np.ndarray) -> str:
     """SHA-256 (first 16 hex digits) of a judge's parameters and buffers and of its outputs on a
     few probe images: a judge that computes anything differently gets another digest."""
@@ -410,8 +417,9 @@ class Scorer:
         - "train vs itself": n training images against the whole training set (novelty 0).
         - "half vs half": n images of one seeded half of the training set against the other half
           as the novelty reference (same d_ref, so fewer references read as a little newer).
-        - "test vs train": the test images against the training set (novelty about 0.5). FID and
-          PRDC compare the test set with itself here, so they show the ideal values.
+        - "test vs train": the test images against the training set (novelty about 0.5). The test
+          set is the reference of FID and PRDC, so those are NaN here ("n/a" in reports): scoring
+          the reference against itself would show trivially ideal values.
         At most ``n`` images per row (seeded choice): PRDC and FID depend on the sample size, and
         n = 10,000 matches the generators' samples.
         """
@@ -425,7 +433,9 @@ class Scorer:
         return {
             "train vs itself": self._score(tp[own], tf[own], tf),
             "half vs half": self._score(tp[some_a], tf[some_a], tf[half_b], half_b),
-            "test vs train": self._score(self.test_probs_, self.test_features_, tf),
+            "test vs train": _without_reference_scores(
+                self._score(self.test_probs_, self.test_features_, tf)
+            ),
         }
 
 

@@ -68,7 +68,7 @@ def _summary_table(result) -> str:
     for name, s in result.calibration.items():
         lines.append(
             f"{'real: ' + name:<30} {'':<22} {s['quality']:>8.3f} {s['novelty']:>8.3f} "
-            f"{s['fid']:>8.2f}"
+            f"{_num(s['fid']):>8}"
         )
     for name in dict.fromkeys(s.generator for s in result.settings):
         b = best_setting(result, name)
@@ -77,6 +77,11 @@ def _summary_table(result) -> str:
             f"{b.scores['fid']:>8.2f}"
         )
     return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    """A FID for the summary table; n/a where it is not defined (the test set against itself)."""
+    return "n/a" if value is None or value != value else f"{value:.2f}"
 
 
 def _float_list(text: str) -> tuple[float, ...]:

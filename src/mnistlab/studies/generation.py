@@ -299,16 +299,29 @@ def _interpolate(data, ae, vae, judge, config: GenerationConfig) -> list[dict[st
 # Verdicts: each answers one question of brief 000 from the numbers of this run.
 
 
-def balance(quality: float, novelty: float) -> float:
-    """Harmonic mean of Quality and Novelty: high only when both are high."""
-    return 0.0 if quality + novelty == 0 else 2 * quality * novelty / (quality + novelty)
+def balance(quality: float, novelty: float, novelty_ref: float) -> float:
+    """Harmonic mean of quality and novelty relative to real test digits, capped at 1.
+
+    A sample as new as a fresh real digit (novelty >= novelty_ref) counts as fully new: novelty
+    beyond that of real digits is not rewarded, it only means the samples leave the digits'
+    manifold. 1 = as sure and as new as real digits; 0 = unreadable or copies.
+    """
+    rel = min(novelty / novelty_ref, 1.0) if novelty_ref > 0 else 0.0
+    return 0.0 if quality + rel == 0 else 2 * quality * rel / (quality + rel)
+
+
+def novelty_ref(result: GenerationResult) -> float:
+    """The novelty of real test digits against the training set (about 0.5 by construction)."""
+    return float(result.calibration.get("test vs train", {}).get("novelty", 0.5))
 
 
 def best_setting(result: GenerationResult, generator: str) -> SettingResult | None:
+    """The setting with the highest ``balance`` of quality and novelty."""
     rows = [s for s in result.settings if s.generator == generator]
     if not rows:
         return None
-    return max(rows, key=lambda s: balance(s.scores["quality"], s.scores["novelty"]))
+    ref = novelty_ref(result)
+    return max(rows, key=lambda s: balance(s.scores["quality"], s.scores["novelty"], ref))
 
 
 def verdicts(result: GenerationResult) -> dict[str, str]:
@@ -352,15 +365,25 @@ def verdicts(result: GenerationResult) -> dict[str, str]:
     best = {n: best_setting(result, n) for n in ("PCA + KDE", "AE latent + KDE", "pixel KDE")}
     if best["PCA + KDE"] and best["AE latent + KDE"]:
         p, a = best["PCA + KDE"], best["AE latent + KDE"]
-        bp = balance(p.scores["quality"], p.scores["novelty"])
-        ba = balance(a.scores["quality"], a.scores["novelty"])
-        helps = ba > bp
+        bp = balance(p.scores["quality"], p.scores["novelty"], n_ref)
+        ba = balance(a.scores["quality"], a.scores["novelty"], n_ref)
+        better_balance, better_fid = ba > bp, a.scores["fid"] < p.scores["fid"]
+        if better_balance and better_fid:
+            lead = "Yes, on both counts"
+        elif not better_balance and not better_fid:
+            lead = "No, on both counts"
+        else:
+            lead = (
+                "Mixed: better on the balance of quality and novelty, worse on FID"
+                if better_balance
+                else "Mixed: better on FID, worse on the balance of quality and novelty"
+            )
         out["Does the autoencoder help?"] = (
-            f"{'Yes' if helps else 'No'}: at its best setting ({a.setting}) the autoencoder's "
-            f"latent KDE reaches quality {a.scores['quality']:.3f} and novelty "
-            f"{a.scores['novelty']:.3f} (harmonic mean {ba:.3f}, FID {a.scores['fid']:.1f}), "
-            f"against {p.scores['quality']:.3f} / {p.scores['novelty']:.3f} (harmonic mean "
-            f"{bp:.3f}, FID {p.scores['fid']:.1f}) for the PCA KDE at its best ({p.setting})."
+            f"{lead}: at its best setting ({a.setting}) the autoencoder's latent KDE reaches "
+            f"quality {a.scores['quality']:.3f} and novelty {a.scores['novelty']:.3f} (balance "
+            f"{ba:.3f}, FID {a.scores['fid']:.1f}), against {p.scores['quality']:.3f} / "
+            f"{p.scores['novelty']:.3f} (balance {bp:.3f}, FID {p.scores['fid']:.1f}) for the PCA "
+            f"KDE at its best ({p.setting})."
         )
 
     # 3. Which bandwidth?
@@ -445,7 +468,7 @@ def settings_rows(result: GenerationResult) -> list[dict[str, Any]]:
     for s in result.settings:
         row = {"generator": s.generator, "setting": s.setting, "bandwidth": s.bandwidth}
         row.update({k: s.scores[k] for k in SCORE_COLUMNS})
-        row["balance"] = balance(s.scores["quality"], s.scores["novelty"])
+        row["balance"] = balance(s.scores["quality"], s.scores["novelty"], novelty_ref(result))
         row["held_out_loglik"] = s.loglik
         row["rule"] = s.automatic or ""
         row["seconds"] = s.seconds
@@ -555,7 +578,8 @@ def write(result: GenerationResult, out_dir: str | Path) -> Path:
         rows,
         columns=["generator", "setting", *SCORE_COLUMNS, "balance", "held_out_loglik"],
         caption=(
-            "balance = harmonic mean of quality and novelty. Held-out log-likelihood per image, in "
+            "balance = harmonic mean of quality and novelty / (real digits' novelty), capped at 1: "
+            "1 means as sure and as new as real test digits. Held-out log-likelihood per image, in "
             "each model's own space (pixels, PCA or latent), so comparable only within a generator."
         ),
     )
