@@ -39,6 +39,7 @@ def small(mnist):
     return mnist.subset(n_train=600, n_test=200)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def rng():
+    """A fresh seeded generator per test: a test's data never depends on which tests ran first."""
     return np.random.default_rng(0)
