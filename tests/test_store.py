@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 
@@ -136,6 +137,21 @@ def test_get_trained_caches_by_config_seed_and_data(small):
 
     _, meta3 = store.get_trained("ae", small, {"latent_dim": 2}, cfg, retrain=True, progress=False)
     assert meta3["cached"] is False
+
+
+def test_the_seed_fixes_the_initial_weights_whatever_ran_before(small):
+    # Two trainings with the same (config, data, seed), with the global RNG disturbed in between:
+    # a cached model must be a function of its key alone.
+    tiny = small.subset(n_train=120, n_test=50)
+    cfg = training.TrainConfig(epochs=1, batch_size=64, seed=3)
+    a, _ = store.get_trained("ae", tiny, {"latent_dim": 2}, cfg, progress=False)
+    torch.rand(1000)
+    b, _ = store.get_trained("ae", tiny, {"latent_dim": 2}, cfg, retrain=True, progress=False)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    other = dataclasses.replace(cfg, seed=4)
+    c, _ = store.get_trained("ae", tiny, {"latent_dim": 2}, other, progress=False)
+    assert not torch.equal(c.state_dict()["encoder.0.weight"], sa["encoder.0.weight"])
 
 
 @pytest.mark.slow

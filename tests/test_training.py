@@ -201,6 +201,39 @@ def test_interrupted_run_resumes_and_ends_with_the_uninterrupted_weights(small, 
     assert _same_weights(fresh, whole)
 
 
+def test_run_killed_at_its_stopping_epoch_does_not_train_another(small, tmp_path):
+    # Epoch 1 is best; with patience 2 an unbroken run stops after epoch 3. Killed right after
+    # epoch 3's checkpoint, the resumed run must stop too, not train a 4th epoch.
+    cfg = training.TrainConfig(epochs=10, batch_size=300, patience=2)
+    ckpt = tmp_path / "run.ckpt.safetensors"
+    with pytest.raises(_Stop):
+        training.fit(
+            _ConstantValLoss(), small, cfg, checkpoint=ckpt, progress=False,
+            on_epoch_end=_stop_after(3),
+        )  # fmt: skip
+    epochs_seen = []
+    result = training.fit(
+        _ConstantValLoss(), small, cfg, checkpoint=ckpt, progress=False,
+        on_epoch_end=lambda e, row: epochs_seen.append(e),
+    )  # fmt: skip
+    assert epochs_seen == [] and len(result.history) == 3 and result.best_epoch == 1
+
+
+def test_no_validation_split_trains_on_every_image_and_keeps_the_last_epoch(small):
+    few = small.subset(n_train=10, n_test=50)
+    cfg = training.TrainConfig(epochs=3, batch_size=4, patience=1, val_fraction=0.0)
+    result = training.fit(_ConstantValLoss(), few, cfg, progress=False)
+    assert len(result.history) == 3 and result.best_epoch == 3 and not result.stopped_early
+    assert not any(k.startswith("val_") for k in result.history[0])
+    # 10 images at batch 4: 3 optimiser steps an epoch, so all 10 were trained on.
+    torch.manual_seed(0)
+    ae = models.get_model("ae", latent_dim=2)
+    r = training.fit(ae, few, dataclasses.replace(cfg, epochs=1), progress=False)
+    assert r.images_per_s > 0 and r.history[0]["train_loss"] > 0
+    with pytest.raises(ValueError, match="val_fraction"):
+        training.TrainConfig(val_fraction=1.0)
+
+
 def test_checkpoint_of_another_config_or_corrupt_is_refused(small, tmp_path):
     cfg = training.TrainConfig(epochs=1, batch_size=300)
     ckpt = tmp_path / "c.ckpt.safetensors"
@@ -258,6 +291,14 @@ def test_cli_bad_arguments_exit_2_with_one_line(argv, message, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("mnistlab: error:") and message in err and "\n" not in err
+
+
+def test_cli_out_must_be_a_safetensors_file(tmp_path, capsys):
+    # model.json would be both the weights and their JSON sidecar.
+    assert cli.main(["train", "ae", "--out", str(tmp_path / "model.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--out must name a .safetensors file" in err and "\n" not in err
+    assert not list(tmp_path.iterdir())
 
 
 def test_cli_missing_data_folder_is_one_line(tmp_path, capsys):

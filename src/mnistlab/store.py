@@ -17,6 +17,7 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -31,8 +32,11 @@ MODEL_FORMAT = "mnistlab-model/1"
 def _atomic_write(path: Path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(payload)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # left only when interrupted before the rename
 
 
 def sidecar(path: str | Path) -> Path:
@@ -56,10 +60,13 @@ def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any] | None =
     tensors = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file(tensors, str(tmp))
-    os.chmod(tmp, 0o644)  # safetensors creates the file private; models are shared like data
-    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    os.replace(tmp, path)
+    try:
+        save_file(tensors, str(tmp))
+        os.chmod(tmp, 0o644)  # safetensors creates the file private; models are shared like data
+        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     info = {
         "format": MODEL_FORMAT,
         "model": model.model_name,
@@ -158,6 +165,9 @@ def train_and_save(
     progress: bool = True,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train model ``name`` (resuming from ``path``'s checkpoint if any) and save it to ``path``."""
+    # The seed covers the initial weights too: the same (config, data, seed) gives the same model
+    # whatever ran before in this process.
+    torch.manual_seed(train_config.seed)
     model = models.get_model(name, **dataclasses.asdict(model_config))
     ckpt = checkpoint_path(path)
     result = training.fit(model, data, train_config, checkpoint=ckpt, progress=progress)

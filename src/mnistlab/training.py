@@ -47,7 +47,9 @@ class TrainConfig:
     seed: int = 0
     noise_factor: float = 0.0  # > 0 trains a denoiser: input clip(x + f * N(0, 1), 0, 1)
     recon_loss: str = "bce"  # "bce" | "mse", for ae / vae
-    val_fraction: float = 1 / 12  # 5,000 of MNIST's 60,000 training images
+    # 5,000 of MNIST's 60,000 training images. 0 trains on every image and keeps the last
+    # epoch's weights, with no early stop: a few-shot set has no images to spare for validation.
+    val_fraction: float = 1 / 12
     weight_decay: float = 1e-4
 
     def __post_init__(self) -> None:
@@ -57,6 +59,8 @@ class TrainConfig:
             raise ValueError(f"recon_loss must be 'bce' or 'mse', not {self.recon_loss!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.noise_factor < 0:
             raise ValueError("epochs, batch_size and lr must be positive, noise_factor >= 0")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must lie in [0, 1), not {self.val_fraction}")
 
 
 def default_train_config(name: str, **overrides: Any) -> TrainConfig:
@@ -134,7 +138,7 @@ def train_one_epoch(
             sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
         seen += len(idx)
         bar.update(len(idx))
-        if progress and step % 20 == 0:
+        if progress and (step % 20 == 0 or seen == len(x)):
             rate = seen / (time.perf_counter() - t0)
             bar.set_postfix(loss=f"{sums['loss'] / seen:.4f}", img_s=f"{rate:,.0f}")
     bar.close()
@@ -182,6 +186,8 @@ def fit(
     """Train ``model`` on ``data``'s training set with early stopping on a seeded validation split.
 
     Returns the model holding its best-validation weights and the test figures of those weights.
+    With ``config.val_fraction == 0`` every training image is trained on, there is no early stop,
+    and the model keeps its last epoch's weights.
     With ``checkpoint`` (a file path) the state is saved after every epoch and a run whose
     checkpoint exists resumes from it. ``on_epoch_end(epoch, history_row)`` runs after each saved
     epoch (1-based); an exception raised there interrupts training like Ctrl-C would.
@@ -190,7 +196,10 @@ def fit(
     gen = torch.Generator().manual_seed(config.seed)  # shuffling and input noise
     x_all = torch.from_numpy(np.array(data.x_train))  # (N, 28, 28) uint8, a writable copy
     y_all = torch.from_numpy(data.y_train.astype(np.int64))  # (N,)
-    train_idx, val_idx = data_mod.train_val_split(len(x_all), config.val_fraction, config.seed)
+    if config.val_fraction > 0:
+        train_idx, val_idx = data_mod.train_val_split(len(x_all), config.val_fraction, config.seed)
+    else:
+        train_idx, val_idx = np.arange(len(x_all)), np.arange(0)
     x_tr, y_tr = x_all[train_idx], y_all[train_idx]
     x_val, y_val = x_all[val_idx], y_all[val_idx]
 
@@ -219,7 +228,9 @@ def fit(
         gen.set_state(state["gen_rng"])
 
     t0, trained = time.perf_counter(), 0
-    stopped = start_epoch > best_epoch + config.patience
+    # The same stopping rule as at the end of an epoch: a run killed after its last checkpoint
+    # resumes into exactly the epochs an unbroken run would have trained.
+    stopped = len(x_val) > 0 and start_epoch > 0 and start_epoch - best_epoch >= config.patience
     for epoch in range(start_epoch, config.epochs):
         if stopped:
             break
@@ -230,7 +241,7 @@ def fit(
         )  # fmt: skip
         seconds = time.perf_counter() - te
         trained += len(x_tr)
-        val_terms = evaluate(model, x_val, y_val, config)
+        val_terms = evaluate(model, x_val, y_val, config) if len(x_val) else {}
         row = {
             "epoch": epoch + 1,
             "lr": lr_at((epoch + 1) * steps_per_epoch - 1, total_steps, config),
@@ -239,13 +250,16 @@ def fit(
         row |= {f"val_{k}": v for k, v in val_terms.items()}
         row |= {"seconds": seconds, "images_per_s": len(x_tr) / seconds}
         history.append(row)
-        if val_terms["loss"] < best_val:
-            best_val, best_epoch = val_terms["loss"], epoch + 1
+        # Without a validation split the last epoch is the best one.
+        val_loss = val_terms.get("loss", -float(epoch + 1))
+        if val_loss < best_val:
+            best_val, best_epoch = val_loss, epoch + 1
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        stopped = epoch + 1 - best_epoch >= config.patience
+        stopped = len(x_val) > 0 and epoch + 1 - best_epoch >= config.patience
         if progress:
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in val_terms.items())
-            msg = f"epoch {epoch + 1}: val {shown} ({row['images_per_s']:,.0f} img/s)"
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in (val_terms or train_terms).items())
+            split = "val" if val_terms else "train"
+            msg = f"epoch {epoch + 1}: {split} {shown} ({row['images_per_s']:,.0f} img/s)"
             tqdm.write(msg, file=sys.stderr)
         if ckpt is not None:
             save_checkpoint(
@@ -308,8 +322,11 @@ def save_checkpoint(
     tensors = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file(tensors, str(tmp), metadata={"mnistlab": json.dumps(meta)})
-    os.replace(tmp, path)
+    try:
+        save_file(tensors, str(tmp), metadata={"mnistlab": json.dumps(meta)})
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # left only when interrupted before the rename
 
 
 def load_checkpoint(
@@ -322,7 +339,9 @@ def load_checkpoint(
             header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
         meta = json.loads(header["__metadata__"]["mnistlab"])
     except (SafetensorError, OSError, ValueError, KeyError) as exc:
-        raise ModelFileError(f"cannot read checkpoint {path}: {exc}") from None
+        raise ModelFileError(
+            f"cannot read checkpoint {path}: {exc}; delete it to train afresh"
+        ) from None
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise ModelFileError(f"{path} is not a mnistlab checkpoint")
     same = (
@@ -332,19 +351,24 @@ def load_checkpoint(
     )
     if not same:
         raise ModelFileError(f"checkpoint {path} was written for another model or config")
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    opt_state: dict[str, Any] = {"state": {}, "param_groups": meta["param_groups"]}
-    for key, value in tensors.items():
-        if key.startswith("opt."):
-            _, pid, name = key.split(".", 2)
-            opt_state["state"].setdefault(int(pid), {})[name] = value
-    opt.load_state_dict(opt_state)
-    return {
-        "epoch": meta["epoch"],
-        "history": meta["history"],
-        "best_val": meta["best_val"],
-        "best_epoch": meta["best_epoch"],
-        "best_state": {k[5:]: v for k, v in tensors.items() if k.startswith("best.")},
-        "torch_rng": tensors["rng.torch"],
-        "gen_rng": tensors["rng.gen"],
-    }
+    try:
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        opt_state: dict[str, Any] = {"state": {}, "param_groups": meta["param_groups"]}
+        for key, value in tensors.items():
+            if key.startswith("opt."):
+                _, pid, name = key.split(".", 2)
+                opt_state["state"].setdefault(int(pid), {})[name] = value
+        opt.load_state_dict(opt_state)
+        return {
+            "epoch": meta["epoch"],
+            "history": meta["history"],
+            "best_val": meta["best_val"],
+            "best_epoch": meta["best_epoch"],
+            "best_state": {k[5:]: v for k, v in tensors.items() if k.startswith("best.")},
+            "torch_rng": tensors["rng.torch"],
+            "gen_rng": tensors["rng.gen"],
+        }
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        raise ModelFileError(
+            f"checkpoint {path} is damaged ({type(exc).__name__}); delete it to train afresh"
+        ) from None
