@@ -149,11 +149,30 @@ def test_bad_input_gives_one_clear_line(tmp_path, small, capsys, case):
     spoil(folder, small)
     with pytest.raises(DataError, match=expected):
         data.load(folder)
-    for command in ("info", "verify"):
-        code, out, err = run_cli(["data", command, "--data", str(folder)], capsys)
-        assert code == 2
+    out_dir = tmp_path / "study-out"
+    commands = [
+        ["data", "info"],
+        ["data", "verify"],
+        ["train", "ae", "--epochs", "1"],
+        ["study", "generation", "--quick", "--out", str(out_dir)],
+    ]
+    for command in commands:
+        code, out, err = run_cli([*command, "--data", str(folder)], capsys)
+        assert code == 2, command
         assert err.startswith("mnistlab: error: ") and err.count("\n") == 1, err
         assert expected in err and "Traceback" not in err + out
+    assert not out_dir.exists(), "a failed study leaves no half-written output"
+
+
+def test_a_damaged_bundled_copy_is_refused_not_taken_for_another_data_set(
+    tmp_path, small, monkeypatch, capsys
+):
+    # Files that parse but are not the official MNIST, where the bundled copy should be.
+    monkeypatch.setattr(data, "bundled_dir", lambda: write_set(tmp_path / "bundled", small))
+    with pytest.raises(DataError, match="does not match the official SHA-256"):
+        data.load()
+    code, _, err = run_cli(["train", "classifier", "--epochs", "1"], capsys)
+    assert code == 2 and "reinstall mnistlab" in err and err.count("\n") == 1
 
 
 def test_missing_folder_gives_one_clear_line(tmp_path, capsys):

@@ -43,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     except MnistlabError as exc:
         print(f"mnistlab: error: {exc}", file=sys.stderr)
         return _exit(2, argv)
+    except OSError as exc:  # an unwritable --out, a full disk: the system's words, one line
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"mnistlab: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return _exit(2, argv)
     except KeyboardInterrupt:
         print("mnistlab: interrupted", file=sys.stderr)
         return _exit(130, argv)

@@ -264,6 +264,13 @@ def load(data_dir: str | Path | None = None, *, use_cache: bool = True) -> Datas
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache entry is rebuilt below
     arrays, checksum, is_mnist = _decode_folder(files)
+    if data_dir is None and not is_mnist:
+        # Every figure and the shipped judge assume the official files; a damaged install must
+        # not pass for "another data set" and silently retrain the judge.
+        raise DataError(
+            f"the bundled MNIST in {folder} does not match the official SHA-256 checksums; "
+            "reinstall mnistlab (mnistlab data verify shows which file)"
+        )
     if use_cache:
         _write_cache(entry, arrays, checksum, is_mnist)
     return _dataset(arrays, checksum, source, is_mnist)

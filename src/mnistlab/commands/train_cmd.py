@@ -46,6 +46,9 @@ def train(
     recon = model != "classifier"
     if not recon and (latent_dim is not None or noise is not None):
         raise MnistlabError("--latent-dim and --noise apply to ae and vae only")
+    if out is not None and out.suffix != ".safetensors":
+        # The JSON sidecar takes the same name with .json: any other suffix could clash with it.
+        raise MnistlabError(f"--out must name a .safetensors file, got {str(out)!r}")
     dataset = data.load(data_dir)
     model_config: dict[str, Any] = {"latent_dim": latent_dim} if latent_dim is not None else {}
     overrides: dict[str, Any] = {"seed": seed}
