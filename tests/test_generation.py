@@ -112,3 +112,99 @@ def test_bad_data_folder_is_one_line_and_exit_2(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("mnistlab: error: data folder not found")
+
+
+# ---- verdicts on made-up results: the words follow the numbers ---------------------------------
+
+
+def _setting(generator, h, quality, novelty, fid=10.0, near_copy=0.0):
+    scores = dict.fromkeys(SCORE_KEYS, 0.5) | {
+        "quality": quality,
+        "novelty": novelty,
+        "fid": fid,
+        "near_copy_rate": near_copy,
+    }
+    return study.SettingResult(
+        generator=generator,
+        setting=f"h={h:g}",
+        bandwidth=h,
+        scores=scores,
+        loglik=None,
+        seconds=0.0,
+        grid=np.zeros((1, 28, 28), np.float32),
+        nearest=np.zeros((1, 28, 28), np.uint8),
+    )
+
+
+def _result(settings):
+    calibration = {"test vs train": {"quality": 0.99, "novelty": 0.5}}
+    return study.GenerationResult(
+        config=study.GenerationConfig(),
+        data_source="made up",
+        data_checksum="",
+        judge={},
+        models={},
+        calibration=calibration,
+        settings=settings,
+        interpolation=[],
+        verdicts={},
+        seconds=0.0,
+    )
+
+
+def _sweep(name, qualities, novelties, fid=10.0):
+    hs = [0.01, 0.1, 1.0, 10.0][: len(qualities)]
+    return [
+        _setting(name, h, q, n, fid=fid, near_copy=1.0 if n < 0.1 else 0.0)
+        for h, q, n in zip(hs, qualities, novelties, strict=True)
+    ]
+
+
+def test_verdicts_read_the_trade_off_and_the_copies_off_the_numbers():
+    settings = (
+        _sweep("pixel KDE", [0.99, 0.97, 0.9, 0.6], [0.01, 0.3, 0.5, 0.7])
+        + _sweep("PCA + KDE", [0.98, 0.95, 0.85, 0.5], [0.2, 0.4, 0.55, 0.7], fid=20.0)
+        + _sweep("AE latent + KDE", [0.99, 0.98, 0.95, 0.8], [0.3, 0.45, 0.5, 0.6], fid=5.0)
+    )
+    v = study.verdicts(_result(settings))
+    assert v["Does the KDE copy?"].startswith("Yes")
+    assert "quality falls and novelty rises" in v["Which bandwidth?"]
+    assert "trade-off" in v["Which bandwidth?"]
+    assert v["Does the autoencoder help?"].startswith("Yes, on both counts")
+    assert v["Which generator is closest to real digits?"].startswith(
+        "By FID in the judge's feature space, AE latent + KDE"
+    )
+
+
+def test_verdicts_say_so_when_the_numbers_disagree_with_the_textbook():
+    # Novelty does not rise with the bandwidth, the KDE never copies, and the autoencoder is
+    # worse on both counts: the verdicts must not repeat the expected story.
+    settings = (
+        _sweep("pixel KDE", [0.9, 0.9, 0.9, 0.9], [0.6, 0.5, 0.6, 0.5])
+        + _sweep("PCA + KDE", [0.99, 0.98, 0.97, 0.96], [0.5, 0.5, 0.5, 0.5], fid=5.0)
+        + _sweep("AE latent + KDE", [0.6, 0.5, 0.4, 0.3], [0.2, 0.2, 0.2, 0.2], fid=30.0)
+    )
+    v = study.verdicts(_result(settings))
+    assert v["Does the KDE copy?"].startswith("Not at the bandwidths tried")
+    assert "trade-off" not in v["Which bandwidth?"]
+    assert v["Does the autoencoder help?"].startswith("No, on both counts")
+    # The best balance of the AE sweep is at the grid's smallest bandwidth, and still changing
+    # there: said so.
+    assert "smallest bandwidth of the grid: the optimum may lie beyond it" in v["Which bandwidth?"]
+
+
+def test_interpolation_verdict_follows_the_measured_dips():
+    def stats(pixel_dip, latent_dip):
+        row = {"pairs": 200, "end_quality": 0.9, "min_quality": 0.5, "third_digit": 0.1}
+        return {
+            "pixel": row | {"dip": pixel_dip},
+            "AE latent": row | {"dip": latent_dip},
+            "VAE latent (linear)": row | {"dip": latent_dip},
+        }
+
+    settings = _sweep("pixel KDE", [0.99, 0.9], [0.1, 0.6])
+    for pixel, latent, lead in [(0.4, 0.1, "Yes"), (0.1, 0.4, "Not by this judge")]:
+        result = _result(settings)
+        result.extras["interpolation_stats"] = stats(pixel, latent)
+        answer = study.verdicts(result)["Can we interpolate in latent space?"]
+        assert answer.startswith(lead) and "200 random pairs" in answer
