@@ -81,6 +81,26 @@ def test_breaking_point_interpolates():
     assert aug.breaking_point([0, 1], [0.2, 0.1]) == 0.0
 
 
+def test_perturbation_sweep_goes_on_until_recognition_breaks():
+    seen = []
+
+    def measure(i, s):
+        seen.append((i, s))
+        return {"scale": s, "recognised": 1.0 if s < 20 else 0.2}
+
+    rows = aug.perturbation_sweep((0.0, 1.0, 4.0), measure)
+    # 4 is still recognised: 8, 16 and 32 follow, and recognition breaks between 16 and 32.
+    assert [r["scale"] for r in rows] == [0.0, 1.0, 4.0, 8.0, 16.0, 32.0]
+    assert seen == list(enumerate([0.0, 1.0, 4.0, 8.0, 16.0, 32.0]))
+    brk = aug.breaking_point([r["scale"] for r in rows], [r["recognised"] for r in rows])
+    assert 16 < brk < 32
+    # Never broken: the sweep stops at the cap; broken within the grid: no extra scale.
+    always = aug.perturbation_sweep((0.0, 1.0), lambda i, s: {"scale": s, "recognised": 1.0})
+    assert always[-1]["scale"] == aug.MAX_SCALE
+    early = aug.perturbation_sweep((0.0, 1.0, 2.0), lambda i, s: {"scale": s, "recognised": 0.0})
+    assert [r["scale"] for r in early] == [0.0, 1.0, 2.0]
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 def test_quick_study_end_to_end(tmp_path):
@@ -98,7 +118,10 @@ def test_quick_study_end_to_end(tmp_path):
         g = s["gaussian"]
         assert 0 <= g["recognised"] <= 1 and 1 <= g["vendi"] <= g["n"]
         assert 0 <= g["novelty"] < 1
-        assert s["history"]
+        # Trained on all N images: no validation split, so no validation loss.
+        assert s["history"] and not any("val_loss" in h for h in s["history"])
+        last = s["perturbation"][-1]
+        assert last["recognised"] < 0.5 or last["scale"] == aug.MAX_SCALE
     # Ten images are memorised: their codes decode to recognisable digits, and pushed far
     # enough the latents stop making the digit.
     rec = [r["recognised"] for r in settings["10"]["perturbation"]]
@@ -107,6 +130,7 @@ def test_quick_study_end_to_end(tmp_path):
     assert {r["arm"] for r in runs} == {"real only", "real + synthetic"}
     assert all(0.1 < r["accuracy"] <= 1 for r in runs)
     assert any("augmentation help" in q for q in m["verdicts"])
+    assert "Are the synthetic digits new?" in m["verdicts"]
 
     browser = pytest.importorskip("mnistlab.report.browser")
     try:
