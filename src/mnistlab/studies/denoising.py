@@ -45,7 +45,7 @@ class DenoisingConfig:
     retrain: bool = False
 
     def __post_init__(self) -> None:
-        factors = tuple(float(f) for f in self.noise_factors)
+        factors = tuple(sorted(dict.fromkeys(float(f) for f in self.noise_factors)))
         if not factors or any(not 0 < f <= 5 for f in factors):
             raise ValueError("noise factors must lie in (0, 5]")
         object.__setattr__(self, "noise_factors", factors)
@@ -288,11 +288,20 @@ def verdicts(result: DenoisingResult) -> dict[str, str]:
             f"noise {lv.noise_factor:g}: PSNR {lv.noisy['psnr']:.1f} -> {lv.denoised['psnr']:.1f} "
             f"dB, SSIM {lv.noisy['ssim']:.2f} -> {lv.denoised['ssim']:.2f}"
         )
-    first, last = result.levels[0], result.levels[-1]
+    levels = sorted(result.levels, key=lambda lv: lv.noise_factor)
+    first, last = levels[0], levels[-1]
+    bces = [lv.denoised["bce"] for lv in levels]
+    if len(levels) < 2:
+        lead = f"One level only, noise {first.noise_factor:g}: "
+    elif all(a < b for a, b in zip(bces, bces[1:], strict=False)):
+        lead = "The more noise, the worse the denoised images: "
+    else:
+        lead = "The denoised images do not get steadily worse with more noise: "
     out["How does the noise level matter?"] = (
-        "The more noise, the worse the denoised images: "
+        lead
         + "; ".join(lines)
-        + f". BCE rises from {first.denoised['bce']:.4f} to {last.denoised['bce']:.4f}."
+        + f". The denoised BCE goes from {first.denoised['bce']:.4f} at noise "
+        f"{first.noise_factor:g} to {last.denoised['bce']:.4f} at {last.noise_factor:g}."
     )
     # Cross-level: does a model trained at one level serve another?
     cross = {(r["trained_at"], r["evaluated_at"]): r for r in result.cross}
