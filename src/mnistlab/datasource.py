@@ -151,6 +151,15 @@ def write_idx(path: str | Path, array: np.ndarray) -> Path:
     The write is atomic; the gzip header carries no name or time, so equal arrays give equal bytes.
     """
     path = Path(path)
+    raw = idx_bytes(array)
+    if path.suffix == ".gz":
+        raw = gzip.compress(raw, compresslevel=6, mtime=0)
+    data.write_atomic(path, raw)
+    return path
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """The decompressed IDX file of uint8 images (N, rows, cols) or labels (N,)."""
     arr = np.asarray(array)
     if arr.dtype != np.uint8:
         raise DataError(f"IDX data must be uint8, got {arr.dtype}")
@@ -160,11 +169,7 @@ def write_idx(path: str | Path, array: np.ndarray) -> Path:
         header = np.array([data.LABEL_MAGIC, len(arr)], dtype=">u4").tobytes()
     else:
         raise DataError(f"IDX data must be images (N, rows, cols) or labels (N,), got {arr.shape}")
-    raw = header + np.ascontiguousarray(arr).tobytes()
-    if path.suffix == ".gz":
-        raw = gzip.compress(raw, compresslevel=6, mtime=0)
-    data.write_atomic(path, raw)
-    return path
+    return header + np.ascontiguousarray(arr).tobytes()
 
 
 def write_idx_folder(
@@ -390,10 +395,10 @@ def download(
         arrays = openml_to_arrays(*fetch_openml_xy())
         for part, name in data.MNIST_FILES.items():
             if name in missing:
-                path = write_idx(dest / (name + ".gz"), arrays[part])
-                if data.file_sha256(path) != data.MNIST_SHA256[name]:
-                    path.unlink()
+                # Checked before anything is written: a wrong file never lands under its name.
+                if hashlib.sha256(idx_bytes(arrays[part])).hexdigest() != data.MNIST_SHA256[name]:
                     raise DataError(f"OpenML's {part} differ from the official MNIST file {name}")
+                path = write_idx(dest / (name + ".gz"), arrays[part])
                 done[name] = Fetched(path, "written", "openml:mnist_784")
     elif missing:
         urls = tuple(base_urls) if base_urls else MIRRORS
