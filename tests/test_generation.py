@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,6 +59,28 @@ def test_quick_study_writes_every_output(quick_run):
     assert cal["train vs itself"]["novelty"] == 0.0
     assert 0.35 < cal["test vs train"]["novelty"] < 0.65
     assert set(metrics["verdicts"]) >= {"Does the KDE copy?", "Which bandwidth?"}
+    # The held-out log-likelihood stands beside every KDE setting.
+    for row in metrics["settings"]:
+        if row["generator"].endswith("KDE"):
+            assert np.isfinite(row["held_out_loglik"]), row
+    # Interpolation: four strips of four paths each, and the statistics over random pairs.
+    interp = metrics["interpolation"]
+    assert len(interp) == 16 and {r["path"] for r in interp} == {
+        "pixel",
+        "AE latent",
+        "VAE latent (linear)",
+        "VAE latent (spherical)",
+    }
+    assert all(len(r["quality"]) == 7 and 0 <= min(r["quality"]) <= 1 for r in interp)
+    stats = metrics["interpolation_stats"]
+    assert set(stats) == {r["path"] for r in interp}
+    for v in stats.values():
+        assert v["pairs"] == 40 and 0 <= v["third_digit"] <= 1
+        assert v["dip"] == pytest.approx(v["end_quality"] - v["min_quality"])
+    # Conditional sampling: a share per digit, most read as the digit asked for.
+    cond = metrics["conditional_sampling"]
+    assert len(cond["accuracy_per_digit"]) == 10 and np.mean(cond["accuracy_per_digit"]) > 0.5
+    assert (quick_run / "interpolation.csv").is_file()
 
 
 @pytest.mark.slow
@@ -203,8 +226,32 @@ def test_interpolation_verdict_follows_the_measured_dips():
         }
 
     settings = _sweep("pixel KDE", [0.99, 0.9], [0.1, 0.6])
-    for pixel, latent, lead in [(0.4, 0.1, "Yes"), (0.1, 0.4, "Not by this judge")]:
+    cases = [
+        (0.4, 0.1, "Yes"),
+        (0.34, 0.32, "Barely"),
+        (0.30, 0.31, "About equally"),
+        (0.1, 0.4, "Not by this judge"),
+    ]
+    for pixel, latent, lead in cases:
         result = _result(settings)
         result.extras["interpolation_stats"] = stats(pixel, latent)
         answer = study.verdicts(result)["Can we interpolate in latent space?"]
         assert answer.startswith(lead) and "200 random pairs" in answer
+
+
+def test_study_with_no_name_runs_the_generation_study_into_runs(monkeypatch, tmp_path):
+    # `mnistlab study` is the main job of `make run`: the generation study with its defaults,
+    # written to runs/<timestamp>-generation/ under the current folder.
+    from mnistlab.commands import study_cmd
+    from mnistlab.studies import default_out_dir
+
+    calls = []
+    monkeypatch.setattr(study_cmd, "generation", lambda **kw: calls.append(kw))
+    assert main(["study"]) == 0
+    assert calls == [
+        {"data": None, "out": None, "quick": False, "samples": None, "seed": 0, "retrain": False}
+    ]
+    monkeypatch.chdir(tmp_path)
+    out = default_out_dir("generation")
+    assert out.parent == Path("runs") and out.name.endswith("-generation")
+    assert len(out.name) == len("20261124-060000-generation")

@@ -47,8 +47,17 @@ def test_matches_brute_force(rng, request, monkeypatch, d, k, blocks):
     assert (np.diff(dist, axis=1) >= 0).all()
 
 
+@pytest.fixture(params=["faiss", "torch"])
+def backend(request, monkeypatch):
+    """Both rankers: faiss' IndexFlatL2 and the blocked torch search (with tiny blocks)."""
+    if request.param == "torch":
+        monkeypatch.setattr(neighbors, "_faiss", None)
+        request.getfixturevalue("tiny_blocks")
+    return request.param
+
+
 @pytest.mark.parametrize("k", [1, 4])
-def test_exclude_self_matches_brute_force(rng, tiny_blocks, k):
+def test_exclude_self_matches_brute_force(rng, backend, k):
     points = rng.standard_normal((50, 6)).astype(np.float32)
     dist, idx = neighbors.nearest(points, points, k, exclude_self=True)
     want_dist, want_idx = nearest_slow(points, points, k, exclude_self=True)
@@ -57,7 +66,7 @@ def test_exclude_self_matches_brute_force(rng, tiny_blocks, k):
     assert (idx != np.arange(50)[:, None]).all()
 
 
-def test_exclude_self_keeps_duplicates(rng):
+def test_exclude_self_keeps_duplicates(rng, backend):
     """A duplicate row is another point at distance 0, not the point itself."""
     points = rng.standard_normal((20, 4)).astype(np.float32)
     points[7] = points[3]

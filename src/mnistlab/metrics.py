@@ -200,7 +200,7 @@ def prdc(
             d = sq.clamp_(min=0.0).sqrt_()  # (N, b)
             in_balls[j0 : j0 + len(f)] = (d < r_rad[:, None]).sum(0)
             recalled |= (d < f_rad[None, j0 : j0 + len(f)]).any(1)
-            closest = torch.minimum(closest, d.min(1).values)
+            torch.minimum(closest, d.amin(1), out=closest)
     return {
         "precision": float((in_balls > 0).double().mean()),
         "recall": float(recalled.double().mean()),

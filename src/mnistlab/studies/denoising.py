@@ -270,6 +270,11 @@ def verdicts(result: DenoisingResult) -> dict[str, str]:
         out["Do we do at least as well as brief 003?"] = (
             f"{'Yes' if beats else 'No'}: {txt} (per-pixel binary cross-entropy between the "
             f"denoised output and the clean image, averaged over {result.n_test:,} test images)."
+            + (
+                " (Quick mode: small models trained briefly on a subset; not the real figure.)"
+                if result.config.quick
+                else ""
+            )
         )
     by_level = {lv.noise_factor: lv for lv in result.levels}
     top = max(by_level)
