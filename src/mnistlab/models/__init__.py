@@ -143,8 +143,14 @@ def decode(model: nn.Module, z: np.ndarray, batch_size: int = 2048) -> np.ndarra
     return out.reshape(len(z), data.IMAGE_SIZE, data.IMAGE_SIZE)
 
 
+# The judge's first block makes 16 x 28 x 28 floats per image: at 256 images a batch its
+# activations stay in cache. Measured on 2 cores, 10,000 test digits: 0.59 s at 256, 1.29 s at
+# 2,048; the outputs are bit-identical at any batch size (eval mode, no batch statistics).
+JUDGE_BATCH = 256
+
+
 def judge_outputs(
-    judge: nn.Module, images: np.ndarray, batch_size: int = 2048
+    judge: nn.Module, images: np.ndarray, batch_size: int = JUDGE_BATCH
 ) -> tuple[np.ndarray, np.ndarray]:
     """The judge's class probabilities (N, 10) and penultimate features (N, feature_dim)."""
 
