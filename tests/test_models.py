@@ -13,8 +13,8 @@ from mnistlab import models
 from mnistlab.models import losses
 
 
-def test_registry_lists_the_three_models_with_frozen_configs():
-    assert models.list_models() == ["ae", "classifier", "vae"]
+def test_registry_lists_the_models_with_frozen_configs():
+    assert models.list_models() == ["ae", "classifier", "sae", "vae"]
     for name in models.list_models():
         cfg = models.config_class(name)()
         with pytest.raises(dataclasses.FrozenInstanceError):
@@ -39,7 +39,7 @@ def test_config_overrides_reach_the_model():
     assert ae.encode(torch.rand(3, 1, 28, 28)).shape == (3, 5)
 
 
-@pytest.mark.parametrize("name", ["ae", "vae"])
+@pytest.mark.parametrize("name", ["ae", "vae", "sae"])
 def test_autoencoder_shapes_and_ranges(name):
     torch.manual_seed(0)
     model = models.get_model(name, latent_dim=7).eval()
@@ -99,7 +99,7 @@ def test_psnr_per_image_matches_its_definition():
     assert torch.allclose(losses.psnr_per_image(a, b), ref, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["ae", "vae", "classifier"])
+@pytest.mark.parametrize("name", ["ae", "vae", "sae", "classifier"])
 def test_loss_terms_in_train_and_eval_mode(name):
     model = models.get_model(name)
     x, y = torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,))
@@ -109,10 +109,25 @@ def test_loss_terms_in_train_and_eval_mode(name):
     with torch.inference_mode():
         terms = model.loss_terms(x, x, y)
     wanted = {"accuracy"} if name == "classifier" else {"mse", "bce", "psnr"}
+    if name == "sae":
+        wanted |= {"accuracy", "ce", "recon"}
     assert wanted <= set(terms)
 
 
-@pytest.mark.parametrize("name", ["ae", "vae", "classifier"])
+def test_supervised_autoencoder_adds_the_weighted_cross_entropy():
+    torch.manual_seed(0)
+    x, y = torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    terms = {}
+    for w in (0.0, 2.0):
+        torch.manual_seed(0)
+        terms[w] = models.get_model("sae", latent_dim=4, label_weight=w).eval().loss_terms(x, x, y)
+    assert torch.allclose(terms[0.0]["loss"], terms[0.0]["recon"])
+    assert torch.allclose(terms[2.0]["loss"], terms[2.0]["recon"] + 2.0 * terms[2.0]["ce"])
+    with pytest.raises(ValueError, match="label_weight"):
+        models.get_model("sae", label_weight=-1.0)
+
+
+@pytest.mark.parametrize("name", ["ae", "vae", "sae", "classifier"])
 def test_one_optimiser_step_changes_every_weight_tensor(name, small):
     torch.manual_seed(0)
     model = models.get_model(name)

@@ -283,7 +283,7 @@ def test_cli_classifier_prints_accuracy_line(small_dir, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["train", "gan"], "not one of ae, classifier, vae"),
+        (["train", "gan"], "not one of ae, classifier, sae, vae"),
         (["train", "classifier", "--latent-dim", "4"], "apply to ae and vae only"),
     ],
 )
@@ -299,6 +299,16 @@ def test_cli_out_must_be_a_safetensors_file(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "--out must name a .safetensors file" in err and "\n" not in err
     assert not list(tmp_path.iterdir())
+
+
+def test_cli_unwritable_out_is_one_line_not_a_traceback(small_dir, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    argv = ["train", "classifier", "--data", str(small_dir), "--epochs", "1"]
+    assert cli.main([*argv, "--out", str(blocker / "model.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mnistlab: error: ") and err.count("\n") == 1, err
+    assert str(blocker) in err and "Traceback" not in err
 
 
 def test_cli_missing_data_folder_is_one_line(tmp_path, capsys):

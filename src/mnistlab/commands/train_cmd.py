@@ -1,4 +1,4 @@
-"""``mnistlab train {classifier,ae,vae}``: train a model (or take it from the cache)."""
+"""``mnistlab train {classifier,ae,vae,sae}``: train a model (or take it from the cache)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,18 @@ RECON_FIGURES = (("mse", "MSE", "{:.5f}"), ("bce", "BCE", "{:.5f}"), ("psnr", "P
 
 
 def format_test(name: str, test: dict[str, float]) -> str:
-    """One line of final test figures: accuracy for the classifier, MSE/BCE/PSNR otherwise."""
+    """One line of final test figures: accuracy for the classifier, MSE/BCE/PSNR otherwise
+    (and the code head's accuracy for the supervised autoencoder)."""
     if name == "classifier":
         return f"test accuracy {100 * test['accuracy']:.2f}%"
     shown = [f"{label} {fmt.format(test[k])}" for k, label, fmt in RECON_FIGURES if k in test]
+    if "accuracy" in test:
+        shown.append(f"head accuracy {100 * test['accuracy']:.2f}%")
     return "test " + ", ".join(shown)
 
 
 def train(
-    model: Annotated[str, typer.Argument(help="classifier, ae or vae")],
+    model: Annotated[str, typer.Argument(help="classifier, ae, vae or sae")],
     latent_dim: Annotated[
         int | None, typer.Option("--latent-dim", min=1, help="ae/vae latent size")
     ] = None,

@@ -95,3 +95,51 @@ class Autoencoder(nn.Module):
 @register_model("ae", train_defaults={"epochs": 8, "batch_size": 128, "lr": 3e-3})
 def build_ae(config: AEConfig) -> Autoencoder:
     return Autoencoder(config)
+
+
+@dataclass(frozen=True)
+class SAEConfig(AEConfig):
+    # Weight of the code's cross-entropy beside the per-pixel reconstruction loss. Measured at
+    # latent_dim 16, seed 0, 8 epochs: 0.1 gives a 16-d code whose logistic-regression probe
+    # reaches 0.984 at test MSE 0.0108 (the plain ae: 0.923 at 0.0098); 1.0 gives 0.987 but
+    # MSE 0.0142.
+    label_weight: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.label_weight < 0:
+            raise ValueError(f"label_weight must be >= 0, got {self.label_weight}")
+
+
+class SupervisedAutoencoder(Autoencoder):
+    """``sae``: the autoencoder plus a linear classifier on its code, trained together (a
+    supervised autoencoder, Le, Patterson & White 2018). The labels shape the code; the decoder
+    is the autoencoder's, so the code still has to reconstruct the digit."""
+
+    config: SAEConfig
+
+    def __init__(self, config: SAEConfig) -> None:
+        super().__init__(config)
+        self.head = nn.Linear(config.latent_dim, 10)
+
+    def loss_terms(
+        self, x_in: torch.Tensor, target: torch.Tensor, y: torch.Tensor, recon_loss: str = "bce"
+    ) -> dict[str, torch.Tensor]:
+        """Per-pixel reconstruction loss plus ``label_weight`` x the code head's cross-entropy."""
+        z = self.encode(x_in)  # (N, latent_dim)
+        logits = self.decode_logits(z)  # (N, 1, 28, 28)
+        n_pix = target[0].numel()
+        recon = losses.recon_per_image(logits, target, recon_loss).mean() / n_pix
+        class_logits = self.head(z)  # (N, 10)
+        ce = nn.functional.cross_entropy(class_logits, y)
+        terms = {"loss": recon + self.config.label_weight * ce, "recon": recon, "ce": ce}
+        if not self.training:
+            terms |= losses.recon_figures(logits, target)
+            terms["psnr"] = losses.psnr_per_image(torch.sigmoid(logits), target).mean()
+            terms["accuracy"] = (class_logits.argmax(1) == y).float().mean()
+        return terms
+
+
+@register_model("sae", train_defaults={"epochs": 8, "batch_size": 128, "lr": 3e-3})
+def build_sae(config: SAEConfig) -> SupervisedAutoencoder:
+    return SupervisedAutoencoder(config)
