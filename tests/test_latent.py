@@ -278,7 +278,12 @@ def test_quick_study_end_to_end(tmp_path):
     assert report.is_file() and metrics_path.is_file()
     m = json.loads(metrics_path.read_text())
     assert m["study"] == "latent" and m["config"]["quick"] is True
-    assert set(m["spaces"]) == {"ae 2-d", "ae 16-d", "vae 2-d", "vae 16-d"}
+    assert set(m["spaces"]) == {"ae 2-d", "ae 16-d", "vae 2-d", "vae 16-d", "sae 16-d"}
+    # The supervised autoencoder's code is trained with the labels: its probe beats the plain
+    # autoencoder's, and the verdict names it as the labelled reference.
+    sae_acc = m["spaces"]["sae 16-d"]["probes"]["logreg"]["accuracy"]
+    assert sae_acc > m["spaces"]["ae 16-d"]["probes"]["logreg"]["accuracy"]
+    assert "supervised autoencoder" in m["verdict"]["Linear probes"]
     s = m["spaces"]["ae 16-d"]
     assert set(s["reconstruction"]) >= {"mse", "bce", "psnr", "ssim", "judge_accuracy"}
     assert len(s["reconstruction_per_class"]) == 10
