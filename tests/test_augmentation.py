@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -118,6 +119,7 @@ def test_quick_study_end_to_end(tmp_path):
         g = s["gaussian"]
         assert 0 <= g["recognised"] <= 1 and 1 <= g["vendi"] <= g["n"]
         assert 0 <= g["novelty"] < 1
+        assert 0.02 < g["ink"] < 0.5  # decoded digits: strokes on a dark ground
         # Trained on all N images: no validation split, so no validation loss.
         assert s["history"] and not any("val_loss" in h for h in s["history"])
         last = s["perturbation"][-1]
@@ -175,3 +177,43 @@ def test_study_all_links_the_four_reports(tmp_path, monkeypatch):
     for name in ("generation", "latent", "denoising", "augmentation"):
         assert f'href="{name}/report.html"' in index and (out / name / "report.html").is_file()
     assert "denoising says yes." in index
+
+
+def _set(recognised=0.9, novelty=0.5, ink=0.13):
+    return aug.SetScores(
+        n=100, recognised=recognised, p_digit=recognised, diversity=5.0, vendi=2.0,
+        novelty=novelty, nn_distance=5.0, ink=ink,
+    )  # fmt: skip
+
+
+def _shot(perturbation, breaking=None):
+    return aug.ShotResult(
+        digit=8, shots=10, n_train=10, model={}, history=[], steps_per_epoch=1,
+        training_set=_set(), gaussian=_set(novelty=0.45), perturbation=perturbation,
+        breaking_scale=breaking, breaking_distance=None if breaking is None else 10.0,
+        latent_spread=4.0, gaussian_grid=np.zeros((1, 28, 28)),
+        train_grid=np.zeros((1, 28, 28)), path_images=np.zeros((3, 1, 28, 28)),
+        path_p_digit=np.zeros((3, 1)),
+    )  # fmt: skip
+
+
+def test_task5_verdict_does_not_call_blobs_digits():
+    def row(scale, recognised, ink):
+        return {"scale": scale, "latent_distance": 5.0 * scale} | dataclasses.asdict(
+            _set(recognised=recognised, novelty=0.1 if scale == 0 else 0.6, ink=ink)
+        )
+
+    config = aug.AugmentationConfig(digits=(8,), shots=(10,), classifier_shots=(10,))
+    for last_ink, says in [(0.45, "saturated blobs"), (0.14, "draws it from any code")]:
+        result = aug.AugmentationResult(
+            config=config, data_source="made up", data_checksum="", judge={},
+            real={8: _set(ink=0.13)},
+            shots=[_shot([row(0.0, 1.0, 0.13), row(128.0, 0.7, last_ink)])],
+            classifier=[], verdicts={}, seconds=0.0,
+        )  # fmt: skip
+        v = aug.verdicts(result)
+        task5 = v[
+            "How far must the latents be pushed before the judge stops recognising the digit?"
+        ]
+        assert says in task5 and "128 sigma" in task5
+        assert v["Are the synthetic digits new?"].startswith("Yes")

@@ -35,6 +35,7 @@ from mnistlab.training import TrainConfig
 # Noise scales of the latent perturbation, in units of the per-dimension spread of the N latents.
 SCALES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 RECOGNITION_THRESHOLD = 0.5  # task 5: "no longer recognised" = fewer than half the samples
+BLOB_INK = 2.0  # images with over twice the ink of real digits of the class are blobs, not digits
 # Task 5 wants the distance where recognition breaks: past the last scale, the scale doubles until
 # it does or reaches this cap (a decoder that only ever saw one digit may draw it at any code).
 MAX_SCALE = 128.0
@@ -256,6 +257,9 @@ class SetScores:
     vendi: float  # Vendi score (cosine kernel on the judge's features)
     novelty: float  # mean d / (d + d_ref), d = distance to the nearest of the N training digits
     nn_distance: float  # mean of d
+    # Mean pixel value in [0, 1]; strokes cover about 0.13 of a real digit. A judge may label
+    # saturated blobs as a digit (8s most of all): ink tells them apart without the judge.
+    ink: float
 
     def as_dict(self) -> dict[str, float]:
         return dataclasses.asdict(self)
@@ -325,6 +329,7 @@ class _Judge:
             vendi=vendi_score(feats),
             novelty=float(metrics.novelty(d, d_ref).mean()),
             nn_distance=float(d.mean()),
+            ink=float(mdata.to_float(images).mean()),
         )
 
 
@@ -666,12 +671,24 @@ def verdicts(result: AugmentationResult) -> dict[str, str]:
                 f"{100 * s.perturbation[0]['recognised']:.0f}% of the time"
             )
         elif s.breaking_scale is None:
-            parts.append(
+            last = s.perturbation[-1]
+            ref = result.real.get(s.digit)
+            txt = (
                 f"digit {s.digit}, N={shot_label(s.shots)}: still recognised by at least half at "
-                f"the largest scale tried ({s.perturbation[-1]['scale']:g} sigma, a latent "
-                f"displacement of {s.perturbation[-1]['latent_distance']:.1f}): a decoder that "
-                "has only seen this digit draws it from any code"
+                f"the largest scale tried ({last['scale']:g} sigma, a latent displacement of "
+                f"{last['latent_distance']:.1f})"
             )
+            if ref is not None and last["ink"] > BLOB_INK * ref.ink:
+                txt += (
+                    f", but there the images carry {last['ink']:.2f} mean ink against "
+                    f"{ref.ink:.2f} for real {s.digit}s: they are saturated blobs (see the "
+                    f"strips) that the judge still labels {s.digit}. Past a few sigma "
+                    "'recognised' stops meaning readable, and this judge cannot say where this "
+                    "autoencoder's digits end"
+                )
+            else:
+                txt += ": a decoder that has only seen this digit draws it from any code"
+            parts.append(txt)
         else:
             ratio = (
                 s.breaking_distance / s.latent_spread
