@@ -517,9 +517,10 @@ def verdicts(result: GenerationResult) -> dict[str, str]:
                 balance(b.scores["quality"], b.scores["novelty"], n_ref)
                 - balance(inner.scores["quality"], inner.scores["novelty"], n_ref)
             )
+            same = "the same to three decimals" if gap < 0.0005 else f"within {gap:.3f}"
             edge = (
                 f" (the {end} bandwidth of the grid, where the sweep has gone flat: the next "
-                f"bandwidth scores within {gap:.3f})"
+                f"bandwidth scores {same})"
                 if gap < 0.002
                 else f" (the {end} bandwidth of the grid: the optimum may lie beyond it)"
             )
