@@ -173,6 +173,11 @@ def test_a_damaged_bundled_copy_is_refused_not_taken_for_another_data_set(
         data.load()
     code, _, err = run_cli(["train", "classifier", "--epochs", "1"], capsys)
     assert code == 2 and "reinstall mnistlab" in err and err.count("\n") == 1
+    # Also when the same files sit in the load cache from an explicit --data load.
+    folder = data.bundled_dir()
+    assert not data.load(folder).is_mnist
+    with pytest.raises(DataError, match="does not match the official SHA-256"):
+        data.load()
 
 
 def test_missing_folder_gives_one_clear_line(tmp_path, capsys):

@@ -125,6 +125,13 @@ def test_balance_is_high_only_when_both_are():
     assert study.balance(0.9, 0.9, 0.5) == study.balance(0.9, 0.5, 0.5)
 
 
+def test_config_refuses_settings_the_study_cannot_run():
+    with pytest.raises(ValueError, match="interpolation_steps"):
+        study.GenerationConfig(interpolation_steps=2)
+    with pytest.raises(ValueError, match="samples"):
+        study.GenerationConfig(samples=5)
+
+
 def test_quick_preset_takes_overrides():
     cfg = study.GenerationConfig.for_quick(samples=200, seed=3, retrain=None)
     assert cfg.quick and cfg.samples == 200 and cfg.seed == 3 and cfg.n_bandwidths == 3
@@ -228,7 +235,7 @@ def test_interpolation_verdict_follows_the_measured_dips():
     settings = _sweep("pixel KDE", [0.99, 0.9], [0.1, 0.6])
     cases = [
         (0.4, 0.1, "Yes"),
-        (0.34, 0.32, "Barely"),
+        (0.34, 0.32, "About equally"),
         (0.30, 0.31, "About equally"),
         (0.1, 0.4, "Not by this judge"),
     ]
@@ -237,6 +244,13 @@ def test_interpolation_verdict_follows_the_measured_dips():
         result.extras["interpolation_stats"] = stats(pixel, latent)
         answer = study.verdicts(result)["Can we interpolate in latent space?"]
         assert answer.startswith(lead) and "200 random pairs" in answer
+    # Deeper than one latent path by far, shallower than another by far: neither yes nor no.
+    result = _result(settings)
+    result.extras["interpolation_stats"] = stats(0.3, 0.1) | {
+        "VAE latent (linear)": stats(0.3, 0.5)["AE latent"]
+    }
+    answer = study.verdicts(result)["Can we interpolate in latent space?"]
+    assert answer.startswith("Mixed")
 
 
 def test_study_with_no_name_runs_the_generation_study_into_runs(monkeypatch, tmp_path):

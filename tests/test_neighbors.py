@@ -66,6 +66,16 @@ def test_exclude_self_matches_brute_force(rng, backend, k):
     assert (idx != np.arange(50)[:, None]).all()
 
 
+def test_huge_features_fall_back_to_the_exact_torch_search(rng):
+    # Squared distances past float32's range make faiss return index -1; never use it.
+    points = rng.standard_normal((40, 5)).astype(np.float32) * np.float32(1e20)
+    for exclude_self in (False, True):
+        dist, idx = neighbors.nearest(points, points, 2, exclude_self=exclude_self)
+        assert (idx >= 0).all()
+        want_dist, want_idx = nearest_slow(points, points, 2, exclude_self=exclude_self)
+        np.testing.assert_array_equal(idx, want_idx)
+
+
 def test_exclude_self_keeps_duplicates(rng, backend):
     """A duplicate row is another point at distance 0, not the point itself."""
     points = rng.standard_normal((20, 4)).astype(np.float32)

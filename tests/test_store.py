@@ -154,6 +154,27 @@ def test_the_seed_fixes_the_initial_weights_whatever_ran_before(small):
     assert not torch.equal(c.state_dict()["encoder.0.weight"], sa["encoder.0.weight"])
 
 
+def test_a_failed_write_is_a_model_file_error_and_leaves_nothing(saved_ae, tmp_path, monkeypatch):
+    from safetensors import SafetensorError
+
+    model, _ = saved_ae
+
+    def full_disk(tensors, filename, metadata=None):
+        raise SafetensorError("No space left on device (os error 28)")
+
+    monkeypatch.setattr(store, "save_file", full_disk)
+    with pytest.raises(ModelFileError, match="cannot write .*No space left"):
+        store.save_model(tmp_path / "out" / "m.safetensors", model)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_config_of_another_model_is_refused(small):
+    from mnistlab.models.autoencoder import SAEConfig
+
+    with pytest.raises(TypeError, match="ae takes a AEConfig, not SAEConfig"):
+        store.get_trained("ae", small, SAEConfig(), progress=False)
+
+
 @pytest.mark.slow
 def test_judge_for_another_data_set_is_trained_once_and_cached(small):
     judge, meta = store.load_judge(small, progress=False)

@@ -260,9 +260,11 @@ def load(data_dir: str | Path | None = None, *, use_cache: bool = True) -> Datas
         try:
             meta = json.loads((entry / "meta.json").read_text())
             arrays = {k: np.load(entry / f"{k}.npy") for k in meta["keys"]}
-            return _dataset(arrays, meta["checksum"], source, meta["is_mnist"])
+            cached = _dataset(arrays, meta["checksum"], source, meta["is_mnist"])
         except (OSError, ValueError, KeyError):
-            pass  # a damaged cache entry is rebuilt below
+            cached = None  # a damaged cache entry is rebuilt below
+        if cached is not None and (data_dir is not None or cached.is_mnist):
+            return cached
     arrays, checksum, is_mnist = _decode_folder(files)
     if data_dir is None and not is_mnist:
         # Every figure and the shipped judge assume the official files; a damaged install must

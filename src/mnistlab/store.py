@@ -27,6 +27,7 @@ from mnistlab import models, training
 from mnistlab.errors import ModelFileError
 
 MODEL_FORMAT = "mnistlab-model/1"
+CACHE_VERSION = 2
 
 
 def _atomic_write(path: Path, payload: bytes) -> None:
@@ -65,6 +66,8 @@ def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any] | None =
         os.chmod(tmp, 0o644)  # safetensors creates the file private; models are shared like data
         digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
         os.replace(tmp, path)
+    except SafetensorError as exc:  # safetensors reports a full disk or a denied write this way
+        raise ModelFileError(f"cannot write {path}: {exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
     info = {
@@ -125,15 +128,20 @@ def _as_config(name: str, config: Any) -> Any:
         return cls()
     if isinstance(config, dict):
         return cls(**config)
-    if not isinstance(config, cls):
+    if type(config) is not cls:  # a subclass (SAEConfig for "ae") would not build the model
         raise TypeError(f"{name} takes a {cls.__name__}, not {type(config).__name__}")
     return config
 
 
 def cache_key(name: str, data: data_mod.Dataset, model_config: Any, train_config: Any) -> str:
-    """16 hex digits of SHA-256 over (model name and config, train config, data checksum)."""
+    """16 hex digits of SHA-256 over (model name and config, train config, data checksum).
+
+    ``CACHE_VERSION`` changes when the same key would train different weights (version 2: the
+    seed fixes the initial weights), so a cache from before is not served as current.
+    """
     blob = json.dumps(
         {
+            "version": CACHE_VERSION,
             "model": name,
             "config": dataclasses.asdict(model_config),
             "train": dataclasses.asdict(train_config),  # holds the seed

@@ -325,6 +325,8 @@ def save_checkpoint(
     try:
         save_file(tensors, str(tmp), metadata={"mnistlab": json.dumps(meta)})
         os.replace(tmp, path)
+    except SafetensorError as exc:  # safetensors reports a full disk or a denied write this way
+        raise ModelFileError(f"cannot write checkpoint {path}: {exc}") from None
     finally:
         tmp.unlink(missing_ok=True)  # left only when interrupted before the rename
 
@@ -359,12 +361,15 @@ def load_checkpoint(
                 _, pid, name = key.split(".", 2)
                 opt_state["state"].setdefault(int(pid), {})[name] = value
         opt.load_state_dict(opt_state)
+        best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+        if best_state.keys() != model.state_dict().keys():
+            raise KeyError("best.*")
         return {
             "epoch": meta["epoch"],
             "history": meta["history"],
             "best_val": meta["best_val"],
             "best_epoch": meta["best_epoch"],
-            "best_state": {k[5:]: v for k, v in tensors.items() if k.startswith("best.")},
+            "best_state": best_state,
             "torch_rng": tensors["rng.torch"],
             "gen_rng": tensors["rng.gen"],
         }

@@ -26,7 +26,7 @@ from mnistlab.training import TrainConfig, default_train_config
 
 # Pairs of test digits to interpolate between (brief 000: "transform a 0 into a 1").
 INTERPOLATION_PAIRS = ((0, 1), (4, 9), (3, 8), (7, 2))
-# Dips of judge quality (0-1 scale) closer than this read as "about equal" in the verdict.
+# Dips of judge quality (0-1 scale) within this of each other read as "about equal".
 INTERPOLATION_MARGIN = 0.05
 
 
@@ -47,6 +47,12 @@ class GenerationConfig:
     # four strips in the report are examples, these pairs are the measurement.
     interpolation_pairs: int = 200
     retrain: bool = False
+
+    def __post_init__(self) -> None:
+        if self.interpolation_steps < 3:
+            raise ValueError("interpolation_steps must be at least 3: two ends and a midpoint")
+        if self.samples < 10 or self.interpolation_pairs < 1 or self.conditional_samples < 1:
+            raise ValueError("samples must be at least 10, the pair and sample counts positive")
 
     @property
     def fit_images(self) -> int | None:
@@ -510,7 +516,7 @@ def verdicts(result: GenerationResult) -> dict[str, str]:
         )
         sweep = rows(name)
         edge = ""
-        if len(sweep) > 2 and b.automatic is None and b in (sweep[0], sweep[-1]):
+        if len(sweep) > 2 and b.automatic is None and (b is sweep[0] or b is sweep[-1]):
             end = "smallest" if b is sweep[0] else "largest"
             inner = sweep[1] if b is sweep[0] else sweep[-2]
             gap = abs(
@@ -558,31 +564,32 @@ def verdicts(result: GenerationResult) -> dict[str, str]:
             f"{100 * v['third_digit']:.0f}% read as a third digit"
             for k, v in stats.items()
         )
-        margin = px["dip"] - max(v["dip"] for v in latent.values())  # > 0: pixel dips deepest
-        lowest = min(v["dip"] for v in latent.values())
-        if margin > INTERPOLATION_MARGIN:
+        gaps = [px["dip"] - v["dip"] for v in latent.values()]  # > 0: the cross-fade dips deeper
+        m = INTERPOLATION_MARGIN
+        if min(gaps) > m:
             lead = (
                 "Yes: the pixel cross-fade sinks further below its own endpoints than every "
-                f"latent path (by at least {margin:.2f}), which the decoder keeps on digit-like "
-                "images"
+                f"latent path (by at least {min(gaps):.2f}), which the decoder keeps on "
+                "digit-like images"
             )
-        elif margin > 0:
-            lead = (
-                f"Barely, by this judge: the pixel cross-fade sinks only {margin:.2f} further "
-                "below its endpoints than the deepest latent path. The judge reads a "
-                "superposition of two digits fairly surely as one of them; the strips show what "
-                "the number hides, a cross-fade that is two digits at once"
-            )
-        elif px["dip"] < lowest - INTERPOLATION_MARGIN:
+        elif max(gaps) < -m:
             lead = (
                 "Not by this judge: the pixel cross-fade sinks less below its endpoints than "
                 "every latent path. The judge reads a superposition of two digits surely as one "
                 "of them, while a decoded midpoint can be a blurred shape it is unsure of"
             )
+        elif all(abs(g) <= m for g in gaps):
+            lead = (
+                "About equally, by this judge: the dips of the cross-fade and of the latent paths "
+                f"differ by {min(gaps):+.2f} to {max(gaps):+.2f}, within the {m:.2f} this study "
+                "counts as equal. The judge reads a superposition of two digits fairly surely as "
+                "one of them; the strips show what the number hides, a cross-fade that is two "
+                "digits at once"
+            )
         else:
             lead = (
-                "About equally, by this judge: the pixel cross-fade and the latent paths sink "
-                "about as far below their endpoints"
+                "Mixed: the pixel cross-fade dips deeper than some latent paths and less than "
+                "others"
             )
         third = max(latent.values(), key=lambda v: v["third_digit"])["third_digit"]
         if third > 2 * px["third_digit"] and third > 0.05:

@@ -98,6 +98,10 @@ class LatentConfig:
         object.__setattr__(self, "latent_dims", tuple(sorted(set(dims))))
         object.__setattr__(self, "model_names", tuple(self.model_names))
         object.__setattr__(self, "supervised_dims", tuple(int(d) for d in self.supervised_dims))
+        if any(d < 1 for d in self.supervised_dims):
+            raise ValueError(f"supervised dimensions must be positive, got {self.supervised_dims}")
+        if "sae" in self.model_names:
+            raise ValueError("sae runs through supervised_dims, not model_names")
 
     @property
     def fit_images(self) -> int | None:
