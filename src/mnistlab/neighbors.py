@@ -86,9 +86,7 @@ def nearest(
     scale = 2.0 ** round(math.log2(span)) if span > 0 else 1.0
     q, r = (qc / scale).float(), (rc / scale).float()
     if _faiss is not None:
-        found = _faiss_nearest(q, r, q64, r64, k, n_cand, exclude_self)
-        if found is not None:
-            return found
+        return _faiss_nearest(q, r, q64, r64, k, n_cand, exclude_self)
     r_sq = (r * r).sum(1)  # (N,)
     r_t = r.T.contiguous()  # (D, N): contiguous columns make each block's matmul a plain GEMM
     dist = np.empty((m, k), dtype=np.float32)
@@ -131,7 +129,7 @@ def _faiss_nearest(
     k: int,
     n_cand: int,
     exclude_self: bool = False,
-) -> tuple[np.ndarray, np.ndarray] | None:
+) -> tuple[np.ndarray, np.ndarray]:
     """faiss' exact IndexFlatL2 ranks the candidates (measured 1.4x faster than the blocked torch
     search on 2 cores, ``make bench``); their distances are then recomputed in float64.
 
@@ -141,8 +139,6 @@ def _faiss_nearest(
     index.add(r.numpy())
     extra = 1 if exclude_self else 0
     _, cand_np = index.search(q.numpy(), min(n_cand + extra, len(r)))  # (M, n_cand + extra)
-    if (cand_np < 0).any():
-        return None  # float32 overflow (features beyond ~1e19): the blocked torch search copes
     cand = torch.from_numpy(cand_np)
     m = len(q)
     dist = np.empty((m, k), dtype=np.float32)

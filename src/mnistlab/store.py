@@ -30,16 +30,6 @@ MODEL_FORMAT = "mnistlab-model/1"
 CACHE_VERSION = 2
 
 
-def _atomic_write(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(payload)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # left only when interrupted before the rename
-
-
 def sidecar(path: str | Path) -> Path:
     """The JSON file that goes with weights file ``path``."""
     return Path(path).with_suffix(".json")
@@ -78,7 +68,7 @@ def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any] | None =
         "versions": package_versions(),
     }
     info |= {k: v for k, v in (meta or {}).items() if k not in info}
-    _atomic_write(sidecar(path), (json.dumps(info, indent=2) + "\n").encode())
+    data_mod.write_atomic(sidecar(path), (json.dumps(info, indent=2) + "\n").encode())
     return path
 
 

@@ -250,10 +250,9 @@ def fit(
         row |= {f"val_{k}": v for k, v in val_terms.items()}
         row |= {"seconds": seconds, "images_per_s": len(x_tr) / seconds}
         history.append(row)
-        # Without a validation split the last epoch is the best one.
-        val_loss = val_terms.get("loss", -float(epoch + 1))
-        if val_loss < best_val:
-            best_val, best_epoch = val_loss, epoch + 1
+        # Without a validation split every epoch is the best so far: the last one is kept.
+        if not val_terms or val_terms["loss"] < best_val:
+            best_val, best_epoch = val_terms.get("loss", best_val), epoch + 1
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         stopped = len(x_val) > 0 and epoch + 1 - best_epoch >= config.patience
         if progress:

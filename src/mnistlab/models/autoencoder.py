@@ -84,6 +84,12 @@ class Autoencoder(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Per-pixel reconstruction loss of ``target`` from ``x_in`` (noisy when denoising)."""
         logits = self.decode_logits(self.encode(x_in))  # (N, 1, 28, 28)
+        return self.recon_terms(logits, target, recon_loss)
+
+    def recon_terms(
+        self, logits: torch.Tensor, target: torch.Tensor, recon_loss: str
+    ) -> dict[str, torch.Tensor]:
+        """``{"loss": per-pixel reconstruction loss}``, plus MSE, BCE and PSNR in eval mode."""
         n_pix = target[0].numel()
         terms = {"loss": losses.recon_per_image(logits, target, recon_loss).mean() / n_pix}
         if not self.training:
@@ -127,15 +133,12 @@ class SupervisedAutoencoder(Autoencoder):
     ) -> dict[str, torch.Tensor]:
         """Per-pixel reconstruction loss plus ``label_weight`` x the code head's cross-entropy."""
         z = self.encode(x_in)  # (N, latent_dim)
-        logits = self.decode_logits(z)  # (N, 1, 28, 28)
-        n_pix = target[0].numel()
-        recon = losses.recon_per_image(logits, target, recon_loss).mean() / n_pix
+        terms = self.recon_terms(self.decode_logits(z), target, recon_loss)
         class_logits = self.head(z)  # (N, 10)
         ce = nn.functional.cross_entropy(class_logits, y)
-        terms = {"loss": recon + self.config.label_weight * ce, "recon": recon, "ce": ce}
+        terms["recon"] = terms["loss"]
+        terms |= {"loss": terms["recon"] + self.config.label_weight * ce, "ce": ce}
         if not self.training:
-            terms |= losses.recon_figures(logits, target)
-            terms["psnr"] = losses.psnr_per_image(torch.sigmoid(logits), target).mean()
             terms["accuracy"] = (class_logits.argmax(1) == y).float().mean()
         return terms
 

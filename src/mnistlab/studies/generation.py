@@ -146,7 +146,8 @@ def run(
     x_val = data.x_test[: 500 if config.quick else 1_000]
 
     settings: list[SettingResult] = []
-    plan = _plan(config, ae, vae, x_fit, y_fit, x_val)
+    z_ae = gen.encode(ae, x_fit)  # (n_train, latent_dim): the AE generators' shared codes
+    plan = _plan(config, ae, vae, z_ae, x_fit, y_fit, x_val)
     bar = tqdm(total=len(plan), desc="generators", unit="setting", disable=not progress)
     done: dict[tuple[str, float], SettingResult] = {}
     for name, setting, bandwidth, automatic, make, loglik in plan:
@@ -186,7 +187,7 @@ def run(
 
     # Brief 001's conditional sampling ("500 eights"): ten samples of each digit, and how many
     # of them the judge reads as the digit asked for.
-    class_gen = gen.ClassConditionalGaussian(ae).fit_latents(gen.encode(ae, x_fit), y_fit)
+    class_gen = gen.ClassConditionalGaussian(ae).fit_latents(z_ae, y_fit)
     per_digit = np.stack(
         [class_gen.sample(config.conditional_samples, config.seed, digit=k) for k in range(10)]
     )  # (10, n, 28, 28)
@@ -241,7 +242,7 @@ def _loglik(generator: Any, x_val: np.ndarray) -> float | None:
     return None if value is None else float(value)
 
 
-def _plan(config, ae, vae, x_fit, y_fit, x_val) -> list[tuple]:
+def _plan(config, ae, vae, z_ae, x_fit, y_fit, x_val) -> list[tuple]:
     """Every (generator, setting, bandwidth, rule, factory, held-out log-likelihood) to run; the
     factories take no argument and return fitted generators.
 
@@ -261,13 +262,8 @@ def _plan(config, ae, vae, x_fit, y_fit, x_val) -> list[tuple]:
         if not config.quick:
             rules["cv"] = gen.cv_bandwidth(points, grid, random_state=seed)
         rules = {rule: float(h) for rule, h in rules.items()}
-        lls = dict(
-            zip(
-                grid + list(rules.values()),
-                base.loglik_sweep(x_val, grid + list(rules.values())),
-                strict=True,
-            )
-        )
+        every = grid + list(rules.values())
+        lls = dict(zip(every, base.loglik_sweep(x_val, every), strict=True))
         for bw in grid:
             plan.append(
                 (name, f"h={bw:.3g}", bw, None, lambda bw=bw: base.with_bandwidth(bw), lls[bw])
@@ -286,7 +282,6 @@ def _plan(config, ae, vae, x_fit, y_fit, x_val) -> list[tuple]:
 
     kde_rows("pixel KDE", gen.PixelKDE().fit(x_fit))  # the lecture's baseline
     kde_rows("PCA + KDE", gen.PCAKDE(n_components=config.pca_components).fit(x_fit))  # brief 000
-    z_ae = gen.encode(ae, x_fit)  # (n_train, latent_dim), shared by the AE generators
     kde_rows("AE latent + KDE", gen.LatentKDE(ae).fit_latents(z_ae))  # brief 000
 
     k = config.gmm_components
