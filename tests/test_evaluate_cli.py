@@ -63,7 +63,9 @@ def seeded_judge():
 def stand_in_judge(monkeypatch):
     judge = seeded_judge()
     monkeypatch.setattr(
-        evaluate_cmd, "_load_judge", lambda dataset: (judge, {"judge_id": "classifier-seed-0"})
+        evaluate_cmd,
+        "_load_judge",
+        lambda dataset, version="v2": (judge, {"judge_id": "classifier-seed-0"}),
     )
 
 

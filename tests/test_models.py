@@ -14,7 +14,7 @@ from mnistlab.models import losses
 
 
 def test_registry_lists_the_models_with_frozen_configs():
-    assert models.list_models() == ["ae", "classifier", "sae", "vae"]
+    assert models.list_models() == ["ae", "classifier", "judge", "sae", "vae"]
     for name in models.list_models():
         cfg = models.config_class(name)()
         with pytest.raises(dataclasses.FrozenInstanceError):
@@ -99,7 +99,7 @@ def test_psnr_per_image_matches_its_definition():
     assert torch.allclose(losses.psnr_per_image(a, b), ref, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["ae", "vae", "sae", "classifier"])
+@pytest.mark.parametrize("name", ["ae", "vae", "sae", "classifier", "judge"])
 def test_loss_terms_in_train_and_eval_mode(name):
     model = models.get_model(name)
     x, y = torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,))
@@ -108,7 +108,7 @@ def test_loss_terms_in_train_and_eval_mode(name):
     model.eval()
     with torch.inference_mode():
         terms = model.loss_terms(x, x, y)
-    wanted = {"accuracy"} if name == "classifier" else {"mse", "bce", "psnr"}
+    wanted = {"accuracy"} if name in ("classifier", "judge") else {"mse", "bce", "psnr"}
     if name == "sae":
         wanted |= {"accuracy", "ce", "recon"}
     assert wanted <= set(terms)
@@ -127,7 +127,7 @@ def test_supervised_autoencoder_adds_the_weighted_cross_entropy():
         models.get_model("sae", label_weight=-1.0)
 
 
-@pytest.mark.parametrize("name", ["ae", "vae", "sae", "classifier"])
+@pytest.mark.parametrize("name", ["ae", "vae", "sae", "classifier", "judge"])
 def test_one_optimiser_step_changes_every_weight_tensor(name, small):
     torch.manual_seed(0)
     model = models.get_model(name)
@@ -172,3 +172,29 @@ def test_judge_outputs_are_probabilities_and_features(small):
     assert probs.shape == (12, 10) and feats.shape == (12, judge.config.feature_dim)
     assert np.allclose(probs.sum(1), 1, atol=1e-5)
     assert (probs >= 0).all()
+
+
+def test_judge_outputs_give_unit_descriptors_beside_probabilities_and_features(small):
+    torch.manual_seed(0)
+    judge = models.get_model("judge")
+    probs, feats, desc = models.judge_all(judge, small.x_test[:12])
+    assert probs.shape == (12, 10) and feats.shape == (12, judge.config.feature_dim)
+    assert desc.shape == (12, judge.config.descriptor_dim)
+    np.testing.assert_allclose(np.linalg.norm(desc, axis=1), 1.0, rtol=1e-5)
+    # v1 has no descriptor: novelty is measured on its features.
+    v1 = models.get_model("classifier")
+    _, f1, d1 = models.judge_all(v1, small.x_test[:12])
+    np.testing.assert_array_equal(f1, d1)
+
+
+def test_judge_training_loss_has_its_three_terms(small):
+    torch.manual_seed(0)
+    judge = models.get_model("judge")
+    x = torch.tensor(small.x_train[:32]).float().div(255).unsqueeze(1)
+    y = torch.from_numpy(small.y_train[:32].astype(np.int64))
+    terms = judge.loss_terms(x, x, y)
+    cfg = judge.config
+    expected = terms["ce"] + cfg.outlier_weight * terms["oe"] + cfg.contrast_weight * terms["nce"]
+    assert torch.allclose(terms["loss"], expected)
+    # Cross-entropy to the uniform distribution is at least log 10, reached at uniform outputs.
+    assert float(terms["oe"]) >= np.log(10) - 1e-4

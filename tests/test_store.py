@@ -22,7 +22,7 @@ def saved_ae(tmp_path):
     return model, path
 
 
-@pytest.mark.parametrize("name", ["ae", "vae", "classifier"])
+@pytest.mark.parametrize("name", ["ae", "vae", "classifier", "judge"])
 def test_save_then_load_gives_the_same_outputs(name, small, tmp_path):
     torch.manual_seed(1)
     model = models.get_model(name).eval()
@@ -36,9 +36,9 @@ def test_save_then_load_gives_the_same_outputs(name, small, tmp_path):
     loaded, meta = store.load_model(path)
     assert meta["model"] == name and meta["seed"] == 1
     assert not loaded.training
-    if name == "classifier":
-        a, b = models.judge_outputs(model, small.x_test), models.judge_outputs(loaded, small.x_test)
-        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    if name in ("classifier", "judge"):
+        a, b = models.judge_all(model, small.x_test), models.judge_all(loaded, small.x_test)
+        assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
     else:
         assert np.array_equal(
             models.encode(model, small.x_test), models.encode(loaded, small.x_test)
@@ -178,24 +178,35 @@ def test_a_config_of_another_model_is_refused(small):
 @pytest.mark.slow
 def test_judge_for_another_data_set_is_trained_once_and_cached(small):
     judge, meta = store.load_judge(small, progress=False)
-    assert meta["judge_id"] == f"classifier-{small.name}-{meta['weights_sha256'][:12]}"
-    assert meta["model"] == "classifier"
+    assert meta["judge_id"] == f"judge-{small.name}-{meta['weights_sha256'][:12]}"
+    assert meta["model"] == "judge" and meta["judge_version"] == "v2"
     _, meta2 = store.load_judge(small, progress=False)
     assert meta2["cached"] is True and meta2["judge_id"] == meta["judge_id"]
     probs, feats = models.judge_outputs(judge, small.x_test)
     assert (probs.argmax(1) == small.y_test).mean() > 0.8
 
 
-@pytest.mark.skipif(not store.judge_path().is_file(), reason="the judge weights are not built yet")
-def test_shipped_judge_is_the_one_its_metadata_describes(mnist):
-    judge, meta = store.load_judge(mnist, progress=False)
-    digest = hashlib.sha256(store.judge_path().read_bytes()).hexdigest()
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_shipped_judges_are_the_ones_their_metadata_describe(mnist, version):
+    judge, meta = store.load_judge(mnist, version=version, progress=False)
+    path = store.judge_path(version)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    name = {"v1": "classifier", "v2": "judge"}[version]
     assert meta["weights_sha256"] == digest
-    assert meta["judge_id"] == f"classifier-mnist-{digest[:12]}"
+    assert meta["judge_id"] == f"{name}-mnist-{digest[:12]}"
     assert meta["data"]["checksum"] == mnist.checksum
-    assert meta["command"].startswith("mnistlab train classifier")
-    assert store.judge_path().stat().st_size < 2_000_000
+    assert meta["command"].startswith(f"mnistlab train {name}")
+    assert meta["command"].endswith(f"--out src/mnistlab/judge/{path.name}")
+    assert path.stat().st_size < 2_000_000
     probs, _ = models.judge_outputs(judge, mnist.x_test)
     accuracy = float((probs.argmax(1) == mnist.y_test).mean())
     assert accuracy >= 0.993
     assert accuracy == pytest.approx(meta["test"]["accuracy"], abs=1e-4)
+
+
+def test_every_default_uses_the_new_judge(mnist):
+    assert store.DEFAULT_JUDGE == "v2"
+    _, meta = store.load_judge(mnist, progress=False)
+    assert meta["model"] == "judge"
+    with pytest.raises(ModelFileError, match="unknown judge 'v3'"):
+        store.load_judge(mnist, version="v3")

@@ -7,11 +7,11 @@ Every metric is computed from the judge's softmax (N, 10) and its penultimate fe
   to the max-probability because it looks at the whole distribution: (0.5, 0.5, 0, ...) and
   (0.5, 0.06, 0.06, ...) share a max-prob of 0.5, but the first is a clear "1 or 7" and the second
   a blur; and it is the per-image term of the Inception Score that brief 000 borrows from.
-- **novelty** = d / (d + d_ref), where d is the distance to the nearest training image in feature
-  space and d_ref the median of the same distance for the real test digits. 0 exactly for a copy,
-  increasing in d, unchanged when the features are rescaled (d and d_ref scale together), below 1,
-  and 0.5 for a digit as far from the training set as a typical fresh real digit. Distances below
-  ``COPY_TOLERANCE * d_ref`` count as 0: they are float32 rounding of batched inference.
+- **novelty**: the distance d from an image to its nearest training image, between the judge's
+  copy descriptors (v1: its penultimate features), calibrated on real digits: the share of real
+  test digits whose nearest training image is closer than d. 0 for a copy, 0.5 on average for a
+  fresh real digit, 1 farther than any; unchanged when the features are rescaled. Distances below
+  ``COPY_TOLERANCE * d_ref`` (d_ref the median) count as 0: float32 rounding of batched inference.
 - **diversity** = entropy of the histogram of predicted classes / log 10 (1: all ten digits
   equally often; 0: one digit only).
 - **fid**: Fréchet distance between Gaussians fitted to the sample and the test-set features.
@@ -68,6 +68,14 @@ SCORE_KEYS = (
     "near_copy_rate",
 )
 _CHUNK = 8192  # images per judge call: one tick of the progress bar
+_FEATURE_KEYS = (
+    "train_probs",
+    "train_features",
+    "train_descriptors",
+    "test_probs",
+    "test_features",
+    "test_descriptors",
+)
 
 
 # ---- input checks ---------------------------------------------------------------------------
@@ -114,17 +122,30 @@ def quality(probs: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - ent / np.log(p.shape[1]), 0.0, 1.0)
 
 
-def novelty(nn_distance: np.ndarray, d_ref: float) -> np.ndarray:
-    """Map nearest-training-image distances (N,) to [0, 1): d / (d + d_ref); 0 for a copy.
+def novelty(nn_distance: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Calibrated novelty of nearest-training-image distances (N,) -> [0, 1].
 
-    d_ref : the median nearest-neighbour distance of real held-out digits (> 0), so a typical fresh
-        real digit scores 0.5. Distances below ``COPY_TOLERANCE * d_ref`` map to 0.
+    reference : the same distance for real held-out digits (M,): fresh digits by other writers.
+    Novelty is the share of those real digits that lie closer to the training set than the image
+    does (the empirical distribution function of ``reference``, midranks, linear in between): 0
+    for a copy, 0.5 on average for real held-out digits, 1 beyond the farthest of them. Monotone
+    in the distance and unchanged when the features are rescaled. Distances below
+    ``COPY_TOLERANCE`` times the median reference are float32 rounding of batched inference: 0.
+
+    Why not d / (d + median): in every feature space tried, the nearest 1% of real held-out
+    digits lie at about half the median distance, so a copy closer than 99% of real digits (a
+    near-copy by any standard) would still read as novelty 0.3. On this scale novelty and the
+    near-copy rate agree: a near-copy has novelty below 0.01.
     """
-    if not d_ref > 0:
-        raise DataError(f"the reference distance must be positive, got {d_ref}")
+    ref = np.sort(np.asarray(reference, dtype=np.float64).ravel())
+    if len(ref) == 0 or not np.isfinite(ref).all() or not ref[len(ref) // 2] > 0:
+        raise DataError("the reference distances must be finite with a positive median")
     d = np.asarray(nn_distance, dtype=np.float64)
-    d = np.where(d < COPY_TOLERANCE * d_ref, 0.0, d)
-    return d / (d + d_ref)
+    d = np.where(d < COPY_TOLERANCE * float(np.median(ref)), 0.0, d)
+    quantiles = (np.arange(len(ref)) + 0.5) / len(ref)
+    xp = np.concatenate([[0.0], ref])
+    fp = np.concatenate([[0.0], quantiles])
+    return np.where(d > 0, np.interp(d, xp, fp, right=1.0), 0.0)
 
 
 def diversity(predicted: np.ndarray, n_classes: int = N_CLASSES) -> float:
@@ -231,11 +252,19 @@ class Scores:
     coverage: float
     near_copy_rate: float
     per_image: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # Against a generator's own reconstructions of the training digits (NaN when not asked):
+    # a latent generator that returns those reconstructions copies them (Chadebec et al. 2022).
+    recon_novelty: float = float("nan")
+    recon_near_copy_rate: float = float("nan")
 
     def as_dict(self, per_image: bool = False) -> dict[str, Any]:
-        """The metrics as plain JSON types, keys in ``SCORE_KEYS`` order (plus per_image lists)."""
+        """The metrics as plain JSON types, keys in ``SCORE_KEYS`` order (plus per_image lists,
+        and the reconstruction comparison when it was made)."""
         out: dict[str, Any] = {"n": int(self.n)}
         out.update({key: float(getattr(self, key)) for key in SCORE_KEYS[1:]})
+        if np.isfinite(self.recon_near_copy_rate):
+            out["recon_novelty"] = float(self.recon_novelty)
+            out["recon_near_copy_rate"] = float(self.recon_near_copy_rate)
         if per_image:
             out["per_image"] = {key: val.tolist() for key, val in self.per_image.items()}
         return out
@@ -283,14 +312,26 @@ class Scorer:
         self.progress = progress
         cached = self._load_features()
         if cached is None:
-            self.train_probs_, self.train_features_ = self._outputs(data.x_train, "train features")
-            self.test_probs_, self.test_features_ = self._outputs(data.x_test, "test features")
+            self.train_probs_, self.train_features_, self.train_descriptors_ = self._outputs(
+                data.x_train, "train features"
+            )
+            self.test_probs_, self.test_features_, self.test_descriptors_ = self._outputs(
+                data.x_test, "test features"
+            )
             self._save_features()
         else:
-            self.train_probs_, self.train_features_, self.test_probs_, self.test_features_ = cached
+            (
+                self.train_probs_,
+                self.train_features_,
+                self.train_descriptors_,
+                self.test_probs_,
+                self.test_features_,
+                self.test_descriptors_,
+            ) = cached
         self.test_stats_ = gaussian_stats(self.test_features_)
         self.test_radii_ = knn_radii(self.test_features_)
-        test_nn = nearest(self.test_features_, self.train_features_)[0][:, 0]  # (n_test,)
+        test_nn = nearest(self.test_descriptors_, self.train_descriptors_)[0][:, 0]  # (n_test,)
+        self.reference_distances_ = np.sort(test_nn.astype(np.float64))  # novelty's scale
         self.d_ref_ = float(np.median(test_nn))
         self.copy_threshold_ = float(np.quantile(test_nn, NEAR_COPY_QUANTILE))
         if not self.d_ref_ > 0:
@@ -311,12 +352,10 @@ class Scorer:
             return None
         try:
             with np.load(path, allow_pickle=False) as z:
-                arrays = tuple(
-                    z[k] for k in ("train_probs", "train_features", "test_probs", "test_features")
-                )
+                arrays = tuple(z[k] for k in _FEATURE_KEYS)
         except (OSError, ValueError, KeyError):
             return None  # a damaged cache entry is computed again
-        if len(arrays[0]) != len(self.data.x_train) or len(arrays[2]) != len(self.data.x_test):
+        if len(arrays[0]) != len(self.data.x_train) or len(arrays[3]) != len(self.data.x_test):
             return None
         return arrays
 
@@ -329,44 +368,68 @@ class Scorer:
                 tmp,
                 train_probs=self.train_probs_,
                 train_features=self.train_features_,
+                train_descriptors=self.train_descriptors_,
                 test_probs=self.test_probs_,
                 test_features=self.test_features_,
+                test_descriptors=self.test_descriptors_,
             )
             os.replace(tmp, path)
         except OSError:
             pass  # the cache is an optimisation; a read-only cache folder must not stop scoring
 
-    def _outputs(self, images: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
-        """(probs (N, 10), features (N, D)) of the judge, in chunks behind a progress bar."""
+    def _outputs(self, images: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """probs (N, 10), features (N, D) and descriptors (N, d) of the judge, in chunks behind a
+        progress bar."""
         parts = [
-            models.judge_outputs(self.judge, images[i : i + _CHUNK])
+            models.judge_all(self.judge, images[i : i + _CHUNK])
             for i in tqdm(
-                range(0, len(images), _CHUNK), desc=what, unit="chunk", disable=not self.progress
+                range(0, len(images), _CHUNK),
+                desc=what,
+                unit="chunk",
+                disable=not self.progress,
+                leave=False,
             )
         ]
-        probs = np.concatenate([p for p, _ in parts])
-        return probs, np.concatenate([f for _, f in parts])
+        return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
 
-    def score(self, images: np.ndarray) -> Scores:
-        """Every metric of images (N, 28, 28) or (N, 784), uint8 or float in [0, 1], N > 5."""
+    def descriptors(self, images: np.ndarray) -> np.ndarray:
+        """The judge's copy descriptors of images (N, 28, 28): (N, d), for ``copies_of``."""
+        return self._outputs(check_images(images), "reference features")[2]
+
+    def score(self, images: np.ndarray, *, copies_of: np.ndarray | None = None) -> Scores:
+        """Every metric of images (N, 28, 28) or (N, 784), uint8 or float in [0, 1], N > 5.
+
+        copies_of : descriptors (M, d) of a second reference set, e.g. a latent generator's own
+            reconstructions of the training digits (``descriptors``); their novelty and near-copy
+            rate go to ``recon_novelty`` and ``recon_near_copy_rate``, on the training set's scale.
+        """
         x = check_images(images, min_count=MIN_IMAGES)
-        probs, feats = self._outputs(x, "sample features")
-        return self._score(probs, feats, self.train_features_)
+        probs, feats, desc = self._outputs(x, "sample features")
+        scores = self._score(probs, feats, desc, self.train_descriptors_)
+        if copies_of is not None:
+            d = nearest(desc, copies_of)[0][:, 0].astype(np.float64)
+            d[d < COPY_TOLERANCE * self.d_ref_] = 0.0
+            scores.recon_novelty = float(novelty(d, self.reference_distances_).mean())
+            scores.recon_near_copy_rate = float((d <= self.copy_threshold_).mean())
+        return scores
 
     def _score(
         self,
         probs: np.ndarray,
         feats: np.ndarray,
+        desc: np.ndarray,
         refs: np.ndarray,
         ref_index: np.ndarray | None = None,
     ) -> Scores:
-        """Scores of judge outputs probs (n, 10), feats (n, D) against training features refs."""
-        nn_d, nn_i = nearest(feats, refs)
+        """Scores of judge outputs probs (n, 10), feats (n, D), descriptors (n, d) against the
+        reference descriptors refs (N, d)."""
+        nn_d, nn_i = nearest(desc, refs)
         nn_d, nn_i = nn_d[:, 0].astype(np.float64), nn_i[:, 0]
         nn_d[nn_d < COPY_TOLERANCE * self.d_ref_] = 0.0  # batched float32 rounding, see above
         if ref_index is not None:
             nn_i = ref_index[nn_i]  # back to indices into the whole training set
-        qual, nov, pred = quality(probs), novelty(nn_d, self.d_ref_), probs.argmax(1)
+        qual, pred = quality(probs), probs.argmax(1)
+        nov = novelty(nn_d, self.reference_distances_)
         pr = prdc(self.test_features_, feats, real_radii=self.test_radii_)
         return Scores(
             n=len(feats),
@@ -429,12 +492,12 @@ class Scorer:
         half_a, half_b = np.sort(perm[: n_train // 2]), np.sort(perm[n_train // 2 :])
         own = np.sort(perm[:n])
         some_a = np.sort(rng.permutation(half_a)[:n])
-        tp, tf = self.train_probs_, self.train_features_
+        tp, tf, td = self.train_probs_, self.train_features_, self.train_descriptors_
         return {
-            "train vs itself": self._score(tp[own], tf[own], tf),
-            "half vs half": self._score(tp[some_a], tf[some_a], tf[half_b], half_b),
+            "train vs itself": self._score(tp[own], tf[own], td[own], td),
+            "half vs half": self._score(tp[some_a], tf[some_a], td[some_a], td[half_b], half_b),
             "test vs train": _without_reference_scores(
-                self._score(self.test_probs_, self.test_features_, tf)
+                self._score(self.test_probs_, self.test_features_, self.test_descriptors_, td)
             ),
         }
 

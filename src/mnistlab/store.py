@@ -222,24 +222,41 @@ def get_trained(
 
 # ---- the judge ---------------------------------------------------------------------------------
 
+# v1: the plain classifier (sure of a class on anything, blind to copies), kept loadable so old
+# results can be compared; v2: the judge trained with outlier exposure and a copy descriptor.
+JUDGES = {"v1": ("classifier", "classifier.safetensors"), "v2": ("judge", "judge-v2.safetensors")}
+DEFAULT_JUDGE = "v2"
 
-def judge_path() -> Path:
+
+def check_judge_version(version: str) -> str:
+    """``version`` if it names a judge ("v1", "v2"); a ``ModelFileError`` naming them otherwise."""
+    if version not in JUDGES:
+        raise ModelFileError(f"unknown judge {version!r}; known: {', '.join(JUDGES)}")
+    return version
+
+
+def judge_path(version: str = DEFAULT_JUDGE) -> Path:
     """The shipped judge weights for the bundled MNIST."""
-    return Path(str(resources.files("mnistlab") / "judge" / "classifier.safetensors"))
+    _, filename = JUDGES[check_judge_version(version)]
+    return Path(str(resources.files("mnistlab") / "judge" / filename))
 
 
 def judge_id(meta: dict[str, Any], data_name: str) -> str:
-    """e.g. ``classifier-mnist-1a2b3c4d5e6f``: the data and the first 12 digits of the weights."""
-    return f"classifier-{data_name}-{meta['weights_sha256'][:12]}"
+    """e.g. ``judge-mnist-1a2b3c4d5e6f``: the model, the data and the first 12 digits of the
+    weights' SHA-256 (v1 ids read ``classifier-mnist-...``)."""
+    return f"{meta.get('model', 'classifier')}-{data_name}-{meta['weights_sha256'][:12]}"
 
 
-def judge_train_config(data: data_mod.Dataset) -> training.TrainConfig:
-    """The classifier's defaults, with at least ~300 optimiser steps on a small data set.
+def judge_train_config(
+    data: data_mod.Dataset, version: str = DEFAULT_JUDGE
+) -> training.TrainConfig:
+    """The judge's defaults, with at least ~300 optimiser steps on a small data set.
 
     BatchNorm's running statistics lag the weights for the first few dozen steps; a few hundred
     training images at batch 128 would stop there with a useless judge.
     """
-    cfg = training.default_train_config("classifier")
+    name, _ = JUDGES[check_judge_version(version)]
+    cfg = training.default_train_config(name)
     n = round(len(data.x_train) * (1 - cfg.val_fraction))
     batch = cfg.batch_size if n >= 20_000 else 32
     epochs = max(cfg.epochs, min(60, math.ceil(300 / math.ceil(n / batch))))
@@ -249,18 +266,20 @@ def judge_train_config(data: data_mod.Dataset) -> training.TrainConfig:
 
 
 def load_judge(
-    data: data_mod.Dataset, *, progress: bool = True
+    data: data_mod.Dataset, *, version: str = DEFAULT_JUDGE, progress: bool = True
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """The judge classifier for ``data`` and its meta; ``meta["judge_id"]`` names it in results.
+    """The judge for ``data`` and its meta; ``meta["judge_id"]`` names it in results.
 
-    The bundled MNIST gets the shipped weights; another data set gets a classifier trained on first
-    use with the classifier's default settings, then cached.
+    The bundled MNIST gets the shipped weights; another data set gets a judge trained on first
+    use with the judge's default settings, then cached. version : "v2" (default) or "v1".
     """
-    if data.is_mnist and judge_path().is_file():
-        model, meta = load_model(judge_path())
+    name, _ = JUDGES[check_judge_version(version)]
+    if data.is_mnist and judge_path(version).is_file():
+        model, meta = load_model(judge_path(version))
     else:
         model, meta = get_trained(
-            "classifier", data, train_config=judge_train_config(data), progress=progress
+            name, data, train_config=judge_train_config(data, version), progress=progress
         )
     meta["judge_id"] = judge_id(meta, data.name)
+    meta["judge_version"] = version
     return model, meta

@@ -11,6 +11,7 @@ _GROUPS = [
     "data_cmd",
     "train_cmd",
     "evaluate_cmd",
+    "judge_cmd",
     "study_cmd",
 ]
 

@@ -35,10 +35,16 @@ def evaluate(
         typer.Option("--data", help="Folder of the four IDX files (default: the bundled MNIST)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    judge_version: Annotated[
+        str, typer.Option("--judge", help="v2 (default) or v1, the judge of earlier results.")
+    ] = "v2",
 ) -> None:
+    from mnistlab import store
+
+    store.check_judge_version(judge_version)
     images = read_samples(samples)
     dataset = data.load(data_dir)
-    judge, meta = _load_judge(dataset)
+    judge, meta = _load_judge(dataset, judge_version)
     scorer = metrics.Scorer(judge, dataset, judge_id=meta["judge_id"])
     scores = scorer.score(images).as_dict()
     if as_json:
@@ -53,11 +59,11 @@ def _fmt(value: Any) -> str:
     return str(value) if isinstance(value, int) else f"{value:.4f}"
 
 
-def _load_judge(dataset: data.Dataset) -> tuple[Any, dict[str, Any]]:
+def _load_judge(dataset: data.Dataset, version: str = "v2") -> tuple[Any, dict[str, Any]]:
     """The judge for ``dataset`` and its metadata (``store.load_judge``; tests replace it)."""
     from mnistlab import store
 
-    return store.load_judge(dataset)
+    return store.load_judge(dataset, version=version)
 
 
 def read_samples(path: Path) -> np.ndarray:

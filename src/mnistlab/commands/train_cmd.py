@@ -1,4 +1,4 @@
-"""``mnistlab train {classifier,ae,vae,sae}``: train a model (or take it from the cache)."""
+"""``mnistlab train {judge,classifier,ae,vae,sae}``: train a model (or take it from the cache)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ RECON_FIGURES = (("mse", "MSE", "{:.5f}"), ("bce", "BCE", "{:.5f}"), ("psnr", "P
 def format_test(name: str, test: dict[str, float]) -> str:
     """One line of final test figures: accuracy for the classifier, MSE/BCE/PSNR otherwise
     (and the code head's accuracy for the supervised autoencoder)."""
-    if name == "classifier":
+    if name in ("classifier", "judge"):
         return f"test accuracy {100 * test['accuracy']:.2f}%"
     shown = [f"{label} {fmt.format(test[k])}" for k, label, fmt in RECON_FIGURES if k in test]
     if "accuracy" in test:
@@ -24,7 +24,7 @@ def format_test(name: str, test: dict[str, float]) -> str:
 
 
 def train(
-    model: Annotated[str, typer.Argument(help="classifier, ae, vae or sae")],
+    model: Annotated[str, typer.Argument(help="judge, classifier, ae, vae or sae")],
     latent_dim: Annotated[
         int | None, typer.Option("--latent-dim", min=1, help="ae/vae latent size")
     ] = None,
@@ -46,7 +46,7 @@ def train(
         raise MnistlabError(
             f"unknown model {model!r}: not one of {', '.join(models.list_models())}"
         )
-    recon = model != "classifier"
+    recon = model not in ("classifier", "judge")
     if not recon and (latent_dim is not None or noise is not None):
         raise MnistlabError("--latent-dim and --noise apply to ae and vae only")
     if out is not None and out.suffix != ".safetensors":

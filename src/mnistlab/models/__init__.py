@@ -153,12 +153,35 @@ def judge_outputs(
     judge: nn.Module, images: np.ndarray, batch_size: int = JUDGE_BATCH
 ) -> tuple[np.ndarray, np.ndarray]:
     """The judge's class probabilities (N, 10) and penultimate features (N, feature_dim)."""
+    probs, feats, _ = judge_all(judge, images, batch_size)
+    return probs, feats
+
+
+def has_descriptor(judge: nn.Module) -> bool:
+    """Whether the judge has a copy descriptor of its own (the v2 ``judge``; v1 has none)."""
+    return hasattr(judge, "outputs")
+
+
+def judge_all(
+    judge: nn.Module, images: np.ndarray, batch_size: int = JUDGE_BATCH
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class probabilities (N, 10), features (N, feature_dim) and copy descriptors (N, d).
+
+    Novelty is measured between descriptors; a judge without a descriptor (v1) uses its features.
+    """
+    n_feat = 0
 
     def both(b: torch.Tensor) -> torch.Tensor:
-        feats = judge.features(_images(b))  # (B, feature_dim)
-        probs = torch.softmax(judge.head(feats), dim=1)  # (B, 10)
-        return torch.cat([probs, feats], dim=1)
+        nonlocal n_feat
+        x = _images(b)
+        if has_descriptor(judge):
+            logits, feats, desc = judge.outputs(x)  # (B, 10), (B, feature_dim), (B, d)
+        else:
+            feats = judge.features(x)
+            logits, desc = judge.head(feats), feats
+        n_feat = feats.shape[1]
+        return torch.cat([torch.softmax(logits, dim=1), feats, desc], dim=1)
 
     with _EvalMode(judge):
-        out = infer(both, images, batch_size)  # (N, 10 + feature_dim)
-    return out[:, :10], out[:, 10:]
+        out = infer(both, images, batch_size)  # (N, 10 + feature_dim + d)
+    return out[:, :10], out[:, 10 : 10 + n_feat], out[:, 10 + n_feat :]

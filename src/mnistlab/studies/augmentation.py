@@ -255,7 +255,9 @@ class SetScores:
     p_digit: float  # mean judge probability of the digit
     diversity: float  # mean pairwise distance in the judge's feature space
     vendi: float  # Vendi score (cosine kernel on the judge's features)
-    novelty: float  # mean d / (d + d_ref), d = distance to the nearest of the N training digits
+    novelty: (
+        float  # calibrated on real digits (metrics.novelty), d to the nearest of N training digits
+    )
     nn_distance: float  # mean of d
     # Mean pixel value in [0, 1]; strokes cover about 0.13 of a real digit. A judge may label
     # saturated blobs as a digit (8s most of all): ink tells them apart without the judge.
@@ -310,16 +312,21 @@ class _Judge:
     def outputs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return models.judge_outputs(self.judge, images)  # (n, 10), (n, D)
 
+    def descriptors(self, images: np.ndarray) -> np.ndarray:
+        """The copy descriptors (n, d) in which novelty is measured (v1: the features)."""
+        return models.judge_all(self.judge, images)[2]
+
     def score(
-        self, images: np.ndarray, digit: int, ref_feats: np.ndarray, d_ref: float,
+        self, images: np.ndarray, digit: int, ref_feats: np.ndarray, d_ref: np.ndarray,
         *, exclude_self: bool = False,
     ) -> SetScores:  # fmt: skip
-        """Scores of images (n, 28, 28) against the training features ref_feats (N, D)."""
-        probs, feats = self.outputs(images)
+        """Scores of images (n, 28, 28) against the training descriptors ref_feats (N, d);
+        d_ref : real digits' distances to the same training digits, novelty's scale."""
+        probs, feats, desc = models.judge_all(self.judge, images)
         if exclude_self:  # the training set against itself: distance to the nearest other one
-            dist, _ = neighbors.nearest(feats, ref_feats, k=1, exclude_self=True)
+            dist, _ = neighbors.nearest(desc, ref_feats, k=1, exclude_self=True)
         else:
-            dist, _ = neighbors.nearest(feats, ref_feats, k=1)
+            dist, _ = neighbors.nearest(desc, ref_feats, k=1)
         d = np.asarray(dist, dtype=np.float64).reshape(len(images), -1)[:, 0]
         return SetScores(
             n=len(images),
@@ -422,11 +429,11 @@ def _one_shot_setting(
 ) -> ShotResult:
     model, meta, idx = train_few_shot_ae(data, digit, n, config, config.seed, config.ae_steps)
     x_train = data.x_train[idx]  # (N, 28, 28) uint8
-    _, train_feats = judge.outputs(x_train)  # (N, D)
+    train_feats = judge.descriptors(x_train)  # (N, d)
     # d_ref: how far real unseen digits of the class lie from these N training digits.
-    _, real_feats = judge.outputs(x_real)
+    real_feats = judge.descriptors(x_real)
     dist, _ = neighbors.nearest(real_feats, train_feats, k=1)
-    d_ref = float(np.median(np.asarray(dist).reshape(len(x_real), -1)[:, 0]))
+    d_ref = np.asarray(dist, dtype=np.float64).reshape(len(x_real), -1)[:, 0]  # novelty's scale
     if n == config.shots[0]:  # the reference row, scored against the smallest training set
         real[digit] = judge.score(x_real, digit, train_feats, d_ref)
 
@@ -850,9 +857,10 @@ def write(result: AugmentationResult, out_dir: str | Path) -> Path:
         "the digit. **Diversity**: the mean pairwise distance of the judge's features; "
         "**Vendi**: exp of the entropy of the eigenvalues of K/n, K the cosine similarity of the "
         "features (an effective number of distinct digits, between 1 and n). **Novelty**: "
-        "d / (d + d_ref), d the distance to the nearest of the N training digits in feature "
-        "space and d_ref the median of that distance for real test digits (0 for a copy, 0.5 "
-        "for a digit as new as a fresh real one)."
+        "the distance d to the nearest of the N training digits between the judge's copy "
+        "descriptors, calibrated on real test digits of the class: the share of them that lie "
+        "closer to the N training digits than d (0 for a copy, 0.5 on average for fresh real "
+        "digits, 1 farther than any)."
     )
 
     rep.section("Synthetic digits by N")

@@ -1,0 +1,61 @@
+"""The judge: `mnistlab evaluate`'s work on 10,000 samples with the new judge (v2) against the old
+(v1), in the same run, and the judge's outputs alone. The target: v2 within 1.5x of v1."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from mnistlab import data, metrics, models, store
+
+N = 10_000
+
+
+def _best(fn, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def run() -> list[dict]:
+    mnist = data.load()
+    samples = mnist.x_train[np.random.default_rng(0).choice(len(mnist.x_train), N, replace=False)]
+    rows, evaluate_s = [], {}
+    for version in ("v1", "v2"):
+        judge, meta = store.load_judge(mnist, version=version, progress=False)
+        # The data set's features are cached on disk after the first Scorer; evaluate pays the
+        # cached start-up and the scoring.
+        metrics.Scorer(judge, mnist, judge_id=meta["judge_id"], progress=False)
+
+        def evaluate(judge=judge, meta=meta) -> None:
+            scorer = metrics.Scorer(judge, mnist, judge_id=meta["judge_id"], progress=False)
+            scorer.score(samples)
+
+        evaluate_s[version] = _best(evaluate)
+        rows.append(
+            {
+                "what": f"judge {version} outputs, 10,000 images",
+                "s": _best(lambda judge=judge: models.judge_all(judge, samples)),
+            }
+        )
+    rows.append(
+        {
+            "what": "evaluate 10,000 samples (cached data features): v2 against v1",
+            "v1_s": evaluate_s["v1"],
+            "v2_s": evaluate_s["v2"],
+            "ratio": evaluate_s["v2"] / evaluate_s["v1"],
+            "target_ratio": 1.5,
+        }
+    )
+    return rows
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    for row in run():
+        print(row)

@@ -1,0 +1,252 @@
+"""What the judge can tell apart: its metrics on image sets whose right answer is known.
+
+``check(scorer)`` scores, with the same ``Scorer`` every study uses:
+
+- **real**: the real test digits (fresh digits from other writers, the reference);
+- **copy**: training digits under changes that keep a digit the same digit, each at a moderate
+  strength (moved, turned, thicker, thinner, blurred, low-passed, bent, fainter, noisier, projected
+  on 50 PCA components, reconstructed by an autoencoder): novelty must call them copies;
+- **fresh, changed**: test digits under the same changes: still new, since no training digit is
+  their source;
+- **non-digit**: noise, blank pages, blobs, overlaid digits, textures, and letters (a kind the judge
+  never saw in training): quality must be low.
+
+Every set is seeded; the targets are those of the issue "A judge that can tell".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA
+
+from mnistlab import perturb
+from mnistlab.data import Dataset
+from mnistlab.metrics import Scorer
+
+# Targets (issue 9): copies novelty <= 0.1 and near-copy rate >= 0.9; real test digits novelty in
+# [0.4, 0.6], near-copy rate <= 0.02 and quality >= 0.95; non-digits quality <= 0.2.
+COPY_NOVELTY_MAX = 0.1
+COPY_RATE_MIN = 0.9
+REAL_NOVELTY = (0.4, 0.6)
+REAL_RATE_MAX = 0.02
+REAL_QUALITY_MIN = 0.95
+NON_DIGIT_QUALITY_MAX = 0.2
+PCA_COMPONENTS = 50
+AE_LATENT_DIM = 16
+
+Change = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def _shift(pixels: int) -> Change:
+    dirs = [(0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1)]
+
+    def fn(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        pick = torch.randint(0, len(dirs), (len(x),), generator=gen)
+        out = torch.empty_like(x)
+        for k, d in enumerate(dirs):
+            rows = pick == k
+            out[rows] = perturb.shift(x[rows], pixels, d)
+        return out
+
+    return fn
+
+
+def _rotate(degrees: float) -> Change:
+    def fn(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        sign = torch.where(torch.rand(len(x), generator=gen) < 0.5, -1.0, 1.0)
+        return torch.cat(
+            [perturb.rotate(x[i : i + 1], float(s) * degrees) for i, s in enumerate(sign)]
+        )
+
+    return fn
+
+
+# Moderate strength: what a person would still call "that same digit" at a glance.
+COPY_CHANGES: dict[str, Change] = {
+    "identical": lambda x, gen: x,
+    "moved 1 px": _shift(1),
+    "moved 2 px": _shift(2),
+    "turned 10 deg": _rotate(10.0),
+    "thicker": lambda x, gen: perturb.dilate(x, 1.0),
+    "thinner": lambda x, gen: perturb.erode(x, 1.0),
+    "blurred (sigma 0.7)": lambda x, gen: perturb.blur(x, 0.7),
+    "blurred (sigma 1.0)": lambda x, gen: perturb.blur(x, 1.0),
+    "contrast x0.7": lambda x, gen: perturb.contrast(x, 0.7),
+    "contrast x0.5": lambda x, gen: perturb.contrast(x, 0.5),
+    "noise (sigma 0.1)": lambda x, gen: perturb.noise(x, gen, 0.1),
+    "bent (elastic 1.5 px)": lambda x, gen: perturb.elastic(x, gen, 1.5),
+}
+# Changes that need a model of the training set: built in ``check`` (PCA, the autoencoder).
+FITTED_COPY_CHANGES = (f"PCA {PCA_COMPONENTS} components", f"autoencoder {AE_LATENT_DIM}-d")
+# Letters that do not look like a digit (no O, I, l, S, Z, B, G, g, q).
+LETTERS = "ACEFHKMNPRUWXaefhkmnrtwx"
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One image set's metrics and whether they meet the targets of its group."""
+
+    name: str
+    group: str  # "real" | "copy" | "fresh, changed" | "non-digit" | "non-digit (never trained on)"
+    n: int
+    quality: float
+    novelty: float
+    near_copy_rate: float
+    target: str  # the targets in words, "" where none applies
+    passed: bool | None  # None where no target applies
+
+
+@dataclass(frozen=True)
+class JudgeCheck:
+    judge_id: str
+    n: int
+    seed: int
+    rows: list[CheckRow]
+    examples: dict[str, np.ndarray]  # set name -> a few images (k, 28, 28)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed is not False for r in self.rows)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "judge_id": self.judge_id,
+            "n": self.n,
+            "seed": self.seed,
+            "passed": self.passed,
+            "rows": [r.__dict__ for r in self.rows],
+        }
+
+
+def _target(group: str, quality: float, novelty: float, rate: float) -> tuple[str, bool | None]:
+    if group == "copy":
+        text = f"novelty <= {COPY_NOVELTY_MAX}, near-copy rate >= {COPY_RATE_MIN}"
+        return text, novelty <= COPY_NOVELTY_MAX and rate >= COPY_RATE_MIN
+    if group == "real":
+        lo, hi = REAL_NOVELTY
+        text = (
+            f"quality >= {REAL_QUALITY_MIN}, novelty in [{lo}, {hi}], "
+            f"near-copy rate <= {REAL_RATE_MAX}"
+        )
+        ok = quality >= REAL_QUALITY_MIN and lo <= novelty <= hi and rate <= REAL_RATE_MAX
+        return text, ok
+    if group.startswith("non-digit"):
+        return f"quality <= {NON_DIGIT_QUALITY_MAX}", quality <= NON_DIGIT_QUALITY_MAX
+    return "", None
+
+
+@cache
+def _font_path() -> str:
+    from matplotlib import font_manager
+
+    return font_manager.findfont("DejaVu Sans")
+
+
+def letters(n: int, seed: int) -> np.ndarray:
+    """n letters that are not digits, drawn MNIST-style: white on black, fitted into a 20x20 box
+    and centred by their centre of mass in 28x28 (LeCun et al.'s recipe), random font sizes,
+    slants and weights. float32 (n, 28, 28)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, 28, 28), dtype=np.float32)
+    font = ImageFont.truetype(_font_path(), 48)
+    for i in range(n):
+        ch = LETTERS[rng.integers(len(LETTERS))]
+        img = Image.new("L", (96, 96), 0)
+        ImageDraw.Draw(img).text(
+            (20, 10), ch, fill=255, font=font, stroke_width=int(rng.integers(2, 5))
+        )
+        img = img.rotate(float(rng.uniform(-12, 12)), resample=Image.BILINEAR)
+        box = img.getbbox()
+        if box is None:
+            continue
+        img = img.crop(box)
+        w, h = img.size
+        s = 20 / max(w, h)
+        img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS)
+        a = np.asarray(img, dtype=np.float32) / 255.0
+        ys, xs = np.nonzero(a > 0)
+        wts = a[ys, xs]
+        cy, cx = (ys * wts).sum() / wts.sum(), (xs * wts).sum() / wts.sum()
+        y0 = int(np.clip(round(14 - cy), 0, 28 - a.shape[0]))
+        x0 = int(np.clip(round(14 - cx), 0, 28 - a.shape[1]))
+        out[i, y0 : y0 + a.shape[0], x0 : x0 + a.shape[1]] = a
+    return out
+
+
+def _apply(change: Change, images: np.ndarray, seed: int) -> np.ndarray:
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.from_numpy(perturb._as_float(images))
+    return change(x, gen).clamp(0.0, 1.0).numpy()[:, 0]
+
+
+def check_sets(
+    data: Dataset, n: int = 2000, seed: int = 0, *, autoencoder: Any = None
+) -> dict[str, tuple[str, np.ndarray]]:
+    """The seeded image sets of the check: name -> (group, float32 images (m, 28, 28)).
+
+    autoencoder : a trained ``ae`` whose reconstructions of training digits are one set of copies
+        (left out when None).
+    """
+    from mnistlab import models
+
+    rng = np.random.default_rng(seed)
+    n_train, n_test = len(data.x_train), len(data.x_test)
+    src = data.x_train[np.sort(rng.choice(n_train, min(n, n_train), replace=False))]
+    fresh = data.x_test[np.sort(rng.choice(n_test, min(n, n_test), replace=False))]
+    sets: dict[str, tuple[str, np.ndarray]] = {"real test digits": ("real", fresh)}
+    for i, (name, change) in enumerate(COPY_CHANGES.items()):
+        sets[f"copy: {name}"] = ("copy", _apply(change, src, seed + 100 + i))
+    # PCA fitted on the training digits (a seeded 10,000 of them keeps it quick).
+    fit_rows = rng.choice(n_train, min(10_000, n_train), replace=False)
+    pca = PCA(PCA_COMPONENTS, random_state=seed).fit(data.x_train[fit_rows].reshape(-1, 784) / 255)
+    flat = src.reshape(len(src), -1).astype(np.float32) / 255
+    proj = np.clip(pca.inverse_transform(pca.transform(flat)), 0, 1).astype(np.float32)
+    sets[f"copy: {FITTED_COPY_CHANGES[0]}"] = ("copy", proj.reshape(-1, 28, 28))
+    if autoencoder is not None:
+        recon = models.decode(autoencoder, models.encode(autoencoder, src))
+        sets[f"copy: {FITTED_COPY_CHANGES[1]}"] = ("copy", np.clip(recon, 0, 1))
+    for i, name in enumerate(("moved 2 px", "turned 10 deg", "thicker", "blurred (sigma 1.0)")):
+        sets[f"fresh, {name}"] = (
+            "fresh, changed",
+            _apply(COPY_CHANGES[name], fresh, seed + 200 + i),
+        )
+    m = min(n, 1000)  # non-digits: the kind, not the count, is what varies
+    labels = data.y_test
+    for i, kind in enumerate(perturb.NON_DIGITS):
+        imgs = perturb.non_digits(kind, m, seed + 300 + i, data.x_test, labels)
+        sets[f"non-digit: {kind}"] = ("non-digit", imgs)
+    sets["non-digit: letters"] = ("non-digit (never trained on)", letters(m, seed + 400))
+    return sets
+
+
+def check(scorer: Scorer, n: int = 2000, seed: int = 0, *, autoencoder: Any = None) -> JudgeCheck:
+    """Score every set of ``check_sets`` with ``scorer`` and compare with the targets."""
+    rows, examples = [], {}
+    for name, (group, images) in check_sets(scorer.data, n, seed, autoencoder=autoencoder).items():
+        s = scorer.score(images)
+        target, ok = _target(group, s.quality, s.novelty, s.near_copy_rate)
+        rows.append(CheckRow(name, group, s.n, s.quality, s.novelty, s.near_copy_rate, target, ok))
+        examples[name] = images[:8]
+    return JudgeCheck(scorer.judge_id, n, seed, rows, examples)
+
+
+def summary_lines(result: JudgeCheck) -> list[str]:
+    """The check as aligned text lines, one per set."""
+    width = max(len(r.name) for r in result.rows)
+    head = f"{'set':{width}}  {'quality':>7}  {'novelty':>7}  {'near-copy':>9}  target"
+    lines = [head]
+    for r in result.rows:
+        mark = "" if r.passed is None else ("ok  " if r.passed else "MISS")
+        lines.append(
+            f"{r.name:{width}}  {r.quality:7.3f}  {r.novelty:7.3f}  {r.near_copy_rate:9.3f}  "
+            f"{mark} {r.target}".rstrip()
+        )
+    return lines
