@@ -45,3 +45,70 @@ def test_every_kind_of_non_digit_scores_far_below_real_digits(v2_check):
     for name, row in v2_check.items():
         if row.group.startswith("non-digit"):
             assert row.quality < 0.35 * real, name  # letters included, never seen in training
+
+
+def test_copies_that_the_canonical_form_undoes_are_copies(v2_check):
+    for name in ("identical", "moved 1 px", "moved 2 px", "contrast x0.7", "contrast x0.5"):
+        row = v2_check[f"copy: {name}"]
+        assert row.novelty <= judge_check.COPY_NOVELTY_MAX, name
+        assert row.near_copy_rate >= judge_check.COPY_RATE_MIN, name
+
+
+def test_every_copy_reads_as_less_new_than_the_same_change_of_a_fresh_digit(v2_check):
+    for name in ("moved 2 px", "turned 10 deg", "thicker", "blurred (sigma 1.0)"):
+        copy, fresh = v2_check[f"copy: {name}"], v2_check[f"fresh, {name}"]
+        assert copy.novelty < fresh.novelty, name
+    for name in ("moved 2 px", "blurred (sigma 1.0)"):
+        copy, fresh = v2_check[f"copy: {name}"], v2_check[f"fresh, {name}"]
+        assert copy.near_copy_rate > 0.5 > fresh.near_copy_rate, name
+    # A fresh digit under the same changes is no copy of any training digit.
+    for name, row in v2_check.items():
+        if row.group == "fresh, changed":
+            assert row.near_copy_rate <= 0.05, name
+
+
+def test_the_old_judge_is_blind_where_the_new_one_sees(mnist, v2_check):
+    judge, meta = store.load_judge(mnist, version="v1", progress=False)
+    assert meta["judge_id"].startswith("classifier-mnist-")
+    scorer = metrics.Scorer(judge, mnist, judge_id=meta["judge_id"], progress=False)
+    sets = judge_check.check_sets(mnist, n=200, seed=1)
+    blank = scorer.score(sets["non-digit: blank"][1])
+    moved = scorer.score(sets["copy: moved 1 px"][1])
+    assert blank.quality > 0.9 > v2_check["non-digit: blank"].quality
+    assert moved.near_copy_rate < 0.1 < v2_check["copy: moved 1 px"].near_copy_rate
+
+
+def test_cli_judge_check_prints_writes_a_report_and_refuses_unknown_judges(tmp_path, capsys):
+    out = tmp_path / "check"
+    argv = ["judge", "check", "--n", "60", "--no-autoencoder", "--no-progress", "--out", str(out)]
+    assert main([*argv, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["judge_id"].startswith("judge-mnist-")
+    names = [r["name"] for r in printed["rows"]]
+    assert "real test digits" in names and "non-digit: letters" in names
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["rows"] == printed["rows"]
+    html = (out / "report.html").read_text()
+    assert html.index("<img") < html.index("<table")  # the sets are shown before the numbers
+    assert (out / "check.csv").is_file()
+    assert main(["judge", "check", "--judge", "v3", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown judge 'v3'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_judge_check_refuses_an_unwritable_out_before_any_work(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["judge", "check", "--out", str(blocker / "sub"), "--no-progress"]) == 2
+    assert "cannot write to" in capsys.readouterr().err
+
+
+def test_letters_are_drawn_like_mnist_digits():
+    x = judge_check.letters(20, seed=0)
+    assert x.shape == (20, 28, 28) and x.min() >= 0 and x.max() <= 1
+    ink = x.reshape(20, -1).sum(1)
+    assert (ink > 20).all()  # every letter was drawn
+    ys, xs = np.mgrid[:28, :28]
+    cy = (x * ys).sum((1, 2)) / x.sum((1, 2))
+    cx = (x * xs).sum((1, 2)) / x.sum((1, 2))
+    assert np.abs(cy - 14).max() < 1.5 and np.abs(cx - 14).max() < 1.5

@@ -205,6 +205,6 @@ class Judge(Classifier):
         }
 
 
-@register_model("judge", train_defaults={"epochs": 4, "batch_size": 256, "lr": 3e-3})
+@register_model("judge", train_defaults={"epochs": 5, "batch_size": 256, "lr": 3e-3})
 def build_judge(config: JudgeConfig) -> Judge:
     return Judge(config)
