@@ -38,7 +38,7 @@ def test_quick_study_writes_every_output(quick_run):
     assert list((quick_run / "figures").glob("*.png"))
     metrics = json.loads((quick_run / "metrics.json").read_text())
     assert metrics["study"] == "generation"
-    assert metrics["judge"]["judge_id"].startswith("classifier-mnist-")
+    assert metrics["judge"]["judge_id"].startswith("judge-mnist-")
     names = {row["generator"] for row in metrics["settings"]}
     assert names == {
         "pixel KDE",
@@ -55,6 +55,13 @@ def test_quick_study_writes_every_output(quick_run):
         # FID is a distance; density (Naeem et al.) is about 1 for real data, unbounded above.
         assert row["fid"] >= 0.0 and row["density"] >= 0.0
     # The real-data rows: a training digit against its own set is a copy; a test digit is not.
+    # Latent generators are compared with their own decoder's reconstructions too; the pixel and
+    # PCA KDEs have none.
+    for row in metrics["settings"]:
+        has_recon = row["generator"] in study.RECONSTRUCTIONS_OF
+        assert ("recon_near_copy_rate" in row) == has_recon, row["generator"]
+        if has_recon:
+            assert 0.0 <= row["recon_near_copy_rate"] <= 1.0
     cal = metrics["calibration"]
     assert cal["train vs itself"]["novelty"] == 0.0
     assert 0.35 < cal["test vs train"]["novelty"] < 0.65

@@ -283,7 +283,7 @@ def test_cli_classifier_prints_accuracy_line(small_dir, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["train", "gan"], "not one of ae, classifier, sae, vae"),
+        (["train", "gan"], "not one of ae, classifier, judge, sae, vae"),
         (["train", "classifier", "--latent-dim", "4"], "apply to ae and vae only"),
     ],
 )

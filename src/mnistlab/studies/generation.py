@@ -681,7 +681,8 @@ def settings_rows(result: GenerationResult) -> list[dict[str, Any]]:
     for s in result.settings:
         row = {"generator": s.generator, "setting": s.setting, "bandwidth": s.bandwidth}
         row.update({k: s.scores[k] for k in SCORE_COLUMNS})
-        row["recon_near_copy_rate"] = s.scores.get("recon_near_copy_rate", float("nan"))
+        if "recon_near_copy_rate" in s.scores:  # latent generators only
+            row["recon_near_copy_rate"] = s.scores["recon_near_copy_rate"]
         row["balance"] = balance(s.scores["quality"], s.scores["novelty"], novelty_ref(result))
         row["held_out_loglik"] = s.loglik
         row["rule"] = s.automatic or ""
