@@ -3,23 +3,11 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
+from gen_bench import N, _best  # benchmarks/ is on the path: run.py or this file as a script
 
 from mnistlab import data, metrics, models, store
-
-N = 10_000
-
-
-def _best(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def run() -> list[dict]:

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mnistlab import perturb
 from mnistlab.models import register_model
 
 
@@ -176,8 +177,6 @@ class Judge(Classifier):
         uniform on non-digits, InfoNCE between each digit's descriptor and its view's."""
         if not self.training:
             return super().loss_terms(x_in, target, y, recon_loss)
-        from mnistlab import perturb
-
         cfg = self.config
         gen = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
         b, half = len(x_in), len(x_in) // 2
