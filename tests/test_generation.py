@@ -264,7 +264,7 @@ def test_study_with_no_name_runs_the_generation_study_into_runs(monkeypatch, tmp
     # `mnistlab study` is the main job of `make run`: the generation study with its defaults,
     # written to runs/<timestamp>-generation/ under the current folder.
     from mnistlab.commands import study_cmd
-    from mnistlab.studies import default_out_dir
+    from mnistlab.fileio import OutputFolder
 
     calls = []
     monkeypatch.setattr(study_cmd, "generation", lambda **kw: calls.append(kw))
@@ -273,6 +273,10 @@ def test_study_with_no_name_runs_the_generation_study_into_runs(monkeypatch, tmp
         {"data": None, "out": None, "quick": False, "samples": None, "seed": 0, "retrain": False}
     ]
     monkeypatch.chdir(tmp_path)
-    out = default_out_dir("generation")
+    folder = OutputFolder(None, "generation")
+    with folder:
+        pass
+    out = folder.path
     assert out.parent == Path("runs") and out.name.endswith("-generation")
     assert len(out.name) == len("20261124-060000-generation")
+    assert out.is_dir()

@@ -11,9 +11,9 @@ import sys
 import typer
 
 try:  # typer >= 0.24 vendors click; older typer depends on it
-    from typer._click.exceptions import ClickException
+    from typer._click.exceptions import ClickException, UsageError
 except ImportError:  # pragma: no cover
-    from click.exceptions import ClickException
+    from click.exceptions import ClickException, UsageError
 
 from mnistlab.errors import MnistlabError
 
@@ -55,7 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         print("mnistlab: aborted", file=sys.stderr)
         return _exit(1, argv)
-    except ClickException as exc:  # usage errors: bad option, missing argument
+    except UsageError as exc:  # a bad option or value, a missing argument: one line too
+        command = exc.ctx.command_path if exc.ctx is not None else "mnistlab"
+        message = " ".join(exc.format_message().split())
+        print(f"mnistlab: error: {message} (see '{command} --help')", file=sys.stderr)
+        return _exit(exc.exit_code, argv)
+    except ClickException as exc:
         exc.show()
         return _exit(exc.exit_code, argv)
     code = rv if isinstance(rv, int) else 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 import os
 import shutil
 import struct
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistlab.errors import DataError
+from mnistlab.fileio import atomic_write, new_file_mode
 
 IMAGE_MAGIC = 0x00000803
 LABEL_MAGIC = 0x00000801
@@ -69,6 +71,17 @@ class Dataset:
     @property
     def name(self) -> str:
         return "mnist" if self.is_mnist else f"data-{self.checksum[:12]}"
+
+    def require(self, minimum: int, purpose: str) -> Dataset:
+        """``self`` if each split holds at least ``minimum`` images; else a ``DataError`` that
+        names the split, its size and the minimum (before any training is spent on it)."""
+        for split, x in (("train", self.x_train), ("test", self.x_test)):
+            if len(x) < minimum:
+                raise DataError(
+                    f"{self.source}: the {split} split has {len(x)} images; {purpose} needs at "
+                    f"least {minimum} in each split"
+                )
+        return self
 
     def subset(self, n_train: int | None = None, n_test: int | None = None) -> Dataset:
         """The first ``n_train`` / ``n_test`` images, for quick runs and tests."""
@@ -145,7 +158,7 @@ def parse_idx(raw: bytes, kind: str, name: str = "IDX file") -> np.ndarray:
     if kind == "images":
         rows, cols = struct.unpack(">II", raw[8:16])
         shape = (count, rows, cols)
-    expected = int(np.prod(shape))
+    expected = math.prod(shape)  # Python ints: a forged header cannot overflow into a match
     body = len(raw) - header
     if body != expected:
         raise DataError(
@@ -183,18 +196,24 @@ def _decode_folder(files: dict[str, Path]) -> tuple[dict[str, np.ndarray], str, 
     return arrays, combined, is_mnist
 
 
-def _file_key(path: Path) -> str:
+def _stat_line(path: Path) -> str:
+    """What changes when a file's content may have: besides size and mtime (which a tool can set
+    back), the inode and the ctime, which no user can set."""
     st = path.stat()
-    return hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[
-        :32
-    ]
+    return f"{path.resolve()}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
+def _file_key(path: Path) -> str:
+    return hashlib.sha256(_stat_line(path).encode()).hexdigest()[:32]
 
 
 def file_sha256(path: str | Path, *, use_cache: bool = True) -> str:
     """SHA-256 of the decompressed content of one IDX file (gzipped or not).
 
-    The verdict is cached in ``cache_dir()`` keyed by the file's path, size and mtime, so checking
-    the same files again costs a few small reads. Raises ``DataError`` for an unreadable file.
+    The verdict is cached in ``cache_dir()`` keyed by the file's path, inode, size, mtime and
+    ctime (a file rewritten in place with its size and mtime set back still changes its ctime),
+    so checking the same files again costs a few small reads; ``use_cache=False`` re-hashes.
+    Raises ``DataError`` for an unreadable file.
     """
     path = Path(path)
     if not path.is_file():
@@ -216,32 +235,14 @@ def file_sha256(path: str | Path, *, use_cache: bool = True) -> str:
 def _remember_sha256(path: Path, digest: str) -> None:
     try:
         entry = cache_dir() / "sha256" / _file_key(path)
-        write_atomic(entry, digest.encode())
+        atomic_write(entry, digest.encode())
     except OSError:
         pass  # the cache is an optimisation
 
 
-def write_atomic(path: str | Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` through a temporary file in the same folder and os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a data file is for everyone
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _stat_key(files: dict[str, Path]) -> str:
-    """A key that changes whenever one of the files changes (path, size, mtime)."""
-    parts = []
-    for key in sorted(files):
-        st = files[key].stat()
-        parts.append(f"{files[key].resolve()}:{st.st_size}:{st.st_mtime_ns}")
+    """A key that changes whenever one of the files changes (see ``_stat_line``)."""
+    parts = [_stat_line(files[key]) for key in sorted(files)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
 
@@ -249,7 +250,7 @@ def load(data_dir: str | Path | None = None, *, use_cache: bool = True) -> Datas
     """Load an MNIST-format data set; ``None`` loads the bundled MNIST.
 
     The first load decompresses, checks and hashes the files, then caches the decoded arrays
-    (keyed by path, size and mtime) so that later loads take a fraction of a second.
+    (keyed by path, inode, size, mtime and ctime) so that later loads take a fraction of a second.
     Raises ``DataError`` with a one-line message for bad input.
     """
     folder = bundled_dir() if data_dir is None else Path(data_dir)
@@ -295,6 +296,7 @@ def _write_cache(entry: Path, arrays: dict[str, np.ndarray], checksum: str, is_m
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}.", suffix=".part"))
+        os.chmod(tmp, new_file_mode(executable=True))  # mkdtemp makes it private
         for key, arr in arrays.items():
             np.save(tmp / f"{key}.npy", arr)
         meta = {"keys": sorted(arrays), "checksum": checksum, "is_mnist": is_mnist}

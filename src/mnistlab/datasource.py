@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from mnistlab import data
 from mnistlab.errors import DataError
+from mnistlab.fileio import atomic_write, new_file_mode
 
 # Tried in order; each serves the four official .gz files under their official names.
 MIRRORS = (
@@ -35,6 +36,7 @@ MIRRORS = (
 )
 SOURCES = ("mirrors", "openml")
 _CHUNK = 1 << 20
+DEADLINE = 60.0  # seconds for a whole download: the four files are 11 MB
 # Client errors that another attempt on the same mirror will not fix.
 _PERMANENT_HTTP = {400, 401, 403, 404, 405, 410}
 
@@ -74,23 +76,29 @@ class Verification:
         return self.problem is None
 
 
-def verify(data_dir: str | Path | None = None) -> Verification:
+def verify(data_dir: str | Path | None = None, *, use_cache: bool = True) -> Verification:
     """Compare the decompressed SHA-256 of each file with the official MNIST (``None``: bundled).
 
-    Checksums are cached by path, size and mtime (``data.file_sha256``). When a file differs, the
+    Checksums are cached by path, inode, size, mtime and ctime (``data.file_sha256``);
+    ``use_cache=False`` reads and hashes every file again. When a file differs, the
     folder is also read as an MNIST-format data set, and ``problem`` says why it cannot be used.
     Raises ``DataError`` for a missing folder or file, or a file that cannot be decompressed.
     """
     folder = data.bundled_dir() if data_dir is None else Path(data_dir)
     files = data.find_files(folder)
     checks = tuple(
-        FileCheck(part, files[part], data.file_sha256(files[part]), data.MNIST_SHA256[name])
+        FileCheck(
+            part,
+            files[part],
+            data.file_sha256(files[part], use_cache=use_cache),
+            data.MNIST_SHA256[name],
+        )
         for part, name in data.MNIST_FILES.items()
     )
     problem = None
     if not all(c.ok for c in checks):
         try:
-            data.load(folder)
+            data.load(folder, use_cache=use_cache)
         except DataError as exc:
             problem = str(exc)
     label = "bundled MNIST" if data_dir is None else str(folder)
@@ -154,7 +162,7 @@ def write_idx(path: str | Path, array: np.ndarray) -> Path:
     raw = idx_bytes(array)
     if path.suffix == ".gz":
         raw = gzip.compress(raw, compresslevel=6, mtime=0)
-    data.write_atomic(path, raw)
+    atomic_write(path, raw)
     return path
 
 
@@ -286,9 +294,30 @@ def _present_and_valid(dest: Path, name: str) -> Path | None:
     return None
 
 
-def _fetch(url: str, out: Path, *, timeout: float, progress: bool, desc: str) -> None:
-    """Stream ``url`` into ``out``; raises on HTTP errors and on a short body."""
+class _Deadline:
+    """The time left for a whole download; every request and pause is cut to fit inside it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def check(self, what: str) -> float:
+        """Seconds left; a ``DataError`` naming ``what`` when none are."""
+        left = self.left()
+        if left <= 0:
+            raise DataError(f"download stopped: {what} not done within {self.seconds:g} s")
+        return left
+
+
+def _fetch(
+    url: str, out: Path, *, timeout: float, deadline: _Deadline, progress: bool, desc: str
+) -> None:
+    """Stream ``url`` into ``out``; raises on HTTP errors, a short body, or the deadline."""
     request = urllib.request.Request(url, headers={"User-Agent": "mnistlab"})
+    timeout = min(timeout, deadline.check(desc))
     with urllib.request.urlopen(request, timeout=timeout) as response, open(out, "wb") as f:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
@@ -296,7 +325,10 @@ def _fetch(url: str, out: Path, *, timeout: float, progress: bool, desc: str) ->
         with tqdm(
             total=total, unit="B", unit_scale=True, desc=desc, disable=not progress, leave=False
         ) as bar:
-            while chunk := response.read(_CHUNK):
+            # read1 returns what one read of the socket gives: a server that trickles a byte at
+            # a time, each within the timeout, still meets the deadline here.
+            while chunk := response.read1(_CHUNK):
+                deadline.check(desc)
                 f.write(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
@@ -311,6 +343,7 @@ def _download_one(
     *,
     retries: int,
     timeout: float,
+    deadline: _Deadline,
     backoff: float,
     progress: bool,
 ) -> Fetched:
@@ -325,9 +358,16 @@ def _download_one(
             url = base.rstrip("/") + "/" + filename
             for attempt in range(retries):
                 if attempt:
-                    time.sleep(backoff * 2 ** (attempt - 1))
+                    time.sleep(min(backoff * 2 ** (attempt - 1), deadline.check(filename)))
                 try:
-                    _fetch(url, tmp, timeout=timeout, progress=progress, desc=filename)
+                    _fetch(
+                        url,
+                        tmp,
+                        timeout=timeout,
+                        deadline=deadline,
+                        progress=progress,
+                        desc=filename,
+                    )
                 except urllib.error.HTTPError as exc:
                     errors.append(f"{url}: HTTP {exc.code}")
                     if exc.code in _PERMANENT_HTTP:
@@ -348,7 +388,7 @@ def _download_one(
                         f"expected {expected[:12]}...)"
                     )
                     break
-                os.chmod(tmp, 0o644)
+                os.chmod(tmp, new_file_mode())
                 os.replace(tmp, dest / filename)
                 return Fetched(dest / filename, "downloaded", url)
     finally:
@@ -363,6 +403,7 @@ def download(
     base_urls: tuple[str, ...] | list[str] | None = None,
     retries: int = 3,
     timeout: float = 30.0,
+    deadline: float = DEADLINE,
     backoff: float = 1.0,
     progress: bool = True,
 ) -> list[Fetched]:
@@ -370,6 +411,8 @@ def download(
 
     source : "mirrors" (``base_urls``, default ``MIRRORS``, tried in order, each up to ``retries``
         times with exponential ``backoff`` seconds) or "openml" (``fetch_openml("mnist_784")``).
+    ``timeout`` bounds each request's waits on the network, ``deadline`` the whole download (all
+    files, mirrors and retries): past it, one line says so and nothing is left half-written.
     Every file's decompressed SHA-256 is checked before it is moved into place. Raises
     ``DataError`` with one line when a file cannot be had from any mirror.
     """
@@ -402,6 +445,7 @@ def download(
                 done[name] = Fetched(path, "written", "openml:mnist_784")
     elif missing:
         urls = tuple(base_urls) if base_urls else MIRRORS
+        clock = _Deadline(deadline)
         for name in missing:
             done[name] = _download_one(
                 name,
@@ -409,6 +453,7 @@ def download(
                 urls,
                 retries=retries,
                 timeout=timeout,
+                deadline=clock,
                 backoff=backoff,
                 progress=progress,
             )

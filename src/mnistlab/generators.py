@@ -80,9 +80,11 @@ def _check_images(X: Any, name: str = "X") -> np.ndarray:
     flat = flat.astype(np.float32, copy=False)
     if not np.isfinite(flat).all():
         raise DataError(f"{name}: images contain NaN or infinite values")
-    lo, hi = float(flat.min()), float(flat.max())
+    lo, hi = flat.min(), flat.max()
     if lo < 0.0 or hi > 1.0:
-        raise DataError(f"{name}: float images must lie in [0, 1], found [{lo:.3g}, {hi:.3g}]")
+        # The shortest digits that give the stored value back: 1.0000001 must not print as 1.
+        lo, hi = (np.format_float_positional(v, trim="-") for v in (lo, hi))
+        raise DataError(f"{name}: float images must lie in [0, 1], found [{lo}, {hi}]")
     return flat
 
 

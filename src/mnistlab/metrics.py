@@ -25,9 +25,9 @@ reconstructions, per image, through torchmetrics where it has the metric.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 from mnistlab import data as mdata
 from mnistlab import models
 from mnistlab.errors import DataError
+from mnistlab.fileio import atomic_write
 from mnistlab.neighbors import nearest
 
 N_CLASSES = 10
@@ -104,8 +105,9 @@ def check_images(images: Any, name: str = "images", min_count: int = 1) -> np.nd
     elif not np.isfinite(x).all():
         raise DataError(f"{name}: contains NaN or infinite values")
     elif float(x.min()) < 0.0 or float(x.max()) > 1.0:
-        lo, hi = float(x.min()), float(x.max())
-        raise DataError(f"{name}: float values must lie in [0, 1], found [{lo:.4g}, {hi:.4g}]")
+        # The shortest digits that give the stored value back: 1.0000001 must not print as 1.
+        lo, hi = (np.format_float_positional(v, trim="-") for v in (x.min(), x.max()))
+        raise DataError(f"{name}: float values must lie in [0, 1], found [{lo}, {hi}]")
     if len(x) < min_count:
         raise DataError(f"{name}: need at least {min_count} images, got {len(x)}")
     return x.reshape(len(x), size, size).astype(np.float32, copy=False)
@@ -134,8 +136,8 @@ def novelty(nn_distance: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
     Why not d / (d + median): in every feature space tried, the nearest 1% of real held-out
     digits lie at a third to 0.58 of the median distance, so a copy just closer than 99% of real
-    digits (a near-copy by any standard) would still read as novelty 0.25 to 0.37. On this scale novelty and the
-    near-copy rate agree: a near-copy has novelty below 0.01.
+    digits (a near-copy by any standard) would still read as novelty 0.25 to 0.37. On this scale
+    novelty and the near-copy rate agree: a near-copy has novelty below 0.01.
     """
     ref = np.sort(np.asarray(reference, dtype=np.float64).ravel())
     if len(ref) == 0 or not np.isfinite(ref).all() or not ref[len(ref) // 2] > 0:
@@ -307,7 +309,7 @@ class Scorer:
         self, judge: nn.Module, data: mdata.Dataset, *, judge_id: str, progress: bool = True
     ):
         self.judge = judge
-        self.data = data
+        self.data = data.require(MIN_IMAGES, "scoring (k-NN radii of PRDC)")
         self.judge_id = judge_id
         self.progress = progress
         cached = self._load_features()
@@ -361,21 +363,22 @@ class Scorer:
 
     def _save_features(self) -> None:
         path = self._features_path()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npz")
-            np.savez(
-                tmp,
-                train_probs=self.train_probs_,
-                train_features=self.train_features_,
-                train_descriptors=self.train_descriptors_,
-                test_probs=self.test_probs_,
-                test_features=self.test_features_,
-                test_descriptors=self.test_descriptors_,
-            )
-            os.replace(tmp, path)
-        except OSError:
-            pass  # the cache is an optimisation; a read-only cache folder must not stop scoring
+        arrays = {
+            "train_probs": self.train_probs_,
+            "train_features": self.train_features_,
+            "train_descriptors": self.train_descriptors_,
+            "test_probs": self.test_probs_,
+            "test_features": self.test_features_,
+            "test_descriptors": self.test_descriptors_,
+        }
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
+                np.savez(fh, **arrays)
+
+        # The cache is an optimisation; a read-only cache folder must not stop scoring.
+        with contextlib.suppress(OSError):
+            atomic_write(path, write)
 
     def _outputs(self, images: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """probs (N, 10), features (N, D) and descriptors (N, d) of the judge, in chunks behind a
@@ -465,13 +468,8 @@ class Scorer:
             except (OSError, ValueError):
                 pass  # computed again below
         rows = {name: scores.as_dict() for name, scores in self.calibration(n, seed).items()}
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-            tmp.write_text(json.dumps(rows))
-            os.replace(tmp, path)
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            atomic_write(path, json.dumps(rows).encode())
         return rows
 
     def calibration(self, n: int = CALIBRATION_N, seed: int = 0) -> dict[str, Scores]:

@@ -11,8 +11,8 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import platform
+import sys
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from torch import nn
 from mnistlab import data as data_mod
 from mnistlab import models, training
 from mnistlab.errors import ModelFileError
+from mnistlab.fileio import atomic_write, check_writable_folder, entry_lock
 
 MODEL_FORMAT = "mnistlab-model/1"
 CACHE_VERSION = 2
@@ -49,17 +50,17 @@ def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any] | None =
     """Write ``path`` (safetensors) and its JSON sidecar atomically; returns ``path``."""
     path = Path(path)
     tensors = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    digest = ""
+
+    def write(tmp: Path) -> None:
+        nonlocal digest
         save_file(tensors, str(tmp))
-        os.chmod(tmp, 0o644)  # safetensors creates the file private; models are shared like data
         digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-        os.replace(tmp, path)
+
+    try:
+        atomic_write(path, write)
     except SafetensorError as exc:  # safetensors reports a full disk or a denied write this way
         raise ModelFileError(f"cannot write {path}: {exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     info = {
         "format": MODEL_FORMAT,
         "model": model.model_name,
@@ -68,7 +69,7 @@ def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any] | None =
         "versions": package_versions(),
     }
     info |= {k: v for k, v in (meta or {}).items() if k not in info}
-    data_mod.write_atomic(sidecar(path), (json.dumps(info, indent=2) + "\n").encode())
+    atomic_write(sidecar(path), (json.dumps(info, indent=2) + "\n").encode())
     return path
 
 
@@ -206,17 +207,40 @@ def get_trained(
     model_config = _as_config(name, model_config)
     train_config = train_config or training.default_train_config(name)
     path = cache_path(name, data, model_config, train_config)
-    if retrain:
-        checkpoint_path(path).unlink(missing_ok=True)
-    elif path.is_file():
-        try:
-            model, meta = load_model(path)
-            meta |= {"path": str(path), "cached": True}
-            return model, meta
-        except ModelFileError:
-            pass  # a damaged cache entry is trained again
-    model, meta = train_and_save(name, data, model_config, train_config, path, progress=progress)
+    if not retrain and (cached := _load_cached(path)) is not None:
+        return cached
+    check_writable_folder(path.parent, "model cache (MNISTLAB_CACHE sets another)")
+    # One process trains an entry; another that needs it meanwhile waits, then loads the result.
+    with entry_lock(path):
+        if not retrain and (cached := _load_cached(path, quiet=True)) is not None:
+            return cached
+        if retrain:
+            checkpoint_path(path).unlink(missing_ok=True)
+        model, meta = train_and_save(
+            name, data, model_config, train_config, path, progress=progress
+        )
     meta |= {"path": str(path), "cached": False}
+    return model, meta
+
+
+def _load_cached(path: Path, quiet: bool = False) -> tuple[nn.Module, dict[str, Any]] | None:
+    """The model cached at ``path``, or None if there is none or it is damaged (said on stderr).
+
+    Any entry that cannot be built into a model counts as damaged, whatever the reason: a bad
+    checksum, a config no model accepts, weights that do not fit. It is trained again.
+    """
+    if not path.is_file():
+        return None
+    try:
+        model, meta = load_model(path)
+    except (ModelFileError, ValueError, TypeError, RuntimeError, MemoryError, OSError) as exc:
+        if not quiet:
+            print(
+                f"mnistlab: cache entry {path} is damaged ({exc}); training it again",
+                file=sys.stderr,
+            )
+        return None
+    meta |= {"path": str(path), "cached": True}
     return model, meta
 
 
@@ -274,6 +298,10 @@ def load_judge(
     use with the judge's default settings, then cached. version : "v2" (default) or "v1".
     """
     name, _ = JUDGES[check_judge_version(version)]
+    # Every use of a judge is scoring: refuse a data set too small for it before training one.
+    from mnistlab.metrics import MIN_IMAGES  # here: metrics loads torchmetrics, slow to import
+
+    data.require(MIN_IMAGES, "scoring with the judge (k-NN radii of PRDC)")
     if data.is_mnist and judge_path(version).is_file():
         model, meta = load_model(judge_path(version))
     else:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from tqdm.auto import tqdm
 from mnistlab import data as data_mod
 from mnistlab import models
 from mnistlab.errors import ModelFileError
+from mnistlab.fileio import atomic_write
 
 SCHEDULES = ("onecycle", "cosine", "constant")
 CHECKPOINT_FORMAT = "mnistlab-checkpoint/1"
@@ -319,15 +319,12 @@ def save_checkpoint(
         "param_groups": opt_state["param_groups"],
     }
     tensors = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        save_file(tensors, str(tmp), metadata={"mnistlab": json.dumps(meta)})
-        os.replace(tmp, path)
+        atomic_write(
+            path, lambda tmp: save_file(tensors, str(tmp), metadata={"mnistlab": json.dumps(meta)})
+        )
     except SafetensorError as exc:  # safetensors reports a full disk or a denied write this way
         raise ModelFileError(f"cannot write checkpoint {path}: {exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)  # left only when interrupted before the rename
 
 
 def load_checkpoint(

@@ -29,7 +29,8 @@ _VERIFY_HELP = (
     "file (OK or MISMATCH). Exit 0 when all four match. A folder that is a valid MNIST-format data "
     "set but not the official MNIST (another data set, or a damaged copy that still parses) is "
     "reported as such and exits 2, unless --allow-other is given. A folder that cannot be read as "
-    "a data set always exits 2. Checksums are cached by path, size and mtime."
+    "a data set always exits 2. Checksums are cached by path, inode, size, mtime and ctime; "
+    "--no-cache reads and hashes every file again."
 )
 
 
@@ -43,9 +44,12 @@ def verify(
             help="Exit 0 for a valid MNIST-format data set that is not the official MNIST.",
         ),
     ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Hash every file again; trust no cached verdict.")
+    ] = False,
 ) -> None:
     """Check a folder against the official MNIST checksums (see ``_VERIFY_HELP``)."""
-    result = datasource.verify(data)
+    result = datasource.verify(data, use_cache=not no_cache)
     for check in result.files:
         status = "OK" if check.ok else "MISMATCH"
         typer.echo(f"{status:<9} {check.path.name}  sha256 {check.sha256}")
@@ -114,12 +118,25 @@ def download(
             help="A mirror to try instead of the usual ones (repeat for several, tried in order).",
         ),
     ] = None,
-    retries: Annotated[int, typer.Option("--retries", help="Attempts per mirror.")] = 3,
+    retries: Annotated[
+        int, typer.Option("--retries", min=1, max=100, help="Attempts per mirror.")
+    ] = 3,
+    deadline: Annotated[
+        float,
+        typer.Option(
+            "--deadline", min=1.0, max=86_400.0, help="Seconds for the whole download, all tries."
+        ),
+    ] = datasource.DEADLINE,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Fetch the official MNIST into ``dest`` (see ``_DOWNLOAD_HELP``)."""
     fetched = datasource.download(
-        dest, source=source, base_urls=base_url, retries=retries, progress=progress
+        dest,
+        source=source,
+        base_urls=base_url,
+        retries=retries,
+        deadline=deadline,
+        progress=progress,
     )
     for item in fetched:
         where = f" from {item.url}" if item.url else ""

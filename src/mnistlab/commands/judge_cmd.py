@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from mnistlab.commands import options
+
 judge_app = typer.Typer(help="The judge behind every metric: check what it can tell apart.")
 
 JudgeOpt = Annotated[
@@ -22,9 +24,12 @@ def check(
     ] = None,
     judge: JudgeOpt = "v2",
     n: Annotated[
-        int, typer.Option("--n", min=10, help="Images per set (non-digits: <= 1000).")
+        int,
+        typer.Option(
+            "--n", min=10, max=options.SAMPLES_MAX, help="Images per set (non-digits: <= 1000)."
+        ),
     ] = 2000,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of every set.")] = 0,
+    seed: options.Seed = 0,
     out: Annotated[
         Path | None, typer.Option("--out", help="Report folder (default: runs/<time>-judge-check).")
     ] = None,
@@ -36,27 +41,27 @@ def check(
         ),
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    progress: options.Progress = True,
 ) -> None:
     """Score real test digits, training digits under changes that keep them the same digit,
     fresh digits under the same changes, and kinds of non-digit; compare with the targets."""
     from mnistlab import data, judge_check, metrics, store
+    from mnistlab.fileio import OutputFolder
     from mnistlab.report import judge_report
-    from mnistlab.studies import default_out_dir
 
     store.check_judge_version(judge)
-    out_dir = Path(out) if out is not None else default_out_dir("judge-check")
-    judge_report.check_writable(out_dir)
-    dataset = data.load(data_dir)
-    model, meta = store.load_judge(dataset, version=judge, progress=progress)
-    scorer = metrics.Scorer(model, dataset, judge_id=meta["judge_id"], progress=progress)
-    ae = None
-    if autoencoder:
-        ae, _ = store.get_trained(
-            "ae", dataset, {"latent_dim": judge_check.AE_LATENT_DIM}, progress=progress
-        )
-    result = judge_check.check(scorer, n=n, seed=seed, autoencoder=ae)
-    report = judge_report.write(result, meta, out_dir)
+    folder = OutputFolder(out, "judge-check")
+    with folder as tmp:
+        dataset = data.load(data_dir)
+        model, meta = store.load_judge(dataset, version=judge, progress=progress)
+        scorer = metrics.Scorer(model, dataset, judge_id=meta["judge_id"], progress=progress)
+        ae = None
+        if autoencoder:
+            ae, _ = store.get_trained(
+                "ae", dataset, {"latent_dim": judge_check.AE_LATENT_DIM}, progress=progress
+            )
+        result = judge_check.check(scorer, n=n, seed=seed, autoencoder=ae)
+        report = folder.final(judge_report.write(result, meta, tmp))
     if as_json:
         typer.echo(json.dumps(result.as_dict()))
         return

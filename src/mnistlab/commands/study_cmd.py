@@ -7,22 +7,26 @@ from typing import Annotated
 
 import typer
 
+from mnistlab.commands import options
+
 study_app = typer.Typer(
     help="Run a study and write report.html, metrics.json, CSV tables and figures.",
     invoke_without_command=True,
 )
 
-DataOpt = Annotated[
-    Path | None, typer.Option("--data", help="MNIST-format folder (default: the bundled MNIST).")
-]
+DataOpt = options.Data
 OutOpt = Annotated[
-    Path | None, typer.Option("--out", help="Output folder (default: runs/<timestamp>-<study>/).")
+    Path | None,
+    typer.Option(
+        "--out",
+        help="Output folder (default: runs/<timestamp>-<study>/). Written whole at the end: a "
+        "failed run leaves it as it was.",
+    ),
 ]
 QuickOpt = Annotated[bool, typer.Option("--quick", help="A small, fast version (about a minute).")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every random step.")]
-ProgressOpt = Annotated[
-    bool, typer.Option("--progress/--no-progress", help="Show progress bars on stderr.")
-]
+SeedOpt = options.Seed
+ProgressOpt = options.Progress
+RetrainOpt = options.Retrain
 
 
 @study_app.callback()
@@ -38,14 +42,19 @@ def generation(
     out: OutOpt = None,
     quick: QuickOpt = False,
     samples: Annotated[
-        int | None, typer.Option("--samples", min=10, help="Samples per generator and setting.")
+        int | None,
+        typer.Option(
+            "--samples",
+            min=10,
+            max=options.SAMPLES_MAX,
+            help="Samples per generator and setting.",
+        ),
     ] = None,
     seed: SeedOpt = 0,
-    retrain: Annotated[bool, typer.Option("--retrain", help="Retrain cached models.")] = False,
+    retrain: RetrainOpt = False,
     progress: ProgressOpt = True,
 ) -> None:
     """Brief 000: KDE, PCA, autoencoder and VAE generators scored for quality and novelty."""
-    from mnistlab.studies import default_out_dir
     from mnistlab.studies import generation as study
 
     overrides = {"seed": seed, "retrain": retrain, "samples": samples}
@@ -53,12 +62,25 @@ def generation(
         config = study.GenerationConfig.for_quick(**overrides)
     else:
         config = study.GenerationConfig(**{k: v for k, v in overrides.items() if v is not None})
-    out_dir = out or default_out_dir("generation")
-    result = study.run(config, data, progress=progress)
-    report = study.write(result, out_dir)
+    result, report = run_and_write(study, config, data, out, "generation", progress)
     typer.echo(_summary_table(result))
     typer.echo(f"report: {report}")
-    typer.echo(f"metrics: {Path(out_dir) / 'metrics.json'}")
+    typer.echo(f"metrics: {report.parent / 'metrics.json'}")
+
+
+def run_and_write(study, config, data, out, name: str, progress: bool) -> tuple[object, Path]:
+    """Claim the output folder, run the study, write its files; (result, final report path).
+
+    The folder is claimed before the work (a file or unwritable --out fails at once) and filled
+    in a hidden folder beside it, renamed into place at the end: a failed run leaves nothing.
+    """
+    from mnistlab.fileio import OutputFolder
+
+    folder = OutputFolder(out, name)
+    with folder as tmp:
+        result = study.run(config, data, progress=progress)
+        report = study.write(result, tmp)
+    return result, folder.final(report)
 
 
 def _summary_table(result) -> str:
@@ -121,11 +143,10 @@ def denoising(
         str | None, typer.Option("--noise", help="Noise factors, e.g. 0.5,0.7,0.9.")
     ] = None,
     seed: SeedOpt = 0,
-    retrain: Annotated[bool, typer.Option("--retrain", help="Retrain cached models.")] = False,
+    retrain: RetrainOpt = False,
     progress: ProgressOpt = True,
 ) -> None:
     """Brief 003: denoising autoencoders at several noise levels, judged by BCE/PSNR/SSIM."""
-    from mnistlab.studies import default_out_dir
     from mnistlab.studies import denoising as study
 
     factors = _float_list(noise) if noise else None
@@ -136,9 +157,7 @@ def denoising(
         config = study.DenoisingConfig.for_quick(**overrides)
     else:
         config = study.DenoisingConfig(**{k: v for k, v in overrides.items() if v is not None})
-    out_dir = out or default_out_dir("denoising")
-    result = study.run(config, data, progress=progress)
-    report = study.write(result, out_dir)
+    result, report = run_and_write(study, config, data, out, "denoising", progress)
     for lv in result.levels:
         typer.echo(
             f"noise {lv.noise_factor:g}: denoised BCE {lv.denoised['bce']:.4f}, "
@@ -147,7 +166,7 @@ def denoising(
             f"{100 * lv.denoised['judge_accuracy']:.1f}% denoised"
         )
     typer.echo(f"report: {report}")
-    typer.echo(f"metrics: {Path(out_dir) / 'metrics.json'}")
+    typer.echo(f"metrics: {report.parent / 'metrics.json'}")
 
 
 @study_app.command()
@@ -162,12 +181,11 @@ def augmentation(
         str | None, typer.Option("--shots", help="Training-set sizes N, e.g. 10,100,1000,all.")
     ] = None,
     seed: SeedOpt = 0,
-    retrain: Annotated[bool, typer.Option("--retrain", help="Retrain cached models.")] = False,
+    retrain: RetrainOpt = False,
     progress: ProgressOpt = True,
 ) -> None:
     """Brief 003: few-shot autoencoders as digit generators, and whether they help a classifier."""
     from mnistlab.studies import augmentation as study
-    from mnistlab.studies import default_out_dir
 
     overrides = {
         "seed": seed,
@@ -179,9 +197,7 @@ def augmentation(
         config = study.AugmentationConfig.for_quick(**overrides)
     else:
         config = study.AugmentationConfig(**{k: v for k, v in overrides.items() if v is not None})
-    out_dir = out or default_out_dir("augmentation")
-    result = study.run(config, data, progress=progress)
-    report = study.write(result, out_dir)
+    result, report = run_and_write(study, config, data, out, "augmentation", progress)
     for s in result.shots:
         brk = "never" if s.breaking_scale is None else f"{s.breaking_scale:.2f} sigma"
         typer.echo(
@@ -196,7 +212,7 @@ def augmentation(
             f"{100 * r['gain_mean']:+.1f} points over {r['seeds']} seeds)"
         )
     typer.echo(f"report: {report}")
-    typer.echo(f"metrics: {Path(out_dir) / 'metrics.json'}")
+    typer.echo(f"metrics: {report.parent / 'metrics.json'}")
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -216,11 +232,10 @@ def latent(
         typer.Option("--latent-dims", help="Latent dimensions, e.g. 2,7,16,32 (quick: 2,16)."),
     ] = None,
     seed: SeedOpt = 0,
-    retrain: Annotated[bool, typer.Option("--retrain", help="Retrain cached models.")] = False,
+    retrain: RetrainOpt = False,
     progress: ProgressOpt = True,
 ) -> None:
     """Briefs 001, 002, 004: reconstruction, projections, clusters and probes of the latents."""
-    from mnistlab.studies import default_out_dir
     from mnistlab.studies import latent as study
 
     dims = _int_list(latent_dims) if latent_dims else None
@@ -229,9 +244,7 @@ def latent(
         config = study.LatentConfig.for_quick(**overrides)
     else:
         config = study.LatentConfig(**{k: v for k, v in overrides.items() if v is not None})
-    out_dir = out or default_out_dir("latent")
-    result = study.run(config, data, progress=progress)
-    report = study.write(result, out_dir)
+    result, report = run_and_write(study, config, data, out, "latent", progress)
     typer.echo(
         f"{'space':<10} {'MSE':>8} {'SSIM':>6} {'probe LR':>9} {'SVM':>6} {'k-means ARI':>12} "
         f"{'cond. acc':>9}"
@@ -246,7 +259,7 @@ def latent(
         typer.echo(f"{name}: accuracy {p.accuracy:.4f}")
     typer.echo(f"{result.seconds:.0f} s")
     typer.echo(f"report: {report}")
-    typer.echo(f"metrics: {Path(out_dir) / 'metrics.json'}")
+    typer.echo(f"metrics: {report.parent / 'metrics.json'}")
 
 
 # (title, module under mnistlab.studies, config class) of each study that `study all` runs.
@@ -264,37 +277,41 @@ def all_studies(
     out: OutOpt = None,
     quick: QuickOpt = False,
     seed: SeedOpt = 0,
-    retrain: Annotated[bool, typer.Option("--retrain", help="Retrain cached models.")] = False,
+    retrain: RetrainOpt = False,
     progress: ProgressOpt = True,
 ) -> None:
     """Run the four studies into subfolders of --out and write index.html linking the reports."""
     import dataclasses
     import importlib
 
+    from mnistlab.fileio import OutputFolder
     from mnistlab.report import write_index
-    from mnistlab.studies import default_out_dir
 
-    out_dir = Path(out or default_out_dir("all"))
     links = []
-    for title, name, config_name in ALL_STUDIES:
-        study = importlib.import_module(f"mnistlab.studies.{name}")  # lazily: heavy imports
-        config_cls = getattr(study, config_name)
-        fields = {f.name for f in dataclasses.fields(config_cls)}
-        overrides = {k: v for k, v in {"seed": seed, "retrain": retrain}.items() if k in fields}
-        config = config_cls.for_quick(**overrides) if quick else config_cls(**overrides)
-        typer.echo(f"[all] {name}", err=True)
-        result = study.run(config, data, progress=progress)
-        report = study.write(result, out_dir / name)
-        verdicts = getattr(result, "verdicts", None) or getattr(result, "verdict", None) or {}
-        first = next(iter(verdicts.values()), "")
-        summary = f"{result.seconds:.0f} s. " + (first.split(". ")[0] + "." if first else "")
-        links.append((title, f"{name}/{Path(report).name}", summary))
-        typer.echo(f"{name}: {report}")
-    index = write_index(
-        out_dir,
-        links,
-        subtitle=f"Seed {seed}{', quick mode' if quick else ''}; data: {data or 'bundled MNIST'}.",
-    )
+    folder = OutputFolder(out, "all")
+    with folder as tmp:
+        for title, name, config_name in ALL_STUDIES:
+            study = importlib.import_module(f"mnistlab.studies.{name}")  # lazily: heavy imports
+            config_cls = getattr(study, config_name)
+            fields = {f.name for f in dataclasses.fields(config_cls)}
+            overrides = {k: v for k, v in {"seed": seed, "retrain": retrain}.items() if k in fields}
+            config = config_cls.for_quick(**overrides) if quick else config_cls(**overrides)
+            typer.echo(f"[all] {name}", err=True)
+            result = study.run(config, data, progress=progress)
+            report = study.write(result, tmp / name)
+            verdicts = getattr(result, "verdicts", None) or getattr(result, "verdict", None) or {}
+            first = next(iter(verdicts.values()), "")
+            summary = f"{result.seconds:.0f} s. " + (first.split(". ")[0] + "." if first else "")
+            links.append((title, f"{name}/{Path(report).name}", summary))
+            typer.echo(f"{name}: {folder.final(report)}")
+        index = folder.final(
+            write_index(
+                tmp,
+                links,
+                subtitle=f"Seed {seed}{', quick mode' if quick else ''}; "
+                f"data: {data or 'bundled MNIST'}.",
+            )
+        )
     typer.echo(f"index: {index}")
 
 

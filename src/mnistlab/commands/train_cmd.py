@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from mnistlab.commands import options
 from mnistlab.errors import MnistlabError
 
 RECON_FIGURES = (("mse", "MSE", "{:.5f}"), ("bce", "BCE", "{:.5f}"), ("psnr", "PSNR", "{:.2f} dB"))
@@ -23,19 +24,37 @@ def format_test(name: str, test: dict[str, float]) -> str:
     return "test " + ", ".join(shown)
 
 
+def check_out_file(out: Path) -> None:
+    """Refuse an ``--out`` that could not take the weights and their JSON sidecar, before the
+    training rather than after it."""
+    from mnistlab import store
+    from mnistlab.fileio import check_writable_folder
+
+    if out.suffix != ".safetensors":
+        # The JSON sidecar takes the same name with .json: any other suffix could clash with it.
+        raise MnistlabError(f"--out must name a .safetensors file, got {str(out)!r}")
+    for path in (out, store.sidecar(out)):
+        if path.is_dir():
+            raise MnistlabError(f"--out: {path} is a folder; the model needs a file there")
+    check_writable_folder(out.parent, "--out folder")
+
+
 def train(
     model: Annotated[str, typer.Argument(help="judge, classifier, ae, vae or sae")],
     latent_dim: Annotated[
-        int | None, typer.Option("--latent-dim", min=1, help="ae/vae latent size")
+        int | None,
+        typer.Option("--latent-dim", min=1, max=options.LATENT_MAX, help="ae/vae latent size"),
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option("--epochs", min=1, help="default: the model's own")
+        int | None,
+        typer.Option("--epochs", min=1, max=options.EPOCHS_MAX, help="default: the model's own"),
     ] = None,
     noise: Annotated[
-        float | None, typer.Option("--noise", min=0.0, help="denoising noise factor")
+        float | None,
+        typer.Option("--noise", min=0.0, max=options.NOISE_MAX, help="denoising noise factor"),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="seeds split, initialisation, shuffling")] = 0,
-    data_dir: Annotated[Path | None, typer.Option("--data", help="MNIST-format folder")] = None,
+    seed: options.Seed = 0,
+    data_dir: options.Data = None,
     out: Annotated[Path | None, typer.Option("--out", help="also write the model to FILE")] = None,
     retrain: Annotated[bool, typer.Option("--retrain", help="train even if cached")] = False,
 ) -> None:
@@ -49,9 +68,8 @@ def train(
     recon = model not in ("classifier", "judge")
     if not recon and (latent_dim is not None or noise is not None):
         raise MnistlabError("--latent-dim and --noise apply to ae and vae only")
-    if out is not None and out.suffix != ".safetensors":
-        # The JSON sidecar takes the same name with .json: any other suffix could clash with it.
-        raise MnistlabError(f"--out must name a .safetensors file, got {str(out)!r}")
+    if out is not None:
+        check_out_file(out)
     dataset = data.load(data_dir)
     model_config: dict[str, Any] = {"latent_dim": latent_dim} if latent_dim is not None else {}
     overrides: dict[str, Any] = {"seed": seed}

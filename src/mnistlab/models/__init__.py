@@ -8,6 +8,7 @@ loss terms ``loss_terms(x_in, target, y) -> {"loss": ..., ...}``; the trainer kn
 from __future__ import annotations
 
 import dataclasses
+import operator
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -44,6 +45,32 @@ def register_model(
         return fn
 
     return decorate
+
+
+# The largest sizes a config may ask for: far beyond anything useful on 28x28 digits, small
+# enough that a damaged or mistyped config fails at once instead of allocating gigabytes.
+MAX_WIDTH = 1024  # latent size, feature size, channels of one block
+
+
+def check_size(model: str, field: str, value: int, lo: int = 1, hi: int = MAX_WIDTH) -> int:
+    """``value`` as an int if it lies in [lo, hi]; a ``ValueError`` naming the field otherwise."""
+    try:
+        number = operator.index(value)  # ints and numpy ints; not floats, strings or None
+    except TypeError:
+        number = None
+    if isinstance(value, bool) or number is None or not lo <= number <= hi:
+        raise ValueError(f"{model} {field} must be an integer in [{lo}, {hi}], got {value!r}")
+    return number
+
+
+def check_channels(model: str, field: str, channels: Any, max_blocks: int) -> tuple[int, ...]:
+    """Channels of 1 to ``max_blocks`` conv blocks, each in [1, MAX_WIDTH], as a tuple."""
+    if isinstance(channels, str | bytes) or not hasattr(channels, "__iter__"):
+        raise ValueError(f"{model} {field} must be a list of integers, got {channels!r}")
+    out = tuple(channels)
+    if not 1 <= len(out) <= max_blocks:
+        raise ValueError(f"{model} {field} needs 1 to {max_blocks} blocks, got {len(out)}")
+    return tuple(check_size(model, field, c) for c in out)
 
 
 def list_models() -> list[str]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mnistlab.models import losses, register_model
+from mnistlab.models import check_channels, check_size, losses, register_model
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,9 @@ class AEConfig:
     channels: tuple[int, ...] = (16, 32)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        check_size("ae", "latent_dim", self.latent_dim)
+        # 28 // 2**blocks must stay >= 1: at most 4 stride-2 blocks.
+        object.__setattr__(self, "channels", check_channels("ae", "channels", self.channels, 4))
 
 
 def conv_encoder(channels: tuple[int, ...], out_dim: int) -> nn.Sequential:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnistlab import perturb
-from mnistlab.models import register_model
+from mnistlab.models import check_channels, check_size, register_model
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,12 @@ class ClassifierConfig:
 
     def __post_init__(self) -> None:
         # JSON gives lists back; keep the config hashable and equal to the one that was saved.
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        # Max-pool blocks 28 -> 14 -> 7 -> 3 -> 1: at most 4.
+        object.__setattr__(
+            self, "channels", check_channels("classifier", "channels", self.channels, 4)
+        )
+        check_size("classifier", "feature_dim", self.feature_dim)
+        check_size("classifier", "n_classes", self.n_classes, 2)
 
 
 class Classifier(nn.Module):
@@ -102,7 +107,10 @@ class JudgeConfig:
 
     def __post_init__(self) -> None:
         for name in ("channels", "descriptor_channels"):
-            object.__setattr__(self, name, tuple(int(c) for c in getattr(self, name)))
+            object.__setattr__(self, name, check_channels("judge", name, getattr(self, name), 4))
+        for name in ("feature_dim", "descriptor_dim", "queue_size"):
+            check_size("judge", name, getattr(self, name), hi=1 << 20)
+        check_size("judge", "n_classes", self.n_classes, 2)
 
 
 def canonicalise(x: torch.Tensor) -> torch.Tensor:

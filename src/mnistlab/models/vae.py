@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mnistlab.models import losses, register_model
+from mnistlab.models import check_channels, check_size, losses, register_model
 from mnistlab.models.autoencoder import conv_decoder, conv_encoder
 
 
@@ -18,7 +18,8 @@ class VAEConfig:
     beta: float = 1.0  # weight of the KL term; 1 is the ELBO
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        check_size("vae", "latent_dim", self.latent_dim)
+        object.__setattr__(self, "channels", check_channels("vae", "channels", self.channels, 4))
 
 
 class VAE(nn.Module):

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mnistlab.errors import MnistlabError
 from mnistlab.judge_check import JudgeCheck
 from mnistlab.report.html import Report
 from mnistlab.report.writers import write_csv, write_json
-
-
-def check_writable(out_dir: Path) -> None:
-    """Create ``out_dir`` and prove a file can be written there, before any work is done."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".write-test-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise MnistlabError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
 
 
 def write(result: JudgeCheck, judge_meta: dict[str, Any], out_dir: Path) -> Path:

@@ -1,7 +1,8 @@
 """Atomic file writers: bytes, text, JSON (numpy-aware, NaN -> null) and CSV.
 
-Every write goes to a temporary file in the destination folder, then `os.replace` moves it into
-place, so a reader never sees a half-written file and a crash leaves the old file intact.
+Every write goes through `mnistlab.fileio.atomic_write`: a temporary file in the destination folder,
+then `os.replace`, so a reader never sees a half-written file and a crash leaves the old file
+intact; the file gets the mode the user's umask gives.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from mnistlab.fileio import atomic_write
 
 __all__ = [
     "atomic_write_bytes",
@@ -33,20 +35,9 @@ __all__ = [
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write `data` to `path` atomically, creating the parent folders. Returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # The temporary file must not outlive a failed write.
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"data must be bytes, not {type(data).__name__}")
+    return atomic_write(path, bytes(data))
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:

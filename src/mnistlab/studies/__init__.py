@@ -5,12 +5,3 @@ and a ``write(results, out_dir)`` that renders report.html, metrics.json, CSV ta
 """
 
 from __future__ import annotations
-
-import datetime as _dt
-from pathlib import Path
-
-
-def default_out_dir(study: str) -> Path:
-    """``runs/<timestamp>-<study>/`` under the current folder."""
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{stamp}-{study}"

@@ -1,0 +1,31 @@
+"""Option types shared by the commands, each with its range, checked when the line is parsed.
+
+A value out of range is a usage error (exit 2, one line) before any data is read or any model
+trained: a negative or 65-bit seed, a latent size that would need gigabytes, a sample count of
+zero.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+SEED_MAX = 2**32 - 1  # numpy's legacy seeding and torch.manual_seed both take this range
+LATENT_MAX = 1024
+SAMPLES_MAX = 1_000_000
+EPOCHS_MAX = 1000
+NOISE_MAX = 5.0
+
+Seed = Annotated[
+    int,
+    typer.Option("--seed", min=0, max=SEED_MAX, help=f"Seed of every random step (0-{SEED_MAX})."),
+]
+Data = Annotated[
+    Path | None, typer.Option("--data", help="MNIST-format folder (default: the bundled MNIST).")
+]
+Progress = Annotated[
+    bool, typer.Option("--progress/--no-progress", help="Show progress bars on stderr.")
+]
+Retrain = Annotated[bool, typer.Option("--retrain", help="Retrain cached models.")]
