@@ -123,7 +123,7 @@ BAD_FILES = {
     "text.npz": (lambda p: p.write_text("hello"), "not a .npz file"),
     "objects.npy": (save_object_array, "pickled"),
     "two.npz": (lambda p: np.savez(p, a=np.zeros((10, 784)), b=np.zeros(3)), "found a, b"),
-    "images.txt": (lambda p: p.write_text("0 0 0"), "expected a .npy or .npz"),
+    "images.txt": (lambda p: p.write_text("0 0 0"), "expected a .npy, .npz or .safetensors"),
     "few.npy": (lambda p: np.save(p, np.zeros((3, 784), np.float32)), "at least 6 images"),
 }
 

@@ -388,7 +388,7 @@ def _nan_images(small):
         lambda s: s.x_train[:10, :27, :],  # wrong shape
         lambda s: s.x_train[:0],  # empty
         lambda s: s.x_train[:10].astype(np.float32),  # floats in [0, 255]
-        lambda s: s.x_train[:10].astype(np.int64),  # neither uint8 nor float
+        lambda s: s.x_train[:10].astype(np.int64) * 2,  # integers beyond 255
         lambda s: None,
     ],
 )

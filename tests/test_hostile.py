@@ -288,7 +288,7 @@ def test_hostile_sample_files_are_one_line(capsys, tmp_path, tiny_dir, name, mak
 
 
 def test_the_image_limit_can_be_raised(capsys, tmp_path, monkeypatch):
-    from mnistlab.commands.evaluate_cmd import read_samples
+    from mnistlab.images import read_images as read_samples
 
     path = tmp_path / "s.npy"
     path.write_bytes(_npy(np.zeros((20, 28, 28), np.uint8)))

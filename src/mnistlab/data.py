@@ -115,13 +115,35 @@ def _candidates(split: str, kind: str) -> list[str]:
     return names
 
 
+# Where other tools keep the IDX files under the folder a user names: torchvision's download
+# root (``MNIST(root, download=True)`` writes ``root/MNIST/raw``) and its ``MNIST`` folder.
+NESTED = ("MNIST/raw", "raw")
+
+
 def find_files(data_dir: str | Path) -> dict[str, Path]:
-    """Map ``"train-images"``, ``"train-labels"``, ``"test-images"``, ``"test-labels"`` to paths."""
+    """Map ``"train-images"``, ``"train-labels"``, ``"test-images"``, ``"test-labels"`` to paths.
+
+    The files are looked for in ``data_dir``, then in ``data_dir/MNIST/raw`` and ``data_dir/raw``
+    (a torchvision download root or its ``MNIST`` folder works as it is).
+    """
     folder = Path(data_dir)
     if not folder.exists():
         raise DataError(f"data folder not found: {folder}")
     if not folder.is_dir():
         raise DataError(f"not a folder: {folder}")
+    first_error = None
+    for where in (folder, *(folder / sub for sub in NESTED)):
+        if not where.is_dir():
+            continue
+        try:
+            return _files_in(where)
+        except DataError as exc:
+            first_error = first_error or exc
+    nested = " or ".join(f"{sub}/" for sub in NESTED)
+    raise DataError(f"{first_error} (also looked in {nested} under it)")
+
+
+def _files_in(folder: Path) -> dict[str, Path]:
     found = {}
     for split in SPLITS:
         for kind in KINDS:

@@ -42,6 +42,7 @@ from threadpoolctl import threadpool_limits
 
 from mnistlab import data
 from mnistlab.errors import DataError
+from mnistlab.images import as_images
 
 N_PIXELS = data.IMAGE_SIZE * data.IMAGE_SIZE  # 784
 BANDWIDTH_RULES = ("scott", "silverman")
@@ -56,36 +57,8 @@ RandomState = int | np.random.Generator
 
 
 def _check_images(X: Any, name: str = "X") -> np.ndarray:
-    """uint8 [0, 255] or float [0, 1] images -> float32 array of shape (N, 784) in [0, 1]."""
-    if X is None:
-        raise DataError(f"{name}: no images given")
-    arr = np.asarray(X)
-    if arr.dtype != np.uint8 and not np.issubdtype(arr.dtype, np.floating):
-        raise DataError(f"{name}: images must be uint8 or float, got dtype {arr.dtype}")
-    side = data.IMAGE_SIZE
-    ok = (
-        (arr.ndim == 2 and arr.shape[1] == N_PIXELS)
-        or (arr.ndim == 3 and arr.shape[1:] == (side, side))
-        or (arr.ndim == 4 and arr.shape[1:] == (1, side, side))
-    )
-    if not ok:
-        raise DataError(
-            f"{name}: images must have shape (N, 28, 28) or (N, 784), got {tuple(arr.shape)}"
-        )
-    if len(arr) == 0:
-        raise DataError(f"{name}: no images (empty array)")
-    flat = arr.reshape(len(arr), N_PIXELS)
-    if arr.dtype == np.uint8:
-        return flat.astype(np.float32) * np.float32(1 / 255)
-    flat = flat.astype(np.float32, copy=False)
-    if not np.isfinite(flat).all():
-        raise DataError(f"{name}: images contain NaN or infinite values")
-    lo, hi = flat.min(), flat.max()
-    if lo < 0.0 or hi > 1.0:
-        # The shortest digits that give the stored value back: 1.0000001 must not print as 1.
-        lo, hi = (np.format_float_positional(v, trim="-") for v in (lo, hi))
-        raise DataError(f"{name}: float images must lie in [0, 1], found [{lo}, {hi}]")
-    return flat
+    """Images in any layout ``mnistlab.images.as_images`` takes -> float32 (N, 784) in [0, 1]."""
+    return as_images(X, name).reshape(-1, N_PIXELS)
 
 
 def _check_points(Z: Any, name: str = "Z", min_rows: int = 1) -> np.ndarray:

@@ -45,6 +45,7 @@ from mnistlab import data as mdata
 from mnistlab import models
 from mnistlab.errors import DataError
 from mnistlab.fileio import atomic_write
+from mnistlab.images import as_images
 from mnistlab.neighbors import nearest
 
 N_CLASSES = 10
@@ -85,32 +86,12 @@ _FEATURE_KEYS = (
 def check_images(images: Any, name: str = "images", min_count: int = 1) -> np.ndarray:
     """Validate images and return them as float32 (N, 28, 28) in [0, 1].
 
-    images : uint8 array in [0, 255] or float array in [0, 1], of shape (N, 28, 28) or (N, 784)
+    Takes what ``mnistlab.images.as_images`` takes: arrays or tensors of shape (N, 28, 28),
+    (N, 784), (N, 1, 28, 28) or (N, 28, 28, 1), integers in [0, 255] or floats in [0, 1].
     min_count : the fewest images accepted
-    Raises ``DataError`` (one line) for anything else: not an array, empty, wrong shape or dtype,
-    NaN or infinite values, values outside [0, 1].
+    Raises ``DataError`` (one line) for anything else.
     """
-    if not isinstance(images, np.ndarray):
-        raise DataError(f"{name}: expected a numpy array, got {type(images).__name__}")
-    x = images
-    size = mdata.IMAGE_SIZE
-    if x.ndim == 0 or len(x) == 0:
-        raise DataError(f"{name}: no images (shape {x.shape})")
-    if x.shape[1:] not in ((size, size), (size * size,)):
-        raise DataError(f"{name}: expected shape (N, 28, 28) or (N, 784), got {x.shape}")
-    if x.dtype == np.uint8:
-        x = x.astype(np.float32) / 255.0
-    elif not np.issubdtype(x.dtype, np.floating):
-        raise DataError(f"{name}: expected uint8 in [0, 255] or float in [0, 1], got {x.dtype}")
-    elif not np.isfinite(x).all():
-        raise DataError(f"{name}: contains NaN or infinite values")
-    elif float(x.min()) < 0.0 or float(x.max()) > 1.0:
-        # The shortest digits that give the stored value back: 1.0000001 must not print as 1.
-        lo, hi = (np.format_float_positional(v, trim="-") for v in (x.min(), x.max()))
-        raise DataError(f"{name}: float values must lie in [0, 1], found [{lo}, {hi}]")
-    if len(x) < min_count:
-        raise DataError(f"{name}: need at least {min_count} images, got {len(x)}")
-    return x.reshape(len(x), size, size).astype(np.float32, copy=False)
+    return as_images(images, name, min_count=min_count)
 
 
 # ---- the metrics, over judge outputs --------------------------------------------------------

@@ -1,0 +1,116 @@
+"""Digits from anywhere: every layout, type and file other tools write gives the same array."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.numpy import save_file
+
+from mnistlab import images, metrics
+from mnistlab.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def digits(mnist) -> np.ndarray:
+    return mnist.x_test[:12]  # uint8 (12, 28, 28)
+
+
+def layouts(x: np.ndarray) -> dict[str, object]:
+    f = x.astype(np.float32) / 255
+    return {
+        "uint8 (N, 28, 28)": x,
+        "uint8 (N, 784)": x.reshape(len(x), 784),
+        "int64 0-255": x.astype(np.int64),
+        "float (N, 1, 28, 28)": f[:, None],
+        "float (N, 28, 28, 1)": f[..., None],
+        "float64 list": f.astype(np.float64).tolist(),
+        "torch uint8 (N, 1, 28, 28)": torch.from_numpy(x[:, None].copy()),
+        "torch float (N, 28, 28)": torch.from_numpy(f),
+    }
+
+
+def test_every_layout_gives_the_same_images(digits):
+    want = digits.astype(np.float32) / 255
+    for name, x in layouts(digits).items():
+        got = images.as_images(x, name)
+        assert got.dtype == np.float32 and got.shape == (12, 28, 28), name
+        np.testing.assert_allclose(got, want, atol=1e-7, err_msg=name)
+
+
+def test_minus_one_to_one_only_when_said(digits):
+    pm = digits.astype(np.float32) / 127.5 - 1
+    with pytest.raises(DataError, match=r"\[-1, 1\]: say so"):
+        images.as_images(pm)
+    np.testing.assert_allclose(images.as_images(pm, value_range="-1,1"), digits / 255, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("bad", "fragment"),
+    [
+        (np.zeros((4, 32, 32), np.uint8), "got (4, 32, 32)"),
+        (np.full((4, 784), 300, np.int64), "[0, 255], found [300, 300]"),
+        (np.full((4, 784), -0.5, np.float32), "found [-0.5, -0.5]"),
+        (np.full((2, 784), "a"), "dtype <U1"),
+        (np.zeros((0, 28, 28), np.uint8), "no images"),
+        (None, "no images given"),
+    ],
+)
+def test_refusals_say_what_was_found(bad, fragment):
+    with pytest.raises(DataError) as info:
+        images.as_images(bad)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_files_and_folders_of_every_kind(tmp_path, digits):
+    want = digits.astype(np.float32) / 255
+    np.save(tmp_path / "a.npy", digits[:, None])
+    np.savez(tmp_path / "b.npz", samples=digits.reshape(12, 784), labels=np.arange(12))
+    save_file(
+        {"images": digits.astype(np.float32)[..., None] / 255}, str(tmp_path / "c.safetensors")
+    )
+    grey, colour = tmp_path / "grey", tmp_path / "colour"
+    grey.mkdir(), colour.mkdir()
+    for i, d in enumerate(digits):
+        Image.fromarray(d).save(grey / f"{i:03d}.png")
+        Image.fromarray(np.stack([d] * 3, -1)).save(colour / f"{i:03d}.png")
+    for path in ["a.npy", "b.npz", "c.safetensors", "grey", "colour"]:
+        got = images.read_images(tmp_path / path)
+        np.testing.assert_allclose(got, want, atol=1 / 255 + 1e-6, err_msg=path)
+
+
+def test_a_folder_without_images_says_what_it_found(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(DataError, match="no image files .* found notes.txt"):
+        images.read_images(tmp_path)
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "big.png")
+    with pytest.raises(DataError, match="32x32 pixels; expected 28x28"):
+        images.read_images(tmp_path)
+
+
+def test_scorer_takes_a_tensor(small):
+    from mnistlab import models
+
+    torch.manual_seed(0)
+    scorer = metrics.Scorer(models.get_model("classifier"), small, judge_id="test", progress=False)
+    x = small.x_test[:50]
+    as_array = scorer.score(x).as_dict()
+    as_tensor = scorer.score(torch.from_numpy(x.astype(np.float32) / 255)[:, None]).as_dict()
+    assert as_array == pytest.approx(as_tensor)
+
+
+def test_data_finds_a_torchvision_download_root(tmp_path):
+    import shutil
+
+    from mnistlab import data
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in data.bundled_dir().glob("*.gz"):
+        shutil.copy(f, raw / f.name)
+    for folder in (tmp_path, tmp_path / "MNIST", raw):
+        assert data.find_files(folder)["train-images"].parent == raw
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="also looked in MNIST/raw/ or raw/"):
+        data.find_files(tmp_path / "empty")
