@@ -109,7 +109,7 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         raise ModelFileError(
             f"{path}: weights do not fit the config in {side.name}: {detail}"
         ) from None
-    model.eval()
+    model.to(models.device()).eval()
     return model, meta
 
 
@@ -167,7 +167,7 @@ def train_and_save(
     # The seed covers the initial weights too: the same (config, data, seed) gives the same model
     # whatever ran before in this process.
     torch.manual_seed(train_config.seed)
-    model = models.get_model(name, **dataclasses.asdict(model_config))
+    model = models.get_model(name, **dataclasses.asdict(model_config)).to(models.device())
     ckpt = checkpoint_path(path)
     result = training.fit(model, data, train_config, checkpoint=ckpt, progress=progress)
     meta = {

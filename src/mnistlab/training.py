@@ -97,10 +97,14 @@ def _batch(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
 
 def _noisy(xb: torch.Tensor, factor: float, gen: torch.Generator) -> torch.Tensor:
-    """data.add_noise's formula on tensors: clip(x + factor * N(0, 1), 0, 1)."""
+    """data.add_noise's formula on tensors: clip(x + factor * N(0, 1), 0, 1).
+
+    The noise is drawn on the CPU (the seeded generator lives there), so a GPU run gets the same
+    noise as a CPU run."""
     if factor <= 0:
         return xb
-    return (xb + factor * torch.randn(xb.shape, generator=gen)).clamp_(0.0, 1.0)
+    noise = torch.randn(xb.shape, generator=gen).to(xb.device)
+    return (xb + factor * noise).clamp_(0.0, 1.0)
 
 
 def train_one_epoch(
@@ -118,18 +122,19 @@ def train_one_epoch(
 ) -> tuple[dict[str, float], int]:
     """One shuffled pass over x (N, 28, 28) uint8, y (N,); returns (mean loss terms, step)."""
     model.train()
+    dev = models.device_of(model)
     perm = torch.randperm(len(x), generator=gen)
     sums: dict[str, float] = {}
     seen, t0 = 0, time.perf_counter()
     bar = tqdm(total=len(x), desc=desc, unit="img", disable=not progress, leave=False)
     for start in range(0, len(x), config.batch_size):
         idx = perm[start : start + config.batch_size]
-        target = _batch(x, idx)  # (B, 1, 28, 28)
+        target = _batch(x, idx).to(dev)  # (B, 1, 28, 28)
         x_in = _noisy(target, config.noise_factor, gen)
         lr = lr_at(step, total_steps, config)
         for group in opt.param_groups:
             group["lr"] = lr
-        terms = model.loss_terms(x_in, target, y[idx], config.recon_loss)
+        terms = model.loss_terms(x_in, target, y[idx].to(dev), config.recon_loss)
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         opt.step()
@@ -160,13 +165,14 @@ def evaluate(
     """
     was_training = model.training
     model.eval()
+    dev = models.device_of(model)
     gen = torch.Generator().manual_seed(config.seed + 1)
     sums: dict[str, float] = {}
     for start in range(0, len(x), batch_size):
         idx = torch.arange(start, min(start + batch_size, len(x)))
-        target = _batch(x, idx)
+        target = _batch(x, idx).to(dev)
         terms = model.loss_terms(
-            _noisy(target, config.noise_factor, gen), target, y[idx], config.recon_loss
+            _noisy(target, config.noise_factor, gen), target, y[idx].to(dev), config.recon_loss
         )
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + float(v) * len(idx)

@@ -10,6 +10,7 @@ import numpy as np
 import typer
 
 from mnistlab import data, images, metrics
+from mnistlab.commands import options
 
 _HELP = (
     "Score generated digits: quality, novelty, diversity, FID, precision, recall, density, "
@@ -45,9 +46,11 @@ def evaluate(
             help="Range of float pixel values: 0,1 or -1,1 (as tanh gives); never guessed.",
         ),
     ] = "0,1",
+    device: options.Device = "auto",
 ) -> None:
     from mnistlab import store
 
+    options.use_device(device)
     store.check_judge_version(judge_version)
     if value_range not in images.RANGES:
         raise typer.BadParameter(

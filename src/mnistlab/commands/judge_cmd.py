@@ -42,6 +42,7 @@ def check(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     progress: options.Progress = True,
+    device: options.Device = "auto",
 ) -> None:
     """Score real test digits, training digits under changes that keep them the same digit,
     fresh digits under the same changes, and kinds of non-digit; compare with the targets."""
@@ -50,6 +51,7 @@ def check(
     from mnistlab.report import judge_report
 
     store.check_judge_version(judge)
+    options.use_device(device)
     folder = OutputFolder(out, "judge-check")
     with folder as tmp:
         dataset = data.load(data_dir)

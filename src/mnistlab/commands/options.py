@@ -29,3 +29,17 @@ Progress = Annotated[
     bool, typer.Option("--progress/--no-progress", help="Show progress bars on stderr.")
 ]
 Retrain = Annotated[bool, typer.Option("--retrain", help="Retrain cached models.")]
+Device = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        help="Where models run: auto (a GPU when there is one, else the CPU), cpu, cuda[:N], mps.",
+    ),
+]
+
+
+def use_device(name: str) -> None:
+    """Send every model this command loads or trains to device ``name`` (one line if absent)."""
+    from mnistlab import models
+
+    models.set_device(name)

@@ -53,8 +53,10 @@ def generation(
     seed: SeedOpt = 0,
     retrain: RetrainOpt = False,
     progress: ProgressOpt = True,
+    device: options.Device = "auto",
 ) -> None:
     """Brief 000: KDE, PCA, autoencoder and VAE generators scored for quality and novelty."""
+    options.use_device(device)
     from mnistlab.studies import generation as study
 
     overrides = {"seed": seed, "retrain": retrain, "samples": samples}
@@ -145,8 +147,10 @@ def denoising(
     seed: SeedOpt = 0,
     retrain: RetrainOpt = False,
     progress: ProgressOpt = True,
+    device: options.Device = "auto",
 ) -> None:
     """Brief 003: denoising autoencoders at several noise levels, judged by BCE/PSNR/SSIM."""
+    options.use_device(device)
     from mnistlab.studies import denoising as study
 
     factors = _float_list(noise) if noise else None
@@ -183,8 +187,10 @@ def augmentation(
     seed: SeedOpt = 0,
     retrain: RetrainOpt = False,
     progress: ProgressOpt = True,
+    device: options.Device = "auto",
 ) -> None:
     """Brief 003: few-shot autoencoders as digit generators, and whether they help a classifier."""
+    options.use_device(device)
     from mnistlab.studies import augmentation as study
 
     overrides = {
@@ -234,8 +240,10 @@ def latent(
     seed: SeedOpt = 0,
     retrain: RetrainOpt = False,
     progress: ProgressOpt = True,
+    device: options.Device = "auto",
 ) -> None:
     """Briefs 001, 002, 004: reconstruction, projections, clusters and probes of the latents."""
+    options.use_device(device)
     from mnistlab.studies import latent as study
 
     dims = _int_list(latent_dims) if latent_dims else None
@@ -279,8 +287,10 @@ def all_studies(
     seed: SeedOpt = 0,
     retrain: RetrainOpt = False,
     progress: ProgressOpt = True,
+    device: options.Device = "auto",
 ) -> None:
     """Run the four studies into subfolders of --out and write index.html linking the reports."""
+    options.use_device(device)
     import dataclasses
     import importlib
 

@@ -57,8 +57,10 @@ def train(
     data_dir: options.Data = None,
     out: Annotated[Path | None, typer.Option("--out", help="also write the model to FILE")] = None,
     retrain: Annotated[bool, typer.Option("--retrain", help="train even if cached")] = False,
+    device: options.Device = "auto",
 ) -> None:
     """Train a model on the data set (cached by config, data and seed) and print test figures."""
+    options.use_device(device)
     from mnistlab import data, models, store, training
 
     if model not in models.list_models():

@@ -115,6 +115,51 @@ def _load_builtin() -> None:
     from mnistlab.models import autoencoder, classifier, vae  # noqa: F401
 
 
+# ---- devices ---------------------------------------------------------------------------------
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+_device = torch.device("cpu")
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` (a CUDA GPU, else Apple's MPS, else the CPU), ``"cpu"``, ``"cuda"``,
+    ``"cuda:1"`` or ``"mps"`` as a ``torch.device``; a one-line error for one this machine lacks."""
+    from mnistlab.errors import MnistlabError
+
+    if isinstance(name, torch.device):
+        name = str(name)
+    kind = name.split(":", 1)[0]
+    if kind not in DEVICES or (kind == "auto" and name != "auto"):
+        raise MnistlabError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if kind == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if kind == "cuda" and not cuda:
+        raise MnistlabError("--device cuda: this torch sees no CUDA GPU (torch.cuda.is_available)")
+    if kind == "mps" and not mps:
+        raise MnistlabError("--device mps: this torch sees no Apple GPU (torch.backends.mps)")
+    return torch.device(name)
+
+
+def set_device(name: str | torch.device = "auto") -> torch.device:
+    """Where models loaded or trained from now on run (default: the CPU); returns the device."""
+    global _device
+    _device = resolve_device(name)
+    return _device
+
+
+def device() -> torch.device:
+    """The device set by ``set_device`` (the CPU unless changed)."""
+    return _device
+
+
+def device_of(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter (the CPU for a model without parameters)."""
+    first = next(iter(model.parameters()), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
 # ---- running a model over numpy arrays ------------------------------------------------------
 
 
@@ -131,15 +176,16 @@ def infer(
     with torch.inference_mode():
         for start in range(0, len(array), batch_size):
             batch = torch.from_numpy(np.array(array[start : start + batch_size]))  # a writable copy
-            outs.append(fn(batch).float().numpy())
+            outs.append(fn(batch).float().cpu().numpy())
         if not outs:  # an empty array still gives the right trailing shape
-            outs.append(fn(torch.from_numpy(np.array(array))).float().numpy())
+            outs.append(fn(torch.from_numpy(np.array(array))).float().cpu().numpy())
     return np.concatenate(outs)
 
 
-def _images(batch: torch.Tensor) -> torch.Tensor:
-    """uint8 or float images (B, 28, 28) / (B, 784) -> float32 (B, 1, 28, 28) in [0, 1]."""
-    return torch.from_numpy(data.to_float(batch.numpy()))
+def _images(batch: torch.Tensor, model: nn.Module) -> torch.Tensor:
+    """uint8 or float images (B, 28, 28) / (B, 784) -> float32 (B, 1, 28, 28) in [0, 1], on
+    ``model``'s device."""
+    return torch.from_numpy(data.to_float(batch.numpy())).to(device_of(model))
 
 
 class _EvalMode:
@@ -159,14 +205,15 @@ class _EvalMode:
 def encode(model: nn.Module, images: np.ndarray, batch_size: int = 2048) -> np.ndarray:
     """Latent codes of ``images`` (uint8 or float, (N, 28, 28) or (N, 784)) -> (N, latent_dim)."""
     with _EvalMode(model):
-        return infer(lambda b: model.encode(_images(b)), images, batch_size)
+        return infer(lambda b: model.encode(_images(b, model)), images, batch_size)
 
 
 def decode(model: nn.Module, z: np.ndarray, batch_size: int = 2048) -> np.ndarray:
     """Images from latent codes z (N, latent_dim) -> float32 (N, 28, 28) in [0, 1]."""
     z = np.asarray(z, dtype=np.float32)
     with _EvalMode(model):
-        out = infer(lambda b: model.decode(b), z, batch_size)  # (N, 1, 28, 28)
+        dev = device_of(model)
+        out = infer(lambda b: model.decode(b.to(dev)), z, batch_size)  # (N, 1, 28, 28)
     return out.reshape(len(z), data.IMAGE_SIZE, data.IMAGE_SIZE)
 
 
@@ -200,7 +247,7 @@ def judge_all(
 
     def both(b: torch.Tensor) -> torch.Tensor:
         nonlocal n_feat
-        x = _images(b)
+        x = _images(b, judge)
         if has_descriptor(judge):
             logits, feats, desc = judge.outputs(x)  # (B, 10), (B, feature_dim), (B, d)
         else:

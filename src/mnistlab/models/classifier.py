@@ -188,17 +188,19 @@ class Judge(Classifier):
         cfg = self.config
         gen = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
         b, half = len(x_in), len(x_in) // 2
-        view = perturb.random_view(x_in, gen)  # (B, 1, 28, 28)
+        # Views and outliers are drawn on the CPU, where the seeded generator lives.
+        dev, x_cpu = x_in.device, x_in.cpu()
+        view = perturb.random_view(x_cpu, gen).to(dev)  # (B, 1, 28, 28)
         n_out = max(1, int(round(b * cfg.outlier_fraction)))
-        out = perturb.outliers(n_out, gen, x_in, y)  # (n_out, 1, 28, 28)
+        out = perturb.outliers(n_out, gen, x_cpu, y.cpu()).to(dev)  # (n_out, 1, 28, 28)
         logits = self(torch.cat([x_in, view[:half], out]))
         ce = F.cross_entropy(logits[: b + half], torch.cat([y, y[:half]]))
         oe = -F.log_softmax(logits[b + half :], dim=1).mean()  # CE to the uniform distribution
         desc = self.describe(torch.cat([x_in, view]))  # (2B, d)
         anchor, positive = desc[:b], desc[b:]
-        negatives = torch.cat([positive, self._queue])  # (B + Q, d)
+        negatives = torch.cat([positive, self._queue.to(dev)])  # (B + Q, d)
         sim = anchor @ negatives.T / cfg.temperature  # (B, B + Q)
-        idx = torch.arange(b)
+        idx = torch.arange(b, device=dev)
         nce = 0.5 * (
             F.cross_entropy(sim, idx) + F.cross_entropy(positive @ anchor.T / cfg.temperature, idx)
         )
