@@ -11,8 +11,10 @@ import sys
 import typer
 
 try:  # typer >= 0.24 vendors click; older typer depends on it
+    import typer._click as click
     from typer._click.exceptions import ClickException, UsageError
 except ImportError:  # pragma: no cover
+    import click
     from click.exceptions import ClickException, UsageError
 
 from mnistlab.errors import MnistlabError
@@ -32,14 +34,42 @@ def _mount() -> None:
     register_all(app)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"mnistlab {version('mnistlab')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Generate handwritten digits with density models; measure how good and how new they are."""
+
+
+def _tidy_help(command: click.Command) -> None:
+    """No ``<bool>`` beside a flag in the help: a flag takes no value."""
+    for param in command.params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _tidy_help(sub)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     _mount()
     args = sys.argv[1:] if argv is None else list(argv)
+    command = typer.main.get_command(app)
+    _tidy_help(command)
     try:
         # With standalone_mode=False, click returns the exit code of typer.Exit (and of Ctrl-C,
         # which it turns into Exit(130)) instead of raising it.
-        rv = app(args=args, prog_name="mnistlab", standalone_mode=False)
+        rv = command.main(args=args, prog_name="mnistlab", standalone_mode=False)
     except MnistlabError as exc:
         print(f"mnistlab: error: {exc}", file=sys.stderr)
         return _exit(2, argv)

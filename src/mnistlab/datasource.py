@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from mnistlab import data
 from mnistlab.errors import DataError
 from mnistlab.fileio import atomic_write, new_file_mode
+from mnistlab.progress import bar as progress_bar
 
 # Tried in order; each serves the four official .gz files under their official names.
 MIRRORS = (
@@ -322,8 +322,8 @@ def _fetch(
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
         received = 0
-        with tqdm(
-            total=total, unit="B", unit_scale=True, desc=desc, disable=not progress, leave=False
+        with progress_bar(
+            total=total, unit="B", unit_scale=True, desc=desc, enabled=progress, inner=True
         ) as bar:
             # read1 returns what one read of the socket gives: a server that trickles a byte at
             # a time, each within the timeout, still meets the deadline here.

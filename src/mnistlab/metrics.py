@@ -39,10 +39,9 @@ from torchmetrics.functional.image import (
     peak_signal_noise_ratio,
     structural_similarity_index_measure,
 )
-from tqdm.auto import tqdm
 
 from mnistlab import data as mdata
-from mnistlab import models
+from mnistlab import models, progress
 from mnistlab.errors import DataError
 from mnistlab.fileio import atomic_write
 from mnistlab.images import as_images
@@ -366,12 +365,12 @@ class Scorer:
         progress bar."""
         parts = [
             models.judge_all(self.judge, images[i : i + _CHUNK])
-            for i in tqdm(
+            for i in progress.bar(
                 range(0, len(images), _CHUNK),
                 desc=what,
                 unit="chunk",
-                disable=not self.progress,
-                leave=False,
+                enabled=self.progress,
+                inner=True,
             )
         ]
         return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]

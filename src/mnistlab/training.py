@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,12 +25,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
-from tqdm.auto import tqdm
 
 from mnistlab import data as data_mod
 from mnistlab import models
 from mnistlab.errors import ModelFileError
 from mnistlab.fileio import atomic_write
+from mnistlab.progress import bar as progress_bar
+from mnistlab.progress import log as progress_log
 
 SCHEDULES = ("onecycle", "cosine", "constant")
 CHECKPOINT_FORMAT = "mnistlab-checkpoint/1"
@@ -126,7 +126,7 @@ def train_one_epoch(
     perm = torch.randperm(len(x), generator=gen)
     sums: dict[str, float] = {}
     seen, t0 = 0, time.perf_counter()
-    bar = tqdm(total=len(x), desc=desc, unit="img", disable=not progress, leave=False)
+    bar = progress_bar(total=len(x), desc=desc, unit="img", enabled=progress, inner=True)
     for start in range(0, len(x), config.batch_size):
         idx = perm[start : start + config.batch_size]
         target = _batch(x, idx).to(dev)  # (B, 1, 28, 28)
@@ -265,7 +265,7 @@ def fit(
             shown = ", ".join(f"{k} {v:.4f}" for k, v in (val_terms or train_terms).items())
             split = "val" if val_terms else "train"
             msg = f"epoch {epoch + 1}: {split} {shown} ({row['images_per_s']:,.0f} img/s)"
-            tqdm.write(msg, file=sys.stderr)
+            progress_log(msg)
         if ckpt is not None:
             save_checkpoint(
                 ckpt, model, opt, config, history, best_state, best_val, best_epoch, gen

@@ -47,6 +47,7 @@ def evaluate(
         ),
     ] = "0,1",
     device: options.Device = "auto",
+    progress: options.Progress = True,
 ) -> None:
     from mnistlab import store
 
@@ -59,7 +60,7 @@ def evaluate(
     x = read_samples(samples, value_range)
     dataset = data.load(data_dir)
     judge, meta = _load_judge(dataset, judge_version)
-    scorer = metrics.Scorer(judge, dataset, judge_id=meta["judge_id"])
+    scorer = metrics.Scorer(judge, dataset, judge_id=meta["judge_id"], progress=progress)
     scores = scorer.score(x).as_dict()
     if as_json:
         typer.echo(json.dumps(scores))

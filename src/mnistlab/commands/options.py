@@ -26,7 +26,12 @@ Data = Annotated[
     Path | None, typer.Option("--data", help="MNIST-format folder (default: the bundled MNIST).")
 ]
 Progress = Annotated[
-    bool, typer.Option("--progress/--no-progress", help="Show progress bars on stderr.")
+    bool,
+    typer.Option(
+        "--progress/--no-progress",
+        " /--quiet",
+        help="Progress on stderr: bars in a terminal, one line per stage in a log file.",
+    ),
 ]
 Retrain = Annotated[bool, typer.Option("--retrain", help="Retrain cached models.")]
 Device = Annotated[

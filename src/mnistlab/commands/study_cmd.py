@@ -30,10 +30,21 @@ RetrainOpt = options.Retrain
 
 
 @study_app.callback()
-def _default(ctx: typer.Context) -> None:
-    """With no study name, run the generation study (the main job)."""
+def _default(
+    ctx: typer.Context,
+    data: DataOpt = None,
+    out: OutOpt = None,
+    quick: QuickOpt = False,
+    seed: SeedOpt = 0,
+) -> None:
+    """With no study name, run the generation study (the main job); ``mnistlab study --quick``
+    works as ``mnistlab study generation --quick``."""
     if ctx.invoked_subcommand is None:
-        generation(data=None, out=None, quick=False, samples=None, seed=0, retrain=False)
+        generation(data=data, out=out, quick=quick, samples=None, seed=seed, retrain=False)
+    elif quick or data is not None or out is not None or seed != 0:
+        raise typer.BadParameter(
+            f"put the options after the study name: mnistlab study {ctx.invoked_subcommand} ..."
+        )
 
 
 @study_app.command()
@@ -82,7 +93,15 @@ def run_and_write(study, config, data, out, name: str, progress: bool) -> tuple[
     with folder as tmp:
         result = study.run(config, data, progress=progress)
         report = study.write(result, tmp)
+    if getattr(config, "quick", False):
+        typer.echo(QUICK_LINE)
     return result, folder.final(report)
+
+
+QUICK_LINE = (
+    "quick mode: under-trained models and few samples; numbers and answers can differ from a "
+    "full run (run without --quick to rely on them)"
+)
 
 
 def _summary_table(result) -> str:

@@ -58,6 +58,7 @@ def train(
     out: Annotated[Path | None, typer.Option("--out", help="also write the model to FILE")] = None,
     retrain: Annotated[bool, typer.Option("--retrain", help="train even if cached")] = False,
     device: options.Device = "auto",
+    progress: options.Progress = True,
 ) -> None:
     """Train a model on the data set (cached by config, data and seed) and print test figures."""
     options.use_device(device)
@@ -80,7 +81,9 @@ def train(
     if noise is not None:
         overrides["noise_factor"] = noise
     train_config = training.default_train_config(model, **overrides)
-    net, meta = store.get_trained(model, dataset, model_config, train_config, retrain=retrain)
+    net, meta = store.get_trained(
+        model, dataset, model_config, train_config, retrain=retrain, progress=progress
+    )
 
     cmd = ["mnistlab", "train", model]
     if latent_dim is not None:

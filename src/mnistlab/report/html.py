@@ -122,6 +122,13 @@ def _format_cell(value: Any, float_format: str) -> tuple[str, str]:
     return escape(str(value)), ""
 
 
+QUICK_BANNER = (
+    "**Quick mode.** Its models are under-trained (a few epochs on part of the data) and its "
+    "samples few: the numbers and answers here can differ from a full run, and some do. Run "
+    "without `--quick` for results to rely on."
+)
+
+
 class Report:
     """A report page built block by block, then written as one self-contained HTML file.
 
@@ -137,9 +144,11 @@ class Report:
         *,
         generated_at: dt.datetime | None = None,
         footer: str = "",
+        banner: str = "",
     ) -> None:
         self.title = title
         self.subtitle = subtitle
+        self.banner = banner  # a warning shown above everything, e.g. QUICK_BANNER
         self.generated_at = generated_at or dt.datetime.now(dt.UTC).replace(microsecond=0)
         self.footer = footer
         self._blocks: list[str] = []
@@ -304,6 +313,8 @@ class Report:
         if self._n_plotly:
             head_js = f'<script type="text/javascript">{_plotly_js()}</script>'
         sub = f"<p class='subtitle'>{markdown_lite(self.subtitle)}</p>" if self.subtitle else ""
+        if self.banner:
+            sub += f"<p class='banner' role='note'>{markdown_lite(self.banner)}</p>"
         when = self.generated_at.isoformat(sep=" ")
         foot = f" · {markdown_lite(self.footer)}" if self.footer else ""
         return (

@@ -25,11 +25,12 @@ from typing import Any
 
 import numpy as np
 from scipy.spatial.distance import pdist
-from tqdm.auto import tqdm
 
 from mnistlab import data as mdata
 from mnistlab import metrics, models, neighbors, store
 from mnistlab.errors import DataError
+from mnistlab.progress import bar as progress_bar
+from mnistlab.progress import log as progress_log
 from mnistlab.training import TrainConfig
 
 # Noise scales of the latent perturbation, in units of the per-dimension spread of the N latents.
@@ -388,9 +389,9 @@ def run(
 
     real: dict[int, SetScores] = {}
     shots: list[ShotResult] = []
-    bar = tqdm(
+    bar = progress_bar(
         total=len(config.digits) * len(config.shots), desc="few-shot autoencoders",
-        disable=not progress,
+        enabled=progress,
     )  # fmt: skip
     for digit in config.digits:
         x_real = data.x_test[data.y_test == digit][:1000]  # (M, 28, 28) real test digits
@@ -502,7 +503,7 @@ def _classifier_experiment(
     x_test, y_test = data.x_test[: config.n_test], data.y_test[: config.n_test]
     rows = []
     plan = [(n, s) for n in config.classifier_shots for s in config.classifier_seeds]
-    bar = tqdm(total=len(plan), desc="classifiers", disable=not progress)
+    bar = progress_bar(total=len(plan), desc="classifiers", enabled=progress)
     for n, seed in plan:
         xs, ys, xg, yg = [], [], [], []
         for digit in range(10):
@@ -554,7 +555,7 @@ def _classifier_experiment(
 def _logger(progress: bool):
     def log(message: str) -> None:
         if progress:
-            tqdm.write(f"[augmentation] {message}")
+            progress_log(f"[augmentation] {message}")
 
     return log
 
@@ -829,11 +830,13 @@ def write(result: AugmentationResult, out_dir: str | Path) -> Path:
     """Write report.html, metrics.json, the CSV tables and figures/ into out_dir."""
     from mnistlab import __version__
     from mnistlab.report import Report, figures, write_csv, write_json
+    from mnistlab.report.html import QUICK_BANNER
 
     out = Path(out_dir)
     cfg = result.config
     rep = Report(
         "mnistlab: few-shot digits from an autoencoder",
+        banner=QUICK_BANNER if cfg.quick else "",
         subtitle=(
             f"Augmentation study (brief 003) on {result.data_source}: digits "
             f"{', '.join(map(str, cfg.digits))}, N = {', '.join(map(shot_label, cfg.shots))}, "

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from mnistlab import data as mdata
 from mnistlab import metrics, models, store
+from mnistlab.progress import bar as progress_bar
+from mnistlab.progress import log as progress_log
 from mnistlab.training import default_train_config
 
 # Brief 003's reported per-pixel BCE of its denoised test images, the figures to beat.
@@ -157,7 +158,7 @@ def run(
     log("evaluating every model at every level")
     cross, levels, grid_denoised = [], [], {}
     clean_accuracy = judge_accuracy(judge, clean, y)
-    bar = tqdm(total=len(trained) * len(noisy), desc="cross-level", disable=not progress)
+    bar = progress_bar(total=len(trained) * len(noisy), desc="cross-level", enabled=progress)
     for a, (model, meta) in trained.items():
         for b, xb in noisy.items():
             out = denoise(model, xb)  # (N, 28, 28)
@@ -203,7 +204,7 @@ def run(
 def _logger(progress: bool):
     def log(message: str) -> None:
         if progress:
-            tqdm.write(f"[denoising] {message}")
+            progress_log(f"[denoising] {message}")
 
     return log
 
@@ -390,11 +391,13 @@ def write(result: DenoisingResult, out_dir: str | Path) -> Path:
     """Write report.html, metrics.json, levels.csv, cross_level.csv, history.csv and figures/."""
     from mnistlab import __version__
     from mnistlab.report import Report, figures, write_csv, write_json
+    from mnistlab.report.html import QUICK_BANNER
 
     out = Path(out_dir)
     cfg = result.config
     rep = Report(
         "mnistlab: denoising digits with an autoencoder",
+        banner=QUICK_BANNER if cfg.quick else "",
         subtitle=(
             f"Denoising study (brief 003) on {result.data_source}: noise factors "
             f"{', '.join(f'{f:g}' for f in cfg.noise_factors)}, {result.n_test:,} test images, "

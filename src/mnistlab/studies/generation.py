@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from mnistlab import data as mdata
 from mnistlab import generators as gen
 from mnistlab import metrics, models, store
+from mnistlab.progress import bar as progress_bar
+from mnistlab.progress import log as progress_log
 from mnistlab.training import TrainConfig, default_train_config
 
 # Pairs of test digits to interpolate between (brief 000: "transform a 0 into a 1").
@@ -165,7 +166,7 @@ def run(
         "vae": scorer.descriptors(models.decode(vae, gen.encode(vae, x_fit))),
     }
     plan = _plan(config, ae, vae, z_ae, x_fit, y_fit, x_val)
-    bar = tqdm(total=len(plan), desc="generators", unit="setting", disable=not progress)
+    bar = progress_bar(total=len(plan), desc="generators", unit="setting", enabled=progress)
     done: dict[tuple[str, float], SettingResult] = {}
     for name, setting, bandwidth, automatic, make, loglik in plan:
         if bandwidth is not None and (name, bandwidth) in done:
@@ -243,7 +244,7 @@ def run(
 def _logger(progress: bool):
     def log(message: str) -> None:
         if progress:
-            tqdm.write(f"[generation] {message}")
+            progress_log(f"[generation] {message}")
 
     return log
 
@@ -724,6 +725,7 @@ def write(result: GenerationResult, out_dir: str | Path) -> Path:
     """Write report.html, metrics.json, settings.csv, calibration.csv and figures/ into out_dir."""
     from mnistlab import __version__
     from mnistlab.report import Report, figures, write_csv, write_json
+    from mnistlab.report.html import QUICK_BANNER
 
     out = Path(out_dir)
     cfg = result.config
@@ -731,6 +733,7 @@ def write(result: GenerationResult, out_dir: str | Path) -> Path:
 
     rep = Report(
         "mnistlab: how good and how new are generated digits?",
+        banner=QUICK_BANNER if cfg.quick else "",
         subtitle=(
             f"Generation study on {result.data_source}: {cfg.samples:,} samples per generator and "
             f"setting, seed {cfg.seed}{', quick mode' if cfg.quick else ''}. Judge: "

@@ -33,10 +33,11 @@ from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from mnistlab import data as mdata
 from mnistlab import metrics, models, store
+from mnistlab.progress import bar as progress_bar
+from mnistlab.progress import log as progress_log
 from mnistlab.training import TrainConfig, default_train_config
 
 DIGITS = tuple(range(10))
@@ -614,7 +615,7 @@ def _train_config(name: str, config: LatentConfig) -> TrainConfig | None:
 def _logger(progress: bool) -> Callable[[str], None]:
     def log(message: str) -> None:
         if progress:
-            tqdm.write(f"[latent] {message}")
+            progress_log(f"[latent] {message}")
 
     return log
 
@@ -653,7 +654,7 @@ def run(
     spaces: list[SpaceResult] = []
     plan = [(m, d) for m in config.model_names for d in config.latent_dims]
     plan += [("sae", d) for d in config.supervised_dims]
-    bar = tqdm(total=len(plan), desc="latent spaces", unit="space", disable=not progress)
+    bar = progress_bar(total=len(plan), desc="latent spaces", unit="space", enabled=progress)
     for name, dim in plan:
         log(f"{name} {dim}-d: training or loading from the cache")
         t = time.perf_counter()
@@ -1400,6 +1401,7 @@ def write(result: LatentResult, out_dir: str | Path) -> Path:
     """Write report.html, metrics.json, the CSV tables and figures/ into out_dir."""
     from mnistlab import __version__
     from mnistlab.report import Report, figures, write_csv, write_json
+    from mnistlab.report.html import QUICK_BANNER
 
     out = Path(out_dir)
     cfg = result.config
@@ -1408,6 +1410,7 @@ def write(result: LatentResult, out_dir: str | Path) -> Path:
 
     rep = Report(
         "mnistlab: an atlas of autoencoder latent spaces",
+        banner=QUICK_BANNER if cfg.quick else "",
         subtitle=(
             f"Latent study on {result.data_source}: {', '.join(cfg.model_names)} at latent "
             f"dimensions {', '.join(map(str, cfg.latent_dims))}"

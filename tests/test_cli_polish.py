@@ -1,0 +1,66 @@
+"""The command line as a new user meets it: --version, clean help, quiet runs, quick mode said."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import numpy as np
+
+from mnistlab import progress
+from mnistlab.cli import main
+from mnistlab.report.html import QUICK_BANNER, Report
+
+
+def test_version_and_help_without_bool_metavars(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("mnistlab ")
+    for argv in (["evaluate", "--help"], ["study", "generation", "--help"], ["train", "--help"]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        lines = [line for line in out.splitlines() if "--json" in line or "--quick" in line]
+        lines += [line for line in out.splitlines() if "--retrain" in line]
+        assert lines, out
+        assert all("<bool>" not in line for line in lines), lines
+
+
+def test_study_quick_runs_the_generation_study_quickly(monkeypatch):
+    from mnistlab.commands import study_cmd
+
+    calls = []
+    monkeypatch.setattr(study_cmd, "generation", lambda **kw: calls.append(kw))
+    assert main(["study", "--quick", "--seed", "3"]) == 0
+    assert calls == [
+        {"data": None, "out": None, "quick": True, "samples": None, "seed": 3, "retrain": False}
+    ]
+
+
+def test_a_quick_report_says_so_before_anything_else(tmp_path):
+    rep = Report("A study", "subtitle", banner=QUICK_BANNER)
+    rep.section("Results")
+    html = rep.to_html()
+    assert "class='banner'" in html and html.index("Quick mode") < html.index("Results")
+    assert "Quick mode" not in Report("A study").to_html()
+
+
+def test_without_a_terminal_each_stage_is_one_line_and_no_bar(monkeypatch):
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert progress.mode() == "lines"
+    outer = progress.bar(total=3, desc="generators")
+    for _ in range(3):
+        for _ in progress.bar(range(50), desc="sample features", inner=True):
+            pass
+        outer.update(1)
+    outer.close()
+    assert err.getvalue() == "generators ...\n"
+    err.truncate(0)
+    progress.bar(total=3, desc="silent", enabled=False).close()
+    assert err.getvalue() == ""
+
+
+def test_evaluate_quiet_writes_nothing_to_stderr(capsys, tmp_path, mnist):
+    np.save(tmp_path / "s.npy", mnist.x_test[:20])
+    assert main(["evaluate", str(tmp_path / "s.npy"), "--json", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.startswith("{")
