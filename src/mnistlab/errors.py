@@ -5,8 +5,11 @@ class MnistlabError(Exception):
     """Base of every error whose message is meant for the user (one line)."""
 
 
-class DataError(MnistlabError):
-    """A data set or an input array that cannot be used: missing, truncated, malformed."""
+class DataError(MnistlabError, ValueError):
+    """A data set or an input array that cannot be used: missing, truncated, malformed.
+
+    Also a ``ValueError``, as numpy and scikit-learn raise for bad input, so code written for
+    them catches it too."""
 
 
 class ModelFileError(MnistlabError):

@@ -367,6 +367,26 @@ class Generator(BaseEstimator):
         """Mean log-likelihood per image of X in this generator's space (nats)."""
         raise NotImplementedError(f"{type(self).__name__} defines no log-likelihood")
 
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean held-out log-likelihood per image (``loglik``): higher is better, so
+        scikit-learn's ``GridSearchCV`` can choose a bandwidth or a number of components."""
+        return self.loglik(X)
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        """scikit-learn's repr, with a torch model shown by name and config, not layer by layer."""
+        shown = []
+        for key, value in self.get_params(deep=False).items():
+            if key in ("model", "vae"):
+                config = getattr(value, "config", None)
+                text = _model_name(value)
+                if dataclasses.is_dataclass(config):
+                    latent = getattr(config, "latent_dim", None)
+                    text += f"(latent_dim={latent})" if latent is not None else ""
+                shown.append(f"{key}=<{text}>")
+            else:
+                shown.append(f"{key}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
     @property
     def name(self) -> str:
         """A short label for reports, the same for every setting of one generator."""

@@ -239,14 +239,17 @@ def _check_npy_header(f: IO[bytes], file_size: int, name: str, limit: int) -> No
     images."""
     try:
         version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise DataError(f"{name}: unsupported .npy format version {version[0]}.{version[1]}")
+        readers = {
+            (1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0,
+        }
+        read = readers.get(version)
+        if read is not None:
+            shape, _, dtype = read(f)
     except ValueError as exc:
         raise DataError(f"{name}: not a valid .npy header ({exc})") from None
+    if read is None:
+        raise DataError(f"{name}: unsupported .npy format version {version[0]}.{version[1]}")
     if dtype.hasobject:
         raise DataError(f"{name}: holds pickled Python objects, not a numeric array")
     _check_size(name, tuple(shape), dtype.itemsize, file_size - f.tell(), limit)

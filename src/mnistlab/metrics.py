@@ -239,6 +239,23 @@ class Scores:
     recon_novelty: float = float("nan")
     recon_near_copy_rate: float = float("nan")
 
+    def __repr__(self) -> str:
+        """The headline numbers, 3 decimals each (``as_dict()`` has them in full)."""
+        shown = [f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in self._row()]
+        return f"Scores({', '.join(shown)})"
+
+    def _repr_html_(self) -> str:
+        """A one-row table, for notebooks."""
+        row = list(self._row())
+        head = "".join(f"<th>{k}</th>" for k, _ in row)
+        cells = "".join(
+            f"<td>{v:.3f}</td>" if isinstance(v, float) else f"<td>{v}</td>" for _, v in row
+        )
+        return f"<table><tr>{head}</tr><tr>{cells}</tr></table>"
+
+    def _row(self):
+        return [(k, v) for k, v in self.as_dict().items() if isinstance(v, int | float)]
+
     def as_dict(self, per_image: bool = False) -> dict[str, Any]:
         """The metrics as plain JSON types, keys in ``SCORE_KEYS`` order (plus per_image lists,
         and the reconstruction comparison when it was made)."""
@@ -322,6 +339,22 @@ class Scorer:
     # The judge's outputs on the data set take most of a Scorer's start-up (70,000 images through a
     # CNN on 2 cores), and every study and ``evaluate`` needs the same ones: cache them on disk,
     # keyed by the judge and the data.
+    @classmethod
+    def for_data(
+        cls,
+        data: mdata.Dataset | str | Path | None = None,
+        *,
+        judge: str = "v2",
+        progress: bool = True,
+    ) -> Scorer:
+        """The scorer of a data set (a ``Dataset``, a folder, or None for the bundled MNIST)
+        with its judge: the shipped one for MNIST, one trained and cached for any other."""
+        from mnistlab import store  # here: store imports this module's neighbours
+
+        dataset = data if isinstance(data, mdata.Dataset) else mdata.load(data)
+        model, meta = store.load_judge(dataset, version=judge, progress=progress)
+        return cls(model, dataset, judge_id=meta["judge_id"], progress=progress)
+
     def _features_path(self) -> Path:
         if not hasattr(self, "_cache_key"):
             digest = _judge_digest(self.judge, self.data.x_test[:16])

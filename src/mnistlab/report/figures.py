@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure as _MplFigure
 from matplotlib.ticker import MaxNLocator
+
+from mnistlab.images import as_images as _as_images
 
 __all__ = [
     "as_images",
@@ -47,30 +49,31 @@ PALETTE = [
 ]
 
 
-def as_images(images: np.ndarray) -> np.ndarray:
-    """Images as float32 (N, 28, 28) in [0, 1].
-
-    images : array of shape (N, 28, 28), (N, 784), (N, 1, 28, 28) or one (28, 28) image;
-        uint8 in [0, 255] or float in [0, 1].
+def as_images(images: Any) -> np.ndarray:
+    """Images for display as float32 (N, 28, 28) in [0, 1]: what ``mnistlab.images.as_images``
+    takes, or one (28, 28) image; floats just outside [0, 1] (decoders, inverse PCA) are clipped.
     """
-    arr = np.asarray(images)
-    if arr.ndim == 2 and arr.shape == (SIDE, SIDE):
+    arr = np.asarray(images.detach().cpu() if hasattr(images, "detach") else images)
+    if arr.shape == (SIDE, SIDE):
         arr = arr[None]
-    if arr.ndim == 4 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim == 2 and arr.shape[1] == SIDE * SIDE:
-        arr = arr.reshape(-1, SIDE, SIDE)
-    if arr.ndim != 3 or arr.shape[1:] != (SIDE, SIDE):
-        raise ValueError(f"expected images of shape (N, 28, 28) or (N, 784), got {arr.shape}")
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / 255.0
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise ValueError(f"expected uint8 or float images, got dtype {arr.dtype}")
-    out = arr.astype(np.float32)
-    if out.size and not np.all(np.isfinite(out)):
-        raise ValueError("images contain NaN or infinite values")
-    # Tolerate float rounding just outside [0, 1] (decoders, inverse PCA); clip for display.
-    return np.clip(out, 0.0, 1.0)
+    if np.issubdtype(arr.dtype, np.floating):
+        arr = np.clip(arr, 0.0, 1.0)  # NaN stays NaN and is refused below
+    return _as_images(arr, "images")
+
+
+class Figure(_MplFigure):
+    """matplotlib's Figure that shows itself in a notebook, with or without ``%matplotlib``
+    (IPython calls ``_repr_png_``); everywhere else it is the plain Figure."""
+
+    def _repr_png_(self) -> bytes:
+        import io
+
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(self)
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=100, bbox_inches="tight", facecolor="white")
+        return buf.getvalue()
 
 
 def mosaic(
