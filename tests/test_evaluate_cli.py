@@ -144,3 +144,19 @@ def test_missing_file(capsys, tmp_path, data_dir):
     code, _, err = run(capsys, tmp_path / "nope.npy", "--data", data_dir)
     assert code == 2
     assert err.strip() == f"mnistlab: error: samples file not found: {tmp_path / 'nope.npy'}"
+
+
+def test_report_shows_the_samples_before_the_numbers(capsys, tmp_path, data_dir, small):
+    np.save(tmp_path / "s.npy", small.x_train[:30])
+    out = tmp_path / "page"
+    code, stdout, err = run(capsys, tmp_path / "s.npy", "--data", data_dir, "--report", out)
+    assert code == 0, err
+    assert f"report          {out / 'report.html'}" in stdout
+    html = (out / "report.html").read_text()
+    assert html.index("<img") < html.index("<table") and "real: test vs train" in html
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["scores"]["near_copy_rate"] == 1.0  # training digits: every one a copy
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run(capsys, tmp_path / "s.npy", "--data", data_dir, "--report", blocker)
+    assert code == 2 and "is a file" in err and blocker.read_text() == "x"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -48,8 +49,17 @@ def evaluate(
     ] = "0,1",
     device: options.Device = "auto",
     progress: options.Progress = True,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write a report folder: the samples, each beside its nearest training "
+            "digit, quality against novelty, the numbers beside real digits.",
+        ),
+    ] = None,
 ) -> None:
     from mnistlab import store
+    from mnistlab.fileio import OutputFolder
 
     options.use_device(device)
     store.check_judge_version(judge_version)
@@ -58,15 +68,24 @@ def evaluate(
             f"expected one of {', '.join(images.RANGES)}", param_hint="--range"
         )
     x = read_samples(samples, value_range)
-    dataset = data.load(data_dir)
-    judge, meta = _load_judge(dataset, judge_version)
-    scorer = metrics.Scorer(judge, dataset, judge_id=meta["judge_id"], progress=progress)
-    scores = scorer.score(x).as_dict()
+    folder = OutputFolder(report, "evaluate") if report is not None else None
+    with folder or contextlib.nullcontext() as tmp:  # claimed before the work, filled after it
+        dataset = data.load(data_dir)
+        judge, meta = _load_judge(dataset, judge_version)
+        scorer = metrics.Scorer(judge, dataset, judge_id=meta["judge_id"], progress=progress)
+        result = scorer.score(x)
+        scores = result.as_dict()
+        if folder is not None:
+            from mnistlab.report import samples_report
+
+            page = folder.final(samples_report.write(result, x, scorer, tmp, source=str(samples)))
     if as_json:
         typer.echo(json.dumps(scores))
         return
     lines = [f"{'samples':15} {samples}", f"{'judge':15} {meta['judge_id']}"]
     lines += [f"{key:15} {_fmt(value)}" for key, value in scores.items()]
+    if folder is not None:
+        lines.append(f"{'report':15} {page}")
     typer.echo("\n".join(lines))
 
 
