@@ -319,3 +319,19 @@ def test_index_links_every_report(tmp_path):
     assert "Generation &lt;study&gt;" in page
     assert "KDE <strong>copies</strong>" in page
     assert "<title>All studies</title>" in page
+
+
+def test_answers_fold_their_detail_and_wide_tables_wrap():
+    from mnistlab.report.html import Report
+
+    rep = Report("t")
+    rep.answer("Does the KDE copy?", "Yes: at small bandwidths. The details: h=0.01 gives 99%.")
+    rep.answer("Short?", "Yes")
+    rep.table([{f"column_{i}": 1.0 for i in range(10)}])
+    html = rep.to_html()
+    assert (
+        "<details class='answer'><summary><strong>Does the KDE copy?</strong> Yes: at small" in html
+    )
+    assert "The details: h=0.01 gives 99%.</p></details>" in html
+    assert "<p class='answer'><strong>Short?</strong> Yes</p>" in html
+    assert "<table class='wide'>" in html and "column_<wbr>9" in html

@@ -187,6 +187,28 @@ class Report:
             if para.strip():
                 self._blocks.append(f"<p>{markdown_lite(para.strip())}</p>")
 
+    def answer(self, question: str, answer: str) -> None:
+        """A question and its answer's first sentence in one line; the rest folded below it."""
+        head, _, rest = answer.partition(". ")
+        head = head if not rest else head + "."
+        summary = f"<strong>{markdown_lite(question)}</strong> {markdown_lite(head)}"
+        if rest.strip():
+            self._blocks.append(
+                f"<details class='answer'><summary>{summary}</summary>"
+                f"<p>{markdown_lite(rest.strip())}</p></details>"
+            )
+        else:
+            self._blocks.append(f"<p class='answer'>{summary}</p>")
+
+    def fold(self, summary: str, content: str) -> None:
+        """Text folded under a one-line summary (closed until clicked)."""
+        paras = "".join(
+            f"<p>{markdown_lite(p.strip())}</p>" for p in re.split(r"\n\s*\n", content) if p.strip()
+        )
+        self._blocks.append(
+            f"<details><summary>{markdown_lite(summary)}</summary>{paras}</details>"
+        )
+
     def bullets(self, items: Sequence[str]) -> None:
         """A bulleted list of plain-text items (escaped, with **bold** and `code`)."""
         lis = "".join(f"<li>{markdown_lite(str(item))}</li>" for item in items)
@@ -207,7 +229,10 @@ class Report:
         cell and header is escaped.
         """
         cols = list(columns) if columns is not None else collect_columns(rows)
-        head = "".join(f"<th scope='col'>{escape(str(c))}</th>" for c in cols)
+        # Headers wrap at underscores: a wide table fits the page instead of scrolling sideways.
+        head = "".join(
+            f"<th scope='col'>{escape(str(c)).replace('_', '_<wbr>')}</th>" for c in cols
+        )
         body = []
         for row in rows:
             cells = []
@@ -216,8 +241,9 @@ class Report:
                 cells.append(f"<td class='{cls}'>{text}</td>" if cls else f"<td>{text}</td>")
             body.append("<tr>" + "".join(cells) + "</tr>")
         cap = f"<caption>{markdown_lite(caption)}</caption>" if caption else ""
+        wide = " class='wide'" if len(cols) > 8 else ""
         self._blocks.append(
-            f"<div class='table-wrap'><table>{cap}<thead><tr>{head}</tr></thead>"
+            f"<div class='table-wrap'><table{wide}>{cap}<thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table></div>"
         )
 

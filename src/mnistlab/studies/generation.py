@@ -692,6 +692,25 @@ def settings_rows(result: GenerationResult) -> list[dict[str, Any]]:
     return rows
 
 
+HEADLINE_COLUMNS = ("quality", "novelty", "fid", "precision", "recall", "near_copy_rate")
+
+
+def headline_rows(
+    result: GenerationResult, best: dict[str, SettingResult | None]
+) -> list[dict[str, Any]]:
+    """Real digits first, then each generator at its best setting: the report's first table."""
+    rows = [
+        {"images": f"real: {name}", "setting": "", **{k: sc.get(k) for k in HEADLINE_COLUMNS}}
+        for name, sc in result.calibration.items()
+    ]
+    rows += [
+        {"images": name, "setting": b.setting, **{k: b.scores.get(k) for k in HEADLINE_COLUMNS}}
+        for name, b in best.items()
+        if b is not None
+    ]
+    return rows
+
+
 def calibration_rows(result: GenerationResult) -> list[dict[str, Any]]:
     return [
         {"reference": name, **{k: scores[k] for k in SCORE_COLUMNS if k in scores}}
@@ -742,27 +761,24 @@ def write(result: GenerationResult, out_dir: str | Path) -> Path:
         ),
     )
 
-    rep.section("Answers to brief 000's questions")
-    for question, answer in result.verdicts.items():
-        rep.text(f"**{question}** {answer}")
-
-    rep.section("How the metrics read")
-    rep.text(
-        "**Quality** is how sure the judge classifier is of one class: 1 minus the entropy of its "
-        "softmax divided by log 10 (1 = one class at probability 1, 0 = all ten equally likely). "
-        "**Novelty** is the distance from a sample to its nearest training digit between the "
-        "judge's copy descriptors (which place a moved, blurred or faded training digit next "
-        "to its source), calibrated on real test digits: the share of them that lie closer "
-        "to the training set. 0 for a copy, 0.5 on average for fresh real digits, 1 farther than "
-        "any. A latent generator's samples are also compared with its own decoder's "
-        "reconstructions of the training digits. **Diversity** is the entropy of the predicted "
-        "classes over log 10. **FID**, "
-        "**precision/recall/density/coverage** (k = 5) compare the samples with the real test "
-        "digits in the same feature space; the **near-copy rate** is the share of samples closer "
-        "to a training digit than 99% of real test digits are."
+    generators = list(dict.fromkeys(s.generator for s in result.settings))
+    best = {name: best_setting(result, name) for name in generators}
+    rep.section("At a glance")
+    rep.table(
+        headline_rows(result, best),
+        caption="The best setting of each generator (the best balance of quality and novelty) "
+        "beside real digits, which set the bar.",
     )
-    rep.section("Real data: the ceiling a generator aims at")
-    rep.table(calibration_rows(result), caption="Brief 000, step 5: the metrics on real digits.")
+    shown = [b for b in best.values() if b is not None]
+    rep.figure(
+        figures.sample_grid(
+            np.concatenate([b.grid[:10] for b in shown]),
+            ncols=10,
+            row_labels=[f"{b.generator} ({b.setting})" for b in shown],
+        ),
+        caption="Ten samples of each generator at its best setting.",
+        alt="ten samples of each generator",
+    )
 
     rep.section("Quality against novelty")
     refs = {k: (v["quality"], v["novelty"]) for k, v in result.calibration.items()}
@@ -774,8 +790,31 @@ def write(result: GenerationResult, out_dir: str | Path) -> Path:
             )
     rep.plotly(
         figures.scatter_quality_novelty(curves, refs),
-        caption="Each KDE is a curve over its bandwidth sweep; stars are real data.",
+        caption="Each KDE is a curve over its bandwidth sweep; stars are real data. Hover a point "
+        "for its setting.",
     )
+
+    rep.section("Answers")
+    rep.text("The questions of brief 000; click an answer for the numbers behind it.")
+    for question, answer in result.verdicts.items():
+        rep.answer(question, answer)
+    rep.fold(
+        "How the metrics read",
+        "**Quality** is how sure the judge classifier is of one class: 1 minus the entropy of its "
+        "softmax divided by log 10 (1 = one class at probability 1, 0 = all ten equally likely). "
+        "**Novelty** is the distance from a sample to its nearest training digit between the "
+        "judge's copy descriptors (which place a moved, blurred or faded training digit next "
+        "to its source), calibrated on real test digits: the share of them that lie closer "
+        "to the training set. 0 for a copy, 0.5 on average for fresh real digits, 1 farther than "
+        "any. A latent generator's samples are also compared with its own decoder's "
+        "reconstructions of the training digits. **Diversity** is the entropy of the predicted "
+        "classes over log 10. **FID**, "
+        "**precision/recall/density/coverage** (k = 5) compare the samples with the real test "
+        "digits in the same feature space; the **near-copy rate** is the share of samples closer "
+        "to a training digit than 99% of real test digits are.",
+    )
+
+    rep.section("The bandwidth sweeps")
     sweeps = {}
     for metric in ("quality", "novelty", "fid"):
         series = {}
@@ -818,7 +857,7 @@ def write(result: GenerationResult, out_dir: str | Path) -> Path:
         ),
     )
 
-    rep.section("Samples")
+    rep.section("Samples at every setting")
     for name in dict.fromkeys(s.generator for s in result.settings):
         pts = [s for s in result.settings if s.generator == name]
         grid = np.concatenate([p.grid[:10] for p in pts])
