@@ -58,7 +58,7 @@ def generation(
             "--samples",
             min=10,
             max=options.SAMPLES_MAX,
-            help="Samples per generator and setting.",
+            help="Samples per generator and setting [default: 10,000; with --quick 1,000].",
         ),
     ] = None,
     seed: SeedOpt = 0,

@@ -912,7 +912,7 @@ def write(result: AugmentationResult, out_dir: str | Path) -> Path:
                 ),
             )
 
-    rep.section("Task 5: pushing the latents until the judge gives up")
+    rep.section("Pushing the latents until the judge gives up")
     rep.table(breaking_rows(result), caption="Where recognition falls below 50%.")
     series = {
         f"digit {s.digit}, N={shot_label(s.shots)}": (
@@ -965,7 +965,7 @@ def write(result: AugmentationResult, out_dir: str | Path) -> Path:
         )
     rep.table(perturbation_rows(result), caption="Every perturbation scale.")
 
-    rep.section("Beyond the brief: does augmentation help a classifier?")
+    rep.section("Does augmentation help a classifier?")
     rep.text(
         f"A small CNN (`classifier`, channels {cfg.classifier_channels}) trained for about "
         f"{cfg.classifier_steps} optimiser steps on N real digits per class, or on the same "

@@ -405,7 +405,7 @@ def write(result: DenoisingResult, out_dir: str | Path) -> Path:
             f"{result.judge.get('judge_id', '?')}. mnistlab {__version__}, {result.seconds:.0f} s."
         ),
     )
-    rep.section("Answers to brief 003's questions")
+    rep.section("Answers")
     for question, answer in result.verdicts.items():
         rep.text(f"**{question}** {answer}")
 
@@ -421,7 +421,7 @@ def write(result: DenoisingResult, out_dir: str | Path) -> Path:
         "pixels at exactly 0 or 1 meet a log clamped at -100. **Judge accuracy** is the share of "
         "test digits that the judge classifier labels correctly: can you still read it?"
     )
-    rep.section("Brief 003's figures beside ours")
+    rep.section("The figures the brief asked for, beside ours")
     rep.table(brief_rows(result), float_format="{:.4f}")
 
     rep.section("Every noise level")

@@ -1427,7 +1427,7 @@ def write(result: LatentResult, out_dir: str | Path) -> Path:
         ),
     )
 
-    rep.section("Verdict")
+    rep.section("Answers")
     for q, a in result.verdict.items():
         rep.text(f"**{q}.** {a}")
 
@@ -1644,7 +1644,7 @@ def write(result: LatentResult, out_dir: str | Path) -> Path:
         )
 
     # ---- brief 001
-    rep.section("Brief 001: class-conditional Gaussians")
+    rep.section("Digits on demand: one Gaussian per class")
     rep.text(
         f"One Gaussian per digit fitted by maximum likelihood to the training codes; "
         f"{cfg.samples_per_class:,} samples drawn per digit and decoded, then classified by the "
