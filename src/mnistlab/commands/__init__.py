@@ -12,6 +12,7 @@ _GROUPS = [
     "train_cmd",
     "evaluate_cmd",
     "judge_cmd",
+    "sample_cmd",
     "study_cmd",
 ]
 

@@ -1,0 +1,159 @@
+"""The generators by name: what ``mnistlab sample NAME`` builds, fitted on a data set.
+
+Each entry says how to fit one generator on a data set's training digits (training or loading
+its autoencoder from the cache), which hyperparameter ``--setting`` sets, and whether it makes
+digits on demand (``--digit``). Names are short and stable: ``pixel-kde``, ``pca-kde``,
+``ae-kde``, ``ae-gmm``, ``ae-class-gaussians``, ``vae-prior``, ``vae-gmm``, ``flow``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mnistlab import data as mdata
+from mnistlab import generators as gen
+from mnistlab.errors import MnistlabError
+
+LATENT_DIM = 16  # the generation study's autoencoders
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    label: str  # as the generation study's tables name it
+    setting: str  # what --setting sets ("" where nothing)
+    default: float | str | None
+    conditional: bool  # takes --digit
+    build: Callable[[mdata.Dataset, Any, int, bool], gen.Generator]
+
+
+def _model(name: str, data: mdata.Dataset, progress: bool):
+    from mnistlab import store
+
+    return store.get_trained(name, data, {"latent_dim": LATENT_DIM}, progress=progress)[0]
+
+
+def _bandwidth(value: Any) -> float | str:
+    if isinstance(value, str) and value in gen.BANDWIDTH_RULES:
+        return value
+    return _positive(value, "bandwidth")
+
+
+def _positive(value: Any, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise MnistlabError(f"{what} must be a number, got {value!r}") from None
+    if not number > 0 or number != number or number == float("inf"):
+        raise MnistlabError(f"{what} must be a positive number, got {value!r}")
+    return number
+
+
+def _components(value: Any) -> int:
+    number = _positive(value, "components")
+    if number != int(number) or number > 1000:
+        raise MnistlabError(f"components must be an integer in [1, 1000], got {value!r}")
+    return int(number)
+
+
+ENTRIES = (
+    Entry(
+        "pixel-kde",
+        "pixel KDE",
+        "bandwidth (or scott, silverman)",
+        "scott",
+        False,
+        lambda d, s, seed, p: gen.PixelKDE(bandwidth=_bandwidth(s)).fit(d.x_train),
+    ),
+    Entry(
+        "pca-kde",
+        "PCA + KDE",
+        "bandwidth (or scott, silverman)",
+        "scott",
+        False,
+        lambda d, s, seed, p: gen.PCAKDE(n_components=50, bandwidth=_bandwidth(s)).fit(d.x_train),
+    ),
+    Entry(
+        "ae-kde",
+        "AE latent + KDE",
+        "bandwidth (or scott, silverman)",
+        "scott",
+        False,
+        lambda d, s, seed, p: gen.LatentKDE(_model("ae", d, p), bandwidth=_bandwidth(s)).fit(
+            d.x_train
+        ),
+    ),
+    Entry(
+        "ae-gmm",
+        "AE latent + GMM",
+        "components",
+        10,
+        False,
+        lambda d, s, seed, p: gen.LatentGMM(
+            _model("ae", d, p), n_components=_components(s), random_state=seed
+        ).fit(d.x_train),
+    ),
+    Entry(
+        "ae-class-gaussians",
+        "AE latent + class Gaussians",
+        "",
+        None,
+        True,
+        lambda d, s, seed, p: gen.ClassConditionalGaussian(_model("ae", d, p)).fit(
+            d.x_train, d.y_train
+        ),
+    ),
+    Entry(
+        "vae-prior",
+        "VAE prior",
+        "scale of the prior",
+        1.0,
+        False,
+        lambda d, s, seed, p: gen.VAEPrior(_model("vae", d, p), scale=_positive(s, "scale")).fit(),
+    ),
+    Entry(
+        "vae-gmm",
+        "VAE latent + GMM",
+        "components",
+        10,
+        False,
+        lambda d, s, seed, p: gen.LatentGMM(
+            _model("vae", d, p), n_components=_components(s), random_state=seed
+        ).fit(d.x_train),
+    ),
+    Entry(
+        "flow",
+        "AE latent + flow",
+        "guidance scale w (1: plain conditional)",
+        1.5,
+        True,
+        lambda d, s, seed, p: gen.LatentFlow(
+            _model("ae", d, p), guidance=_positive(s, "guidance"), random_state=seed
+        ).fit(d.x_train, d.y_train),
+    ),
+)
+CATALOG = {e.name: e for e in ENTRIES}
+
+
+def entry(name: str) -> Entry:
+    """The entry called ``name``; a one-line error naming the known ones otherwise."""
+    if name not in CATALOG:
+        raise MnistlabError(f"unknown generator {name!r}; known: {', '.join(CATALOG)}")
+    return CATALOG[name]
+
+
+def fitted(
+    name: str,
+    data: mdata.Dataset,
+    setting: Any = None,
+    *,
+    seed: int = 0,
+    progress: bool = True,
+) -> gen.Generator:
+    """Generator ``name`` at ``setting`` (None: its default), fitted on ``data``'s training set."""
+    e = entry(name)
+    if setting is not None and not e.setting:
+        raise MnistlabError(f"{name} has no setting to choose")
+    return e.build(data, e.default if setting is None else setting, seed, progress)
