@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -280,3 +281,41 @@ def test_study_with_no_name_runs_the_generation_study_into_runs(monkeypatch, tmp
     assert out.parent == Path("runs") and out.name.endswith("-generation")
     assert len(out.name) == len("20261124-060000-generation")
     assert out.is_dir()
+
+
+def _flow_result(scores_by_w, floor=None, accuracy=None):
+    settings = []
+    for w, sc in scores_by_w.items():
+        s = _setting(study.FLOW, 1.0, sc["quality"], sc["novelty"], sc["fid"], sc["near_copy"])
+        s = dataclasses.replace(s, setting=f"w={w}", bandwidth=None)
+        s.scores |= {"precision": sc["precision"], "recall": sc["recall"]}
+        settings.append(s)
+    result = _result(settings)
+    result.calibration = {
+        "test vs train": {"quality": 0.975, "novelty": 0.5, "near_copy_rate": 0.01},
+        "half vs half": {"fid": 0.13},
+    }
+    result.extras["flow"] = {"floor": floor} if floor else {}
+    if accuracy is not None:
+        result.extras["conditional_flow"] = {
+            f"w={w}": {"accuracy_per_digit": accuracy, "samples_per_digit": 500}
+            for w in scores_by_w
+        }
+    return result
+
+
+def test_flow_verdict_says_yes_only_when_every_target_is_met():
+    good = {"quality": 0.97, "novelty": 0.52, "fid": 0.5, "near_copy": 0.015, "precision": 0.92,
+            "recall": 0.9}  # fmt: skip
+    answer = study.flow_verdict(_flow_result({"1": good}, accuracy=[0.99] * 10))
+    assert answer.startswith("Yes at its best setting (w=1)") and "99.0% to 99.0%" in answer
+    blurry = good | {"fid": 3.8, "precision": 0.85, "recall": 0.82}
+    floor = {"fid": 3.96, "precision": 0.914, "recall": 0.879}
+    answer = study.flow_verdict(_flow_result({"1": blurry}, floor=floor))
+    assert answer.startswith("Not yet: 3 of 6 targets missed")
+    assert "FID 3.80 (<= 5 x real half vs half 0.13)" in answer
+    assert "decoder stands in the way" in answer
+    # The best setting is the one that meets the most targets.
+    answer = study.flow_verdict(_flow_result({"1": blurry, "1.5": good}))
+    assert "(w=1.5)" in answer
+    assert study.flow_verdict(_result([])) == ""

@@ -16,7 +16,11 @@ from mnistlab import data as mdata
 from mnistlab import generators as gen
 from mnistlab.errors import MnistlabError
 
-LATENT_DIM = 16  # the generation study's autoencoders
+LATENT_DIM = 16  # the generation study's autoencoders for the briefs' generators
+# The flow's autoencoder: a 32-d code instead of the briefs' 16, so that its decoder's
+# reconstructions (the floor of every latent generator) come closer to real digits (measured:
+# reconstruction FID 1.83 against 3.96, test MSE 0.0047 against 0.0098); see the README.
+FLOW_AE = {"latent_dim": 32, "channels": (16, 32)}
 
 
 @dataclass(frozen=True)
@@ -29,10 +33,11 @@ class Entry:
     build: Callable[[mdata.Dataset, Any, int, bool], gen.Generator]
 
 
-def _model(name: str, data: mdata.Dataset, progress: bool):
+def _model(name: str, data: mdata.Dataset, progress: bool, config: dict | None = None):
     from mnistlab import store
 
-    return store.get_trained(name, data, {"latent_dim": LATENT_DIM}, progress=progress)[0]
+    config = config or {"latent_dim": LATENT_DIM}
+    return store.get_trained(name, data, config, progress=progress)[0]
 
 
 def _bandwidth(value: Any) -> float | str:
@@ -130,7 +135,7 @@ ENTRIES = (
         1.5,
         True,
         lambda d, s, seed, p: gen.LatentFlow(
-            _model("ae", d, p), guidance=_positive(s, "guidance"), random_state=seed
+            _model("ae", d, p, FLOW_AE), guidance=_positive(s, "guidance"), random_state=seed
         ).fit(d.x_train, d.y_train),
     ),
 )

@@ -21,6 +21,7 @@ import numpy as np
 from mnistlab import data as mdata
 from mnistlab import generators as gen
 from mnistlab import metrics, models, store
+from mnistlab.catalog import FLOW_AE
 from mnistlab.progress import bar as progress_bar
 from mnistlab.progress import log as progress_log
 from mnistlab.training import TrainConfig, default_train_config
@@ -47,6 +48,11 @@ class GenerationConfig:
     # Random pairs of test digits of two different classes behind the interpolation figures: the
     # four strips in the report are examples, these pairs are the measurement.
     interpolation_pairs: int = 200
+    # The flow (issue 11): guidance scales swept like the KDE bandwidth, and the size of its
+    # velocity network; it lives on the codes of FLOW_AE, its own sharper autoencoder.
+    guidance_scales: tuple[float, ...] = (1.0, 1.5, 2.0)
+    flow_hidden: int = 512
+    flow_epochs: int = 40
     retrain: bool = False
 
     def __post_init__(self) -> None:
@@ -70,6 +76,9 @@ class GenerationConfig:
             "interpolation_steps": 7,
             "conditional_samples": 50,
             "interpolation_pairs": 40,
+            "guidance_scales": (1.0, 2.0),
+            "flow_hidden": 128,
+            "flow_epochs": 4,
         }
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)
@@ -112,7 +121,9 @@ RECONSTRUCTIONS_OF = {
     "AE latent + class Gaussians": "ae",
     "VAE prior": "vae",
     "VAE latent + GMM": "vae",
+    "AE latent + flow": "flow_ae",
 }
+FLOW = "AE latent + flow"
 
 
 def _train_config(name: str, config: GenerationConfig) -> TrainConfig | None:
@@ -138,18 +149,22 @@ def run(
     calibration = scorer.calibration_summary(n=min(10_000, max(2_000, config.samples)))
 
     trained = {}
-    for name in ("ae", "vae"):
-        log(f"{name}: training or loading from the cache")
+    for key, name, model_config in (
+        ("ae", "ae", {"latent_dim": config.latent_dim}),
+        ("vae", "vae", {"latent_dim": config.latent_dim}),
+        ("flow_ae", "ae", FLOW_AE),
+    ):
+        log(f"{key}: training or loading from the cache")
         model, meta = store.get_trained(
             name,
             fit_data,
-            {"latent_dim": config.latent_dim},
+            model_config,
             _train_config(name, config),
             retrain=config.retrain,
             progress=progress,
         )
-        trained[name] = (model, meta)
-    ae, vae = trained["ae"][0], trained["vae"][0]
+        trained[key] = (model, meta)
+    ae, vae, flow_ae = trained["ae"][0], trained["vae"][0], trained["flow_ae"][0]
 
     x_fit, y_fit = fit_data.x_train, fit_data.y_train
     # Held-out log-likelihoods are measured on test digits: neither the generators (fitted on
@@ -161,11 +176,27 @@ def run(
     # A latent generator can at best return its decoder's reconstructions of the training digits:
     # each one's samples are also compared with those (Chadebec et al. 2022 report both).
     log("reconstructions of the training digits")
+    z_flow = gen.encode(flow_ae, x_fit)
     recon_refs = {
         "ae": scorer.descriptors(models.decode(ae, z_ae)),
         "vae": scorer.descriptors(models.decode(vae, gen.encode(vae, x_fit))),
+        "flow_ae": scorer.descriptors(models.decode(flow_ae, z_flow)),
     }
+    # The floor of the flow: its decoder's reconstructions of the test digits, scored as samples.
+    floor = scorer.score(models.decode(flow_ae, gen.encode(flow_ae, data.x_test))).as_dict()
+    log("flow: training or loading from the cache")
+    flow_base = gen.LatentFlow(
+        flow_ae,
+        guidance=1.0,
+        hidden=config.flow_hidden,
+        epochs=config.flow_epochs,
+        random_state=config.seed,
+    ).fit_latents(z_flow, y_fit)
     plan = _plan(config, ae, vae, z_ae, x_fit, y_fit, x_val)
+    plan += [
+        (FLOW, f"w={w:g}", None, None, lambda w=w: flow_base.with_guidance(w), None)
+        for w in config.guidance_scales
+    ]
     bar = progress_bar(total=len(plan), desc="generators", unit="setting", enabled=progress)
     done: dict[tuple[str, float], SettingResult] = {}
     for name, setting, bandwidth, automatic, make, loglik in plan:
@@ -219,6 +250,22 @@ def run(
         ],
         "samples_per_digit": config.conditional_samples,
     }
+    conditional_flow = {}
+    for w in config.guidance_scales:
+        flow_digits = np.stack(
+            [
+                flow_base.with_guidance(w).sample(config.conditional_samples, config.seed, digit=k)
+                for k in range(10)
+            ]
+        )
+        probs, _ = models.judge_outputs(judge, flow_digits.reshape(-1, 28, 28))
+        conditional_flow[f"w={w:g}"] = {
+            "grid": flow_digits[:, :10],
+            "accuracy_per_digit": [
+                float(v) for v in (probs.argmax(1) == asked).reshape(10, -1).mean(1)
+            ],
+            "samples_per_digit": config.conditional_samples,
+        }
 
     log("interpolation")
     interpolation = _interpolate(data, ae, vae, judge, config)
@@ -234,7 +281,19 @@ def run(
         interpolation=interpolation,
         verdicts={},
         seconds=0.0,
-        extras={"conditional": conditional, "interpolation_stats": interp_stats},
+        extras={
+            "conditional": conditional,
+            "conditional_flow": conditional_flow,
+            "flow": {
+                "floor": floor,
+                "autoencoder": dict(FLOW_AE),
+                "train_seconds": float(flow_base.train_seconds_),
+                "hidden": config.flow_hidden,
+                "epochs": config.flow_epochs,
+                "final_loss": float(flow_base.losses_[-1]),
+            },
+            "interpolation_stats": interp_stats,
+        },
     )
     result.verdicts = verdicts(result)
     result.seconds = time.perf_counter() - t0
@@ -627,7 +686,70 @@ def verdicts(result: GenerationResult) -> dict[str, str]:
             f"({result.config.interpolation_steps} steps; the dip is the weaker endpoint's "
             f"quality minus the lowest one in between): {txt}."
         )
+    flow_answer = flow_verdict(result)
+    if flow_answer:
+        out["Does a flow pass for real?"] = flow_answer
     return out
+
+
+def flow_targets(result: GenerationResult, scores: dict[str, float]) -> list[tuple[str, bool]]:
+    """Issue 11's targets for one setting's scores: (what was measured against what, met)."""
+    real = result.calibration.get("test vs train", {})
+    half = result.calibration.get("half vs half", {})
+    fid_floor = half.get("fid", float("nan"))
+    checks = [
+        (f"precision {scores['precision']:.3f} (target >= 0.9)", scores["precision"] >= 0.9),
+        (f"recall {scores['recall']:.3f} (>= 0.85)", scores["recall"] >= 0.85),
+        (
+            f"FID {scores['fid']:.2f} (<= 5 x real half vs half {fid_floor:.2f})",
+            scores["fid"] <= 5 * fid_floor,
+        ),
+        (
+            f"quality {scores['quality']:.3f} (>= real {real.get('quality', 0):.3f} - 0.01)",
+            scores["quality"] >= real.get("quality", 1) - 0.01,
+        ),
+        (
+            f"novelty {scores['novelty']:.3f} (within 0.05 of real {real.get('novelty', 0):.3f})",
+            abs(scores["novelty"] - real.get("novelty", 0.5)) <= 0.05,
+        ),
+        (
+            f"near-copy rate {scores['near_copy_rate']:.3f} (<= 2 x real "
+            f"{real.get('near_copy_rate', 0):.3f})",
+            scores["near_copy_rate"] <= 2 * real.get("near_copy_rate", 0),
+        ),
+    ]
+    return checks
+
+
+def flow_verdict(result: GenerationResult) -> str:
+    """Whether the flow's best setting meets every target; where not, what stands in the way."""
+    rows = [s for s in result.settings if s.generator == FLOW]
+    if not rows:
+        return ""
+    best = max(rows, key=lambda r: sum(ok for _, ok in flow_targets(result, r.scores)))
+    checks = flow_targets(result, best.scores)
+    missed = [text for text, ok in checks if not ok]
+    met = [text for text, ok in checks if ok]
+    head = "Yes" if not missed else f"Not yet: {len(missed)} of {len(checks)} targets missed"
+    text = f"{head} at its best setting ({best.setting}). Missed: {'; '.join(missed) or 'none'}."
+    if met:
+        text += f" Met: {'; '.join(met)}."
+    floor = result.extras.get("flow", {}).get("floor")
+    if floor:
+        text += (
+            f" Its decoder's own reconstructions of the test digits reach FID {floor['fid']:.2f}, "
+            f"precision {floor['precision']:.3f} and recall {floor['recall']:.3f}: no latent "
+            "generator on this decoder can do better, so where the flow is close to these, the "
+            "decoder stands in the way, not the flow."
+        )
+    cf = result.extras.get("conditional_flow", {}).get(best.setting)
+    if cf:
+        acc = cf["accuracy_per_digit"]
+        text += (
+            f" Asked for one digit at {best.setting}, the judge reads {100 * min(acc):.1f}% to "
+            f"{100 * max(acc):.1f}% of the samples as the digit asked for (target >= 98%)."
+        )
+    return text
 
 
 def _bandwidth_trend(sweeps: dict[str, list[SettingResult]]) -> str:
@@ -708,6 +830,15 @@ def headline_rows(
         for name, b in best.items()
         if b is not None
     ]
+    floor = result.extras.get("flow", {}).get("floor")
+    if floor:
+        rows.append(
+            {
+                "images": "floor: the flow decoder's reconstructions",
+                "setting": "test digits",
+                **{k: floor.get(k) for k in HEADLINE_COLUMNS},
+            }
+        )
     return rows
 
 
@@ -735,6 +866,11 @@ def to_json(result: GenerationResult) -> dict[str, Any]:
         "conditional_sampling": {
             k: v for k, v in result.extras.get("conditional", {}).items() if k != "grid"
         },
+        "conditional_flow": {
+            setting: {k: v for k, v in c.items() if k != "grid"}
+            for setting, c in result.extras.get("conditional_flow", {}).items()
+        },
+        "flow": result.extras.get("flow", {}),
         "verdicts": result.verdicts,
         "seconds": result.seconds,
     }
@@ -882,6 +1018,24 @@ def write(result: GenerationResult, out_dir: str | Path) -> Path:
                 f"it (mean {100 * float(np.mean(acc)):.1f}%)."
             ),
             alt="ten class-conditional samples of each digit",
+        )
+
+    for setting, cf in (result.extras.get("conditional_flow") or {}).items():
+        acc = cf["accuracy_per_digit"]
+        rep.figure(
+            figures.sample_grid(
+                np.asarray(cf["grid"]).reshape(-1, 28, 28),
+                ncols=10,
+                row_labels=[f"{k} ({100 * a:.1f}%)" for k, a in enumerate(acc)],
+                title=f"AE latent + flow, guidance {setting}: ten samples of each digit",
+            ),
+            caption=(
+                "The flow asked for each digit (LatentFlow.sample(n, seed, digit=8)). Beside each "
+                f"row: the share of {cf['samples_per_digit']:,} samples that the judge reads as "
+                f"the digit asked for (mean {100 * float(np.mean(acc)):.1f}%, lowest "
+                f"{100 * min(acc):.1f}%)."
+            ),
+            alt=f"ten flow samples of each digit at guidance {setting}",
         )
 
     rep.section("Generated digits beside their nearest training digit")
