@@ -180,13 +180,15 @@ def test_a_failed_run_leaves_nothing(capsys, tmp_path, monkeypatch, stand_in):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
 
 
-def test_a_failed_run_keeps_the_previous_results_and_a_good_one_replaces_them(
+def test_a_failed_run_keeps_the_previous_results_and_a_good_one_replaces_only_its_own(
     capsys, tmp_path, stand_in
 ):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "report.html").write_text("last week's report")
-    (out / "old-figure.png").write_bytes(b"old")
+    (out / "thesis.tex").write_text("my thesis")  # not a file of the study's
+    (out / "figures").mkdir()
+    (out / "figures" / "old.png").write_bytes(b"old")
     before = tree(out)
     stand_in.fail, stand_in.fail_in_write = KeyboardInterrupt(), True
     code, _, err = cli(capsys, "study", "denoising", "--quick", "--out", out)
@@ -196,8 +198,55 @@ def test_a_failed_run_keeps_the_previous_results_and_a_good_one_replaces_them(
     stand_in.fail = None
     code, _, err = cli(capsys, "study", "denoising", "--quick", "--out", out)
     assert code == 0, err
-    assert sorted(tree(out)) == ["figures/curve.png", "levels.csv", "metrics.json", "report.html"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+    after = tree(out)
+    assert sorted(after) == [
+        "figures/curve.png",  # figures/ is the study's: replaced whole
+        "levels.csv",
+        "metrics.json",
+        "report.html",
+        "thesis.tex",
+    ]
+    assert after["thesis.tex"] == b"my thesis"
+    assert after["report.html"].startswith(b"<!doctype html>")
+
+
+@pytest.mark.parametrize("where", ["dot", "symlink"])
+def test_out_can_be_the_current_folder_or_a_symlink(capsys, tmp_path, monkeypatch, stand_in, where):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "keep.txt").write_text("keep")
+    if where == "dot":
+        monkeypatch.chdir(real)
+        out = Path(".")
+    else:
+        out = tmp_path / "link"
+        out.symlink_to(real, target_is_directory=True)
+    code, _, err = cli(capsys, "study", "denoising", "--quick", "--out", out)
+    assert code == 0, err
+    assert sorted(p.name for p in real.iterdir()) == [
+        "figures",
+        "keep.txt",
+        "levels.csv",
+        "metrics.json",
+        "report.html",
+    ]
+
+
+def test_sigterm_unwinds_like_ctrl_c(capsys, tmp_path, monkeypatch, stand_in):
+    import signal
+
+    monkeypatch.chdir(tmp_path)
+
+    def killed(result, out_dir):
+        write_json(Path(out_dir) / "metrics.json", {})
+        os.kill(os.getpid(), signal.SIGTERM)  # as `timeout` or `docker stop` would
+
+    from mnistlab.studies import denoising
+
+    monkeypatch.setattr(denoising, "write", killed)
+    code, _, err = cli(capsys, "study", "denoising", "--quick")
+    assert code == 143 and err.strip() == "mnistlab: terminated"
+    assert list((tmp_path / "runs").iterdir()) == []
 
 
 def test_a_full_disk_names_the_file_and_leaves_nothing(capsys, tmp_path, monkeypatch, stand_in):
@@ -217,13 +266,26 @@ def test_a_full_disk_names_the_file_and_leaves_nothing(capsys, tmp_path, monkeyp
     assert list(tmp_path.iterdir()) == []
 
 
-def test_folders_left_by_a_killed_run_are_swept(capsys, tmp_path, stand_in):
-    dead = tmp_path / ".run.part-999999999-abc"  # no such process
-    dead.mkdir()
+def test_folders_left_by_a_killed_run_are_swept(capsys, tmp_path, monkeypatch, stand_in):
+    from mnistlab import fileio
+
+    host = fileio._part_prefix().split("-")[1]
+    run = tmp_path / "run"
+    dead = run / f".part-{host}-999999999-abc"  # no such process on this host
+    dead.mkdir(parents=True)
     (dead / "metrics.json").write_text("{")
-    code, _, err = cli(capsys, "study", "denoising", "--quick", "--out", tmp_path / "run")
+    elsewhere = run / ".part-otherhost-1-abc"  # maybe alive on another machine: left alone
+    elsewhere.mkdir()
+    code, _, err = cli(capsys, "study", "denoising", "--quick", "--out", run)
     assert code == 0, err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert not dead.exists() and elsewhere.exists()
+    # A killed default run: its claimed runs/<time>-<study> with a part-folder in it.
+    monkeypatch.chdir(tmp_path)
+    killed = tmp_path / "runs" / "20200101-000000-denoising"
+    (killed / f".part-{host}-999999999-xyz").mkdir(parents=True)
+    code, _, err = cli(capsys, "study", "denoising", "--quick")
+    assert code == 0, err
+    assert not killed.exists()
 
 
 # ---- values out of range: refused when the line is parsed ------------------------------------
@@ -488,3 +550,72 @@ def test_store_load_model_of_a_damaged_sidecar_is_a_model_file_error(tmp_path):
     store.sidecar(path).write_text(json.dumps(meta))
     with pytest.raises(ModelFileError, match="latent_dim"):
         store.load_model(path)
+
+
+@pytest.mark.parametrize("damage", ["keys", "huge-header", "wrong-shape"])
+def test_a_damaged_data_cache_entry_is_rebuilt(capsys, tmp_path, tiny_dir, monkeypatch, damage):
+    monkeypatch.setenv("MNISTLAB_CACHE", str(tmp_path / "cache"))
+    assert cli(capsys, "data", "info", "--data", tiny_dir)[0] == 0
+    (entry,) = (tmp_path / "cache" / "data").iterdir()
+    if damage == "keys":
+        meta = json.loads((entry / "meta.json").read_text())
+        (entry / "meta.json").write_text(json.dumps(meta | {"keys": 5}))
+    elif damage == "huge-header":
+        (entry / "train-images.npy").write_bytes(npy_bytes((10**15, 28, 28), "|u1"))
+    else:
+        np.save(entry / "train-images.npy", np.zeros((3, 5), np.uint8))
+    code, out, err = cli(capsys, "data", "info", "--data", tiny_dir)
+    assert code == 0, err
+    assert "120" in out  # the right counts, from the files
+    assert err.count("\n") == 1 and "damaged" in err and "rebuilding" in err
+    code, _, err = cli(capsys, "data", "info", "--data", tiny_dir)
+    assert code == 0 and err == ""  # rebuilt
+
+
+def test_a_sidecar_with_broken_figures_is_trained_again(capsys, tmp_path, tiny_dir, monkeypatch):
+    monkeypatch.setenv("MNISTLAB_CACHE", str(tmp_path / "cache"))
+    argv = ["train", "ae", "--data", tiny_dir, "--epochs", "1", "--latent-dim", "2", "--quiet"]
+    assert cli(capsys, *argv)[0] == 0
+    (entry,) = (tmp_path / "cache" / "models").glob("ae-*.json")
+    entry.write_text(json.dumps(json.loads(entry.read_text()) | {"test": {"mse": "x"}}))
+    code, out, err = cli(capsys, *argv)
+    assert code == 0 and "trained" in out, err
+    assert err.count("\n") == 1 and "damaged" in err
+
+
+def test_a_download_whose_headers_trickle_stops_at_the_deadline(capsys, tmp_path):
+    import socket as socketlib
+    import threading
+    import time
+
+    server = socketlib.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    stop = threading.Event()
+
+    def trickle():
+        conn, _ = server.accept()
+        with conn:
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n" * 100:
+                if stop.is_set():
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.05)
+
+    threading.Thread(target=trickle, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/"
+    dest = tmp_path / "dl"
+    t0 = time.monotonic()
+    code, _, err = cli(
+        capsys, "data", "download", dest, "--base-url", url, "--deadline", "1", "--retries", "1",
+        "--no-progress",
+    )  # fmt: skip
+    elapsed = time.monotonic() - t0
+    stop.set()
+    server.close()
+    one_line_error(code, err, "within 1 s")
+    assert elapsed < 5
+    assert list(dest.iterdir()) == []

@@ -6,7 +6,9 @@ module mounts them and turns every ``MnistlabError`` into one line on stderr and
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import typer
 
@@ -60,12 +62,35 @@ def _tidy_help(command: click.Command) -> None:
         _tidy_help(sub)
 
 
+class _Terminated(BaseException):
+    """SIGTERM (``timeout``, ``docker stop``, CI): unwinds like Ctrl-C, so nothing is left
+    half-written."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     _mount()
     args = sys.argv[1:] if argv is None else list(argv)
     command = typer.main.get_command(app)
     _tidy_help(command)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _run(command, args, argv)
+    except _Terminated:
+        print("mnistlab: terminated", file=sys.stderr)
+        return _exit(143, argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(command: click.Command, args: list[str], argv: list[str] | None) -> int:
     try:
         # With standalone_mode=False, click returns the exit code of typer.Exit (and of Ctrl-C,
         # which it turns into Exit(130)) instead of raising it.

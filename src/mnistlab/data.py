@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import struct
+import sys
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -279,15 +280,11 @@ def load(data_dir: str | Path | None = None, *, use_cache: bool = True) -> Datas
     source = "bundled MNIST" if data_dir is None else str(folder)
     files = find_files(folder)
     entry = cache_dir() / "data" / _stat_key(files)
-    if use_cache and (entry / "meta.json").is_file():
-        try:
-            meta = json.loads((entry / "meta.json").read_text())
-            arrays = {k: np.load(entry / f"{k}.npy") for k in meta["keys"]}
-            cached = _dataset(arrays, meta["checksum"], source, meta["is_mnist"])
-        except (OSError, ValueError, KeyError):
-            cached = None  # a damaged cache entry is rebuilt below
+    if use_cache and entry.exists():
+        cached = _read_cache(entry, source)
         if cached is not None and (data_dir is not None or cached.is_mnist):
             return cached
+        shutil.rmtree(entry, ignore_errors=True)  # damaged: rebuilt below
     arrays, checksum, is_mnist = _decode_folder(files)
     if data_dir is None and not is_mnist:
         # Every figure and the shipped judge assume the official files; a damaged install must
@@ -299,6 +296,36 @@ def load(data_dir: str | Path | None = None, *, use_cache: bool = True) -> Datas
     if use_cache:
         _write_cache(entry, arrays, checksum, is_mnist)
     return _dataset(arrays, checksum, source, is_mnist)
+
+
+def _read_cache(entry: Path, source: str) -> Dataset | None:
+    """The data set cached in ``entry``, or None (with one line on stderr) if it is damaged in
+    any way: unreadable, a header that promises more than the file holds, arrays that do not
+    make an MNIST-format data set."""
+    try:
+        meta = json.loads((entry / "meta.json").read_text())
+        if sorted(meta["keys"]) != sorted(MNIST_FILES) or not isinstance(meta["checksum"], str):
+            raise ValueError("wrong keys")
+        arrays = {}
+        for key in meta["keys"]:
+            path = entry / f"{key}.npy"
+            want = path.stat().st_size
+            arr = np.load(path, mmap_mode="r")  # a forged header costs no memory here
+            if arr.nbytes > want:
+                raise ValueError(f"{key}.npy is truncated")
+            arrays[key] = np.ascontiguousarray(arr)
+        for split in SPLITS:
+            x, y = arrays[f"{split}-images"], arrays[f"{split}-labels"]
+            if x.dtype != np.uint8 or y.dtype != np.uint8 or x.shape[1:] != (28, 28):
+                raise ValueError(f"{split} arrays of the wrong type or shape")
+            if y.shape != (len(x),) or len(x) == 0:
+                raise ValueError(f"{split} counts disagree")
+        return _dataset(arrays, meta["checksum"], source, bool(meta["is_mnist"]))
+    except (OSError, ValueError, KeyError, TypeError, MemoryError) as exc:
+        print(
+            f"mnistlab: data cache entry {entry} is damaged ({exc}); rebuilding it", file=sys.stderr
+        )
+        return None
 
 
 def _dataset(arrays: dict[str, np.ndarray], checksum: str, source: str, is_mnist: bool) -> Dataset:

@@ -13,6 +13,7 @@ import hashlib
 import http.client
 import os
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -315,6 +316,29 @@ class _Deadline:
 def _fetch(
     url: str, out: Path, *, timeout: float, deadline: _Deadline, progress: bool, desc: str
 ) -> None:
+    """``_stream`` in a worker thread that the deadline bounds as a whole: a server that sends
+    its status line and headers a byte at a time never returns from ``urlopen`` otherwise."""
+    box: dict[str, BaseException] = {}
+
+    def work() -> None:
+        try:
+            _stream(url, out, timeout=timeout, deadline=deadline, progress=progress, desc=desc)
+        except BaseException as exc:  # handed to the caller's thread below
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name=f"download {desc}", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline.left()))
+    if worker.is_alive():  # it dies with its socket's timeout; its file is removed by the caller
+        deadline.check(desc)
+        raise DataError(f"download stopped: {desc} not done within {deadline.seconds:g} s")
+    if "error" in box:
+        raise box["error"]
+
+
+def _stream(
+    url: str, out: Path, *, timeout: float, deadline: _Deadline, progress: bool, desc: str
+) -> None:
     """Stream ``url`` into ``out``; raises on HTTP errors, a short body, or the deadline."""
     request = urllib.request.Request(url, headers={"User-Agent": "mnistlab"})
     timeout = min(timeout, deadline.check(desc))
@@ -350,7 +374,7 @@ def _download_one(
     filename = name + ".gz"
     expected = data.MNIST_SHA256[name]
     errors: list[str] = []
-    fd, tmp_name = tempfile.mkstemp(dir=dest, prefix=f".{filename}.", suffix=".part")
+    fd, tmp_name = tempfile.mkstemp(dir=dest, prefix=f".{filename}.{os.getpid()}.", suffix=".part")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -396,6 +420,19 @@ def _download_one(
     raise DataError(f"could not download {filename}: " + "; ".join(errors))
 
 
+def _sweep_parts(dest: Path) -> None:
+    """Remove ``.<file>.gz.<pid>.*.part`` files of downloads whose process is gone."""
+    for part in dest.glob(".*.gz.*.part"):
+        pid = part.name.split(".gz.", 1)[1].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                part.unlink(missing_ok=True)
+            except PermissionError:
+                pass
+
+
 def download(
     dest: str | Path,
     *,
@@ -428,6 +465,7 @@ def download(
     except OSError as exc:
         raise DataError(f"cannot create {dest}: {exc.strerror}") from None
 
+    _sweep_parts(dest)
     done: dict[str, Fetched] = {}
     for name in data.MNIST_FILES.values():
         present = _present_and_valid(dest, name)

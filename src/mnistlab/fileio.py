@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
 import os
 import shutil
+import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -93,6 +93,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | Callable[[Path], No
     with atomic_path(path) as tmp:
         if callable(data):
             data(tmp)
+            with open(tmp, "rb+") as fh:  # on disk before the rename, as the bytes case below
+                os.fsync(fh.fileno())
         else:
             with open(tmp, "wb") as fh:
                 fh.write(data)
@@ -143,16 +145,24 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _part_prefix() -> str:
+    """``.part-<host>-<pid>-``: a killed run's part-folder is swept only by a run on its host."""
+    host = "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40] or "host"
+    return f"{PART_MARK}{host}-{os.getpid()}-"
+
+
 class OutputFolder:
-    """A study's output folder, claimed at once and filled all at once.
+    """A command's output folder, claimed at once and filled all at once.
 
     ``with OutputFolder(out, "generation") as tmp: write everything into tmp``. With ``out`` None
     the folder is ``runs/<YYYYmmdd-HHMMSS>-<name>``, claimed by creating it (a name already taken,
     by a run started in the same second, gets ``-2``, ``-3``...). A user's ``out`` that is a file or
-    cannot be written fails before any work. The files go to a hidden folder beside the target,
-    renamed into place when the block ends cleanly; if it raises (or is killed), the target is left
-    as it was: a claimed name is released, an older folder of the user's stays whole. Hidden
-    folders of killed runs are removed by the next run into the same parent.
+    cannot be written fails before any work. The files go to a hidden part-folder inside the
+    target (so a mount point, a symlink or ``.`` work, and nothing crosses a file system); when
+    the block ends cleanly each of them replaces the entry of the same name in the target, and
+    nothing else there is touched. If the block raises (Ctrl-C and SIGTERM included), the
+    part-folder is removed and a folder this run created is removed again. Part-folders of killed
+    runs on this host are removed by the next run into the same place.
     """
 
     def __init__(self, out: str | os.PathLike[str] | None, name: str, runs: str = "runs") -> None:
@@ -160,23 +170,20 @@ class OutputFolder:
         self.path = Path(out) if out is not None else Path(runs)
         self.name = name
         self.tmp: Path | None = None
-        self._claimed = False  # this run created self.path (empty) and removes it on failure
+        self._claimed = False  # this run created self.path and removes it on failure
 
     def __enter__(self) -> Path:
         if self.given:
             self._check_given()
         else:
             self._claim_default()
-        parent = self.path.parent
-        self._sweep_stale(parent)
+        self._sweep_stale(self.path)
         try:
-            self.tmp = Path(
-                tempfile.mkdtemp(dir=parent, prefix=f".{self.path.name}{PART_MARK}{os.getpid()}-")
-            )
+            self.tmp = Path(tempfile.mkdtemp(dir=self.path, prefix=_part_prefix()))
             os.chmod(self.tmp, new_file_mode(executable=True))
         except OSError as exc:
             self._release()
-            raise _cannot(parent, exc) from None
+            raise _cannot(self.path, exc) from None
         return self.tmp
 
     def __exit__(
@@ -189,6 +196,10 @@ class OutputFolder:
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             self._release()
+            if isinstance(exc, OSError) and exc.filename and str(self.tmp) in str(exc.filename):
+                # Name the file the user will look for, not the hidden part-folder.
+                final = str(exc.filename).replace(str(self.tmp), str(self.path))
+                raise type(exc)(exc.errno, exc.strerror or str(exc), final) from None
             return
         try:
             self._move_into_place()
@@ -198,7 +209,7 @@ class OutputFolder:
             raise _named(err, self.path) from None
 
     def final(self, inner: str | os.PathLike[str]) -> Path:
-        """Where a path inside the temporary folder lands once it is moved into place."""
+        """Where a path inside the part-folder lands once it is moved into place."""
         assert self.tmp is not None
         return self.path / Path(inner).relative_to(self.tmp)
 
@@ -206,17 +217,17 @@ class OutputFolder:
 
     def _check_given(self) -> None:
         path = self.path
-        if path.exists() and not path.is_dir():
-            raise MnistlabError(f"--out {path} is a file, not a folder")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise _cannot(path, exc) from None
+        for parent in (path, *path.parents):
+            if parent.exists() and not parent.is_dir():
+                what = "--out" if parent == path else "in --out's path,"
+                raise MnistlabError(f"{what} {parent} is a file, not a folder")
+            if parent.exists():
+                break
         if path.is_dir():
             check_writable_folder(path, "--out")
             return
         try:
-            path.mkdir()
+            path.mkdir(parents=True)
             self._claimed = True
         except FileExistsError:
             if not path.is_dir():
@@ -231,6 +242,7 @@ class OutputFolder:
             runs.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise _cannot(runs, exc) from None
+        self._sweep_runs(runs)
         for i in range(1, 1000):
             candidate = runs / (f"{stamp}-{self.name}" + (f"-{i}" if i > 1 else ""))
             try:
@@ -244,40 +256,53 @@ class OutputFolder:
         raise MnistlabError(f"no free output folder name for {stamp}-{self.name} in {runs}")
 
     def _move_into_place(self) -> None:
+        """Each entry of the part-folder replaces the entry of the same name in the target."""
         assert self.tmp is not None
-        try:
-            # rename(2) replaces an empty folder: the claimed name, or a user's empty --out.
-            os.rename(self.tmp, self.path)
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                raise
-        # A user's --out that holds an older run: swap, then remove the old one.
-        old = Path(tempfile.mkdtemp(dir=self.path.parent, prefix=f".{self.path.name}.old-"))
-        os.rename(self.path, old / "previous")
-        try:
-            os.rename(self.tmp, self.path)
-        except OSError:
-            os.rename(old / "previous", self.path)  # put the user's folder back
-            shutil.rmtree(old, ignore_errors=True)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
+        for entry in sorted(self.tmp.iterdir()):
+            target = self.path / entry.name
+            if entry.is_dir() and target.is_dir() and not target.is_symlink():
+                # A folder (figures/) is swapped whole: rename the old one away, then remove it.
+                old = Path(tempfile.mkdtemp(dir=self.path, prefix=_part_prefix() + "old-"))
+                os.rename(target, old / entry.name)
+                os.rename(entry, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(entry, target)
+        self.tmp.rmdir()
 
     def _release(self) -> None:
         if self._claimed:
             with contextlib.suppress(OSError):
                 self.path.rmdir()  # only if still empty
 
-    def _sweep_stale(self, parent: Path) -> None:
-        """Remove hidden part-folders of this target left by runs that were killed."""
-        prefix = f".{self.path.name}{PART_MARK}"
+    @staticmethod
+    def _sweep_stale(folder: Path) -> None:
+        """Remove part-folders in ``folder`` left by runs on this host that were killed."""
+        host_prefix = _part_prefix().rsplit("-", 2)[0] + "-"  # ".part-<host>-"
         try:
-            entries = list(parent.iterdir())
+            entries = list(folder.iterdir())
         except OSError:
             return
         for entry in entries:
-            if not entry.name.startswith(prefix):
+            if not entry.name.startswith(host_prefix) or not entry.is_dir():
                 continue
-            pid = entry.name[len(prefix) :].split("-", 1)[0]
+            pid = entry.name[len(host_prefix) :].split("-", 1)[0]
             if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
                 shutil.rmtree(entry, ignore_errors=True)
+
+    @classmethod
+    def _sweep_runs(cls, runs: Path) -> None:
+        """In ``runs/``: sweep killed runs' part-folders, drop the folders they left empty."""
+        try:
+            folders = [f for f in runs.iterdir() if f.is_dir() and not f.is_symlink()]
+        except OSError:
+            return
+        for folder in folders:
+            try:
+                had_parts = any(e.name.startswith(PART_MARK) for e in folder.iterdir())
+            except OSError:
+                continue
+            if had_parts:
+                cls._sweep_stale(folder)
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # empty now: a killed run's claimed name

@@ -86,6 +86,7 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     try:
         meta = json.loads(side.read_text())
         name, config = meta["model"], meta["config"]
+        _check_meta(meta)
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelFileError(f"{side} is not a mnistlab model description: {exc}") from None
     if name not in models.list_models():
@@ -111,6 +112,22 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         ) from None
     model.to(models.device()).eval()
     return model, meta
+
+
+def _check_meta(meta: Any) -> None:
+    """The fields that commands print must hold what they promise (a ``ValueError`` if not):
+    a config dict, test figures that are numbers, a training curve of rows of numbers."""
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        raise ValueError("no config")
+    numbers_only = [meta.get("test") or {}, *(meta.get("history") or [])]
+    for row in numbers_only:
+        if not isinstance(row, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in row.values()
+        ):
+            raise ValueError("test figures or training curve are not numbers")
+    for key in ("best_epoch", "seed"):
+        if key in meta and (isinstance(meta[key], bool) or not isinstance(meta[key], int)):
+            raise ValueError(f"{key} is not an integer")
 
 
 def _as_config(name: str, config: Any) -> Any:

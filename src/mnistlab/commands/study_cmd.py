@@ -332,7 +332,6 @@ def all_studies(
             first = next(iter(verdicts.values()), "")
             summary = f"{result.seconds:.0f} s. " + (first.split(". ")[0] + "." if first else "")
             links.append((title, f"{name}/{Path(report).name}", summary))
-            typer.echo(f"{name}: {folder.final(report)}")
         index = folder.final(
             write_index(
                 tmp,
@@ -341,6 +340,8 @@ def all_studies(
                 f"data: {data or 'bundled MNIST'}.",
             )
         )
+    for _, link, _ in links:  # printed once they exist: the folder moves in whole at the end
+        typer.echo(f"{link.split('/')[0]}: {index.parent / link}")
     typer.echo(f"index: {index}")
 
 
