@@ -7,6 +7,7 @@ In a notebook, the library in one hand::
     scorer = mnistlab.Scorer.for_data()   # the bundled MNIST and its shipped judge
     scorer.score(samples)                 # Scores, with per-image arrays
     mnistlab.set_device("cuda")           # models loaded or trained from now on run there
+    mnistlab.run_study("generation", quick=True)   # a study, as `mnistlab study` runs it
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Scorer", "evaluate", "read_images", "set_device"]
+__all__ = ["Scorer", "evaluate", "read_images", "register_generator", "run_study", "set_device"]
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -62,6 +63,14 @@ def __getattr__(name: str) -> Any:
         from mnistlab.images import read_images
 
         return read_images
+    if name == "run_study":
+        from mnistlab.studies import run_study
+
+        return run_study
+    if name == "register_generator":
+        from mnistlab.studies.generation import register_generator
+
+        return register_generator
     if name == "set_device":
         from mnistlab.models import set_device
 

@@ -290,12 +290,10 @@ def latent(
 
 
 # (title, module under mnistlab.studies, config class) of each study that `study all` runs.
-ALL_STUDIES = (
-    ("Generation: how good and how new are generated digits?", "generation", "GenerationConfig"),
-    ("Latent spaces of autoencoders and VAEs", "latent", "LatentConfig"),
-    ("Denoising", "denoising", "DenoisingConfig"),
-    ("Few-shot augmentation", "augmentation", "AugmentationConfig"),
-)
+def _all_studies():
+    from mnistlab.studies import STUDIES
+
+    return [(title, name, config) for name, (title, config) in STUDIES.items()]
 
 
 @study_app.command(name="all")
@@ -319,7 +317,7 @@ def all_studies(
     links = []
     folder = OutputFolder(out, "all")
     with folder as tmp:
-        for title, name, config_name in ALL_STUDIES:
+        for title, name, config_name in _all_studies():
             study = importlib.import_module(f"mnistlab.studies.{name}")  # lazily: heavy imports
             config_cls = getattr(study, config_name)
             fields = {f.name for f in dataclasses.fields(config_cls)}
