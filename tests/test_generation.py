@@ -347,7 +347,7 @@ def test_flow_verdict_says_yes_only_when_every_target_is_met():
     answer = study.flow_verdict(_flow_result({"1": blurry}, floor=floor))
     assert answer.startswith("Not yet: 3 of 6 targets missed")
     assert "FID 3.80 (<= 5 x real half vs half 0.13)" in answer
-    assert "decoder stands in the way" in answer
+    assert "needs a sharper decoder, not a better flow" in answer
     # The best setting is the one that meets the most targets.
     answer = study.flow_verdict(_flow_result({"1": blurry, "1.5": good}))
     assert "(w=1.5)" in answer

@@ -804,12 +804,19 @@ def flow_verdict(result: GenerationResult) -> str:
         text += f" Met: {'; '.join(met)}."
     floor = result.extras.get("flow", {}).get("floor")
     if floor:
+        sharpest = min(rows, key=lambda r: r.scores["fid"])
         text += (
-            f" Its decoder's own reconstructions of the test digits reach FID {floor['fid']:.2f}, "
-            f"precision {floor['precision']:.3f} and recall {floor['recall']:.3f}: no latent "
-            "generator on this decoder can do better, so where the flow is close to these, the "
-            "decoder stands in the way, not the flow."
+            f" Its decoder's own reconstructions of the test digits reach FID {floor['fid']:.2f}"
+            f" (precision {floor['precision']:.3f}, recall {floor['recall']:.3f}); the flow's "
+            f"lowest FID is {sharpest.scores['fid']:.2f} ({sharpest.setting}). "
         )
+        if sharpest.scores["fid"] <= 1.25 * floor["fid"]:
+            text += (
+                "The flow is already as close to real digits as its decoder's reconstructions: "
+                "the FID target needs a sharper decoder, not a better flow."
+            )
+        else:
+            text += "The flow is still short of its decoder: a better flow would gain here."
     cf = result.extras.get("conditional_flow", {}).get(best.setting)
     if cf:
         acc = cf["accuracy_per_digit"]
