@@ -82,7 +82,11 @@ def test_quick_study_writes_every_output(quick_run):
         "AE latent + class Gaussians",
         "VAE prior",
         "VAE latent + GMM",
+        "AE latent + flow",
+        "my noisy copies",  # the user's generator registered by the fixture
     }
+    assert metrics["flow"]["autoencoder"]["latent_dim"] == 32
+    assert set(metrics["conditional_flow"]) == {"w=1", "w=2"}
     for row in metrics["settings"]:
         for key in SCORE_KEYS - {"fid", "density"} | {"near_copy_rate"}:
             assert 0.0 <= row[key] <= 1.0, (row["generator"], key, row[key])

@@ -102,7 +102,7 @@ def test_cli_judge_check_refuses_an_unwritable_out_before_any_work(tmp_path, cap
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert main(["judge", "check", "--out", str(blocker / "sub"), "--no-progress"]) == 2
-    assert "cannot write to" in capsys.readouterr().err
+    assert f"{blocker} is a file, not a folder" in capsys.readouterr().err
 
 
 def test_letters_are_drawn_like_mnist_digits():

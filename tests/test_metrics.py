@@ -58,10 +58,10 @@ def test_check_images_accepts_both_shapes_and_dtypes(small):
 
 
 BAD_IMAGES = {
-    "expected a numpy array": [[0.0] * 784],
+    "dtype <U1": np.full((6, 784), "a"),
     "no images": np.zeros((0, 28, 28), np.float32),
     "expected shape": np.zeros((3, 27, 27), np.float32),
-    "got int64": np.zeros((3, 784), np.int64),
+    "in \\[0, 255\\], found \\[300, 300\\]": np.full((6, 784), 300, np.int64),
     "NaN": np.full((3, 784), np.nan, np.float32),
     "must lie in": np.full((3, 28, 28), 1.5, np.float32),
 }

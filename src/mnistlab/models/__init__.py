@@ -156,7 +156,8 @@ def device() -> torch.device:
 
 def device_of(model: nn.Module) -> torch.device:
     """The device of ``model``'s first parameter (the CPU for a model without parameters)."""
-    first = next(iter(model.parameters()), None)
+    params = getattr(model, "parameters", None)  # a duck-typed model (PCA) has none
+    first = next(iter(params()), None) if callable(params) else None
     return first.device if first is not None else torch.device("cpu")
 
 
