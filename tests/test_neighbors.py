@@ -225,6 +225,12 @@ def test_the_measurement_is_made_once_and_cached(measure, tmp_path, monkeypatch)
     path.write_text(json.dumps(record | {"backend": "torch"}))
     monkeypatch.setattr(neighbors, "_chosen", {})
     assert neighbors.cpu_backend() == "torch" and len(measure) == 1
+    # A measurement of an older search is made again
+    record["machine"]["version"] -= 1
+    path.write_text(json.dumps(record | {"backend": "torch"}))
+    monkeypatch.setattr(neighbors, "_chosen", {})
+    assert neighbors.cpu_backend() == "faiss" and len(measure) == 2
+    assert json.loads(path.read_text())["machine"]["version"] == neighbors.MEASURE_VERSION
 
 
 @pytest.mark.parametrize(

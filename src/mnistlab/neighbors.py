@@ -59,6 +59,8 @@ EXTRA_CANDIDATES = 3
 RERANK_BLOCK = 1024
 BACKENDS = ("torch", "faiss")
 BACKEND_FILE = "nn_backend.json"
+# Raised when the rankers or their timing change, so that a measurement made before is made again
+MEASURE_VERSION = 2
 # Searches smaller than this (M * N * D multiply-adds) run the torch search without consulting the
 # measurement: either ranker takes milliseconds there, and timing them would cost more.
 MEASURE_ABOVE = 2**30
@@ -338,12 +340,13 @@ def cpu_backend() -> str:
 
     The measurement (both rankers on a 2,048 x 60,000 x 128 search, about 2 s in all) is kept
     in ``cache_dir()/nn_backend.json`` with the machine it was made on (CPU model, thread count,
-    torch and faiss versions); a file for another machine, or one that cannot be read, is measured
-    and written again.
+    torch and faiss versions, ``MEASURE_VERSION``); a file for another machine, or one that cannot
+    be read, is measured and written again.
     """
     if _faiss is None:
         return "torch"
     machine = {
+        "version": MEASURE_VERSION,
         "cpu": cpu_model(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -404,6 +407,7 @@ def _write_record(path: Path, record: dict) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
             json.dump(record, f, indent=1)
+        os.chmod(f.name, 0o644)  # as readable as the rest of the cache, not a temp file's 0600
         os.replace(f.name, path)
     except OSError:
         pass
