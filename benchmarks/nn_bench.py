@@ -1,12 +1,17 @@
 """Exact nearest neighbours, 10,000 queries against 60,000 references in 128-D (novelty's search).
 
-``neighbors.nearest`` beside scipy's ``cdist`` + argmin (on a 1,000-query slice, extrapolated:
-the full run needs a 4.8 GB float64 matrix and minutes), scikit-learn's ``NearestNeighbors``
-(brute and auto), faiss' ``IndexFlatL2`` when faiss-cpu is installed, and the machine's own
-float32 matrix-multiply rate: the 2 M N D flops of the distance products at that rate are the floor
-for any exact method built on a matrix product. Each method runs in a fresh process; its peak
-memory is the peak resident size above what the process held before the call (VmHWM, reset
-through /proc/self/clear_refs on Linux).
+Every method as a fraction of the machine's own float32 GEMM floor, measured in the same run: the
+2 M N D flops of the distance products at torch's best rate are the floor for any exact method
+built on a matrix product. The floor is the faster of one ``torch.mm`` of the whole (10,000 x 128)
+by (128 x 60,000) product, which writes a 2.4 GB matrix, and the same product in 512 x 512 tiles,
+which stay in the cache; the tiles are faster on every CPU tried, so they set the stricter floor.
+
+Beside ``neighbors.nearest`` (with the ranker ``cpu_backend`` measured faster on this machine, and
+with each ranker forced): raw faiss ``IndexFlatL2``, scikit-learn's ``NearestNeighbors`` (brute
+and auto), and scipy's ``cdist`` + argmin (on a 1,000-query slice, extrapolated: the full run needs
+a 4.8 GB float64 matrix and minutes). Each method runs in a fresh process, twice: its time is the
+faster call, its peak memory the first call's peak resident size above what the process held
+before it (VmHWM, reset through /proc/self/clear_refs on Linux).
 
 The data are seeded Gaussian features: a brute-force search does the same work on any values.
 """
@@ -22,12 +27,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mnistlab import neighbors
 from mnistlab.neighbors import nearest
 
 M, N, D = 10_000, 60_000, 128
-TARGET_S = 1.5
+TARGET_RATIO = 1.35  # issue 15: within 1.35x of the GEMM floor
 TARGET_MB = 1024
 CDIST_SLICE = 1_000
+TILE = 512
 
 
 def _status_kb(field: str) -> int | None:
@@ -55,13 +62,38 @@ def _measure(fn: Callable[[], object]) -> tuple[float, float | None, object]:
     return seconds, mb, out
 
 
-def _matmul_gflops(q: np.ndarray, r: np.ndarray) -> float:
-    """The float32 GEMM rate on the same shapes, in 4096-column blocks (no reduction)."""
-    qt, rt = torch.from_numpy(q), torch.from_numpy(np.ascontiguousarray(r.T))
-    t0 = time.perf_counter()
-    for j in range(0, len(r), 4096):
-        qt @ rt[:, j : j + 4096]
-    return 2 * len(q) * len(r) * q.shape[1] / (time.perf_counter() - t0) / 1e9
+def _best_of(fn: Callable[[], object], repeats: int = 3) -> float:
+    fn()  # warm up: thread pools, page faults of the first allocations
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def gemm_floor(q: np.ndarray, r: np.ndarray, tiles_only: bool = False) -> dict[str, float]:
+    """Seconds of the float32 product q r^T (M, N) done two ways with torch, and with numpy."""
+    qt, rt = torch.from_numpy(q), torch.from_numpy(r)
+    r_t = rt.T.contiguous()
+
+    def tiles() -> None:
+        for i in range(0, len(qt), TILE):
+            for j in range(0, len(rt), TILE):
+                torch.mm(rt[j : j + TILE], qt[i : i + TILE].T)
+
+    def numpy_tiles() -> None:  # numpy's own BLAS (OpenBLAS), the same tiles
+        for i in range(0, len(q), TILE):
+            for j in range(0, len(r), TILE):
+                r[j : j + TILE] @ q[i : i + TILE].T
+
+    if tiles_only:
+        return {"tiles_s": _best_of(tiles)}
+    return {
+        "one_mm_s": _best_of(lambda: torch.mm(qt, r_t), repeats=1),
+        "tiles_s": _best_of(tiles),
+        "numpy_tiles_s": _best_of(numpy_tiles),
+    }
 
 
 def _cdist_argmin(q: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -84,24 +116,14 @@ def _faiss(q: np.ndarray, r: np.ndarray) -> np.ndarray:
     return index.search(q, 1)[1][:, 0]
 
 
-def _ours(q: np.ndarray, r: np.ndarray) -> np.ndarray:
-    return nearest(q, r)[1][:, 0]
-
-
-def _torch_blocks(q: np.ndarray, r: np.ndarray) -> np.ndarray:
-    from mnistlab import neighbors
-
-    neighbors._faiss = None  # the fallback path, in this child process only
-    return nearest(q, r)[1][:, 0]
-
-
 METHODS = {
-    "ours": _ours,
-    "torch-blocks": _torch_blocks,
+    "ours": lambda q, r: nearest(q, r)[1][:, 0],
+    "ours-torch": lambda q, r: nearest(q, r, backend="torch")[1][:, 0],
+    "ours-faiss": lambda q, r: nearest(q, r, backend="faiss")[1][:, 0],
+    "faiss": _faiss,
     "cdist": lambda q, r: _cdist_argmin(q[:CDIST_SLICE], r),
     "sklearn-brute": lambda q, r: _sklearn(q, r, "brute"),
     "sklearn-auto": lambda q, r: _sklearn(q, r, "auto"),
-    "faiss": _faiss,
 }
 
 
@@ -113,13 +135,15 @@ def _data() -> tuple[np.ndarray, np.ndarray]:
 
 def _child(method: str, threads: int, conn) -> None:
     torch.set_num_threads(threads)
-    if method == "faiss":
-        import faiss
+    import faiss
 
-        faiss.omp_set_num_threads(threads)
+    faiss.omp_set_num_threads(threads)
     q, r = _data()
     METHODS[method](q[:100], r[:1000])  # warm up: imports, thread pools
-    conn.send(_measure(lambda: METHODS[method](q, r)))
+    neighbors.cpu_backend()  # measured once per machine, then read from the cache
+    # The first call's peak memory; the faster of two calls' time (the floor is the best of three)
+    seconds, mb, out = _measure(lambda: METHODS[method](q, r))
+    conn.send((min(seconds, _measure(lambda: METHODS[method](q, r))[0]), mb, out))
 
 
 def _in_child(method: str, threads: int) -> tuple[float, float | None, np.ndarray]:
@@ -137,61 +161,60 @@ def run() -> list[dict]:
     threads = min(2, os.cpu_count() or 1)
     torch.set_num_threads(threads)
     q, r = _data()
-    gflops = _matmul_gflops(q, r)
-    floor_s = 2 * M * N * D / gflops / 1e9
-
-    ours_s, ours_mb, ours_idx = min(
-        (_in_child("ours", threads) for _ in range(2)), key=lambda t: t[0]
-    )
+    floor = gemm_floor(q, r)
+    ours_s, ours_mb, ours_idx = _in_child("ours", threads)
+    others = {}  # what -> (seconds, peak MB, neighbour indices)
+    for ranker in neighbors.BACKENDS:
+        others[f"neighbors.nearest, {ranker} ranker forced"] = _in_child(f"ours-{ranker}", threads)
+    others["raw faiss IndexFlatL2 (k=1, float32 distances)"] = _in_child("faiss", threads)
+    for algorithm in ("brute", "auto"):
+        others[f"sklearn NearestNeighbors({algorithm})"] = _in_child(
+            f"sklearn-{algorithm}", threads
+        )
+    # The tiles again, now that the other processes are done: the faster time counts (a busy
+    # machine only makes the floor look slower, the ratios kinder)
+    floor["tiles_s"] = min(floor["tiles_s"], gemm_floor(q, r, tiles_only=True)["tiles_s"])
+    floor_s = min(floor["one_mm_s"], floor["tiles_s"])
     rows = [
         {
-            "what": f"matmul floor ({M:,} x {N:,} x {D}, float32, {threads} threads)",
-            "gflops": gflops,
+            "what": f"GEMM floor ({M:,} x {N:,} x {D}, float32, {threads} threads, torch)",
             "time_s": floor_s,
+            "gflops": 2 * M * N * D / floor_s / 1e9,
+            "one_mm_s": floor["one_mm_s"],
+            f"tiles_{TILE}_s": floor["tiles_s"],
+            "numpy_blas_tiles_s": floor["numpy_tiles_s"],
         },
         {
-            "what": "neighbors.nearest (ours: faiss ranks, float64 re-rank)",
+            "what": f"neighbors.nearest ({neighbors.cpu_backend()} ranks, float64 re-rank)",
             "time_s": ours_s,
             "peak_mb": ours_mb,
             "vs_floor": ours_s / floor_s,
-            "target_s": TARGET_S,
-            "meets_target": ours_s <= TARGET_S and (ours_mb or 0) <= TARGET_MB,
+            "target_vs_floor": TARGET_RATIO,
+            "meets_target": ours_s <= TARGET_RATIO * floor_s and (ours_mb or 0) <= TARGET_MB,
         },
     ]
-
-    def compare(what: str, seconds: float, mb: float | None, idx: np.ndarray, **extra) -> None:
+    for what, (seconds, mb, idx) in others.items():
         rows.append(
             {
                 "what": what,
                 "time_s": seconds,
                 "peak_mb": mb,
-                "x_slower_than_ours": seconds / ours_s,
-                "same_neighbours": float(np.mean(idx == ours_idx[: len(idx)])),
-                **extra,
+                "vs_floor": seconds / floor_s,
+                "same_neighbours": float(np.mean(idx == ours_idx)),
             }
         )
-
-    s, mb, idx = _in_child("torch-blocks", threads)
-    compare("blocked torch search (ours without faiss)", s, mb, idx)
-    s, mb, idx = _in_child("cdist", threads)
+    seconds, mb, idx = _in_child("cdist", threads)
     scale = M / CDIST_SLICE
-    compare(
-        f"scipy cdist + argmin ({CDIST_SLICE:,} queries, x{scale:.0f})",
-        s * scale,
-        (mb or 0) * scale,
-        idx,
-        note="extrapolated; the full distance matrix alone is 4.8 GB",
+    rows.append(
+        {
+            "what": f"scipy cdist + argmin ({CDIST_SLICE:,} queries, x{scale:.0f})",
+            "time_s": seconds * scale,
+            "peak_mb": (mb or 0) * scale,
+            "vs_floor": seconds * scale / floor_s,
+            "same_neighbours": float(np.mean(idx == ours_idx[:CDIST_SLICE])),
+            "note": "extrapolated; the full distance matrix alone is 4.8 GB",
+        }
     )
-    for algorithm in ("brute", "auto"):
-        s, mb, idx = _in_child(f"sklearn-{algorithm}", threads)
-        compare(f"sklearn NearestNeighbors({algorithm})", s, mb, idx)
-    try:
-        import faiss  # noqa: F401
-    except ImportError:
-        rows.append({"what": "faiss IndexFlatL2", "note": "faiss-cpu not installed"})
-    else:
-        s, mb, idx = _in_child("faiss", threads)
-        compare("faiss IndexFlatL2", s, mb, idx)
     return rows
 
 
