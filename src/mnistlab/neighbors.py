@@ -239,13 +239,13 @@ def _torch_candidates(
     scores_buf = torch.empty((br, bq), device=qs.device)
     for i0 in range(0, m, bq):
         b = len(qs[i0 : i0 + bq])
-        qb = torch.cat([qs[i0 : i0 + bq].T * -2.0, qs.new_ones((1, b))])  # (D + 1, b)
+        qb = torch.cat([qs[i0 : i0 + bq] * -2.0, qs.new_ones((b, 1))], 1)  # (b, D + 1)
         g_min = torch.empty((n_groups, b), device=qs.device)  # each group's best score
         for j0 in range(0, n_pad, br):
             # (br, b) = ||r||^2 - 2 r.q, the squared distance less ||q||^2, as one GEMM:
             # [r, ||r||^2] . [-2 q, 1]. References run down the rows, so that the minimum over
             # a group is a vectorised min of G rows.
-            s = torch.mm(r_aug[j0 : j0 + br], qb, out=scores_buf[:, :b])
+            s = torch.mm(r_aug[j0 : j0 + br], qb.T, out=scores_buf[:, :b])
             g_block = g_min[j0 // GROUP : (j0 + br) // GROUP]
             torch.amin(s.view(br // GROUP, GROUP, b), 1, out=g_block)
         # The c best scores lie in the c groups with the smallest minima: any other group's
@@ -253,7 +253,7 @@ def _torch_candidates(
         # again; those groups are found the same way among groups of G groups.
         g_best, g = _smallest_groups(g_min, c_groups)  # (b, c_groups) each
         rows = groups.index_select(0, g.view(-1)).view(b, c_groups * GROUP, d + 1)
-        scores = (rows * qb.T[:, None, :]).sum(2)  # (b, c_groups G)
+        scores = torch.bmm(rows, qb[:, :, None]).view(b, c_groups * GROUP)
         v, pick = scores.topk(c, dim=1, largest=False, sorted=False)
         members = (g * GROUP)[:, :, None] + torch.arange(GROUP, device=qs.device)  # (b, c, G)
         cand[i0 : i0 + b] = members.view(b, c_groups * GROUP).gather(1, pick)
