@@ -115,6 +115,23 @@ def test_ties_beyond_the_candidates_are_ordered_by_index(rng, tiny_blocks, backe
     assert (dist == 1).all()
 
 
+@pytest.mark.parametrize(("k", "exclude_self"), [(1, False), (5, False), (5, True)])
+def test_few_queries_need_a_second_round(features, monkeypatch, k, exclude_self):
+    """The first round's candidates clear the bound for nearly every query on real features."""
+    test, train = features
+    queries = train if exclude_self else test
+    rounds = []
+    torch_candidates = neighbors._torch_candidates
+
+    def spy(qs, *args):
+        rounds.append(len(qs))
+        return torch_candidates(qs, *args)
+
+    monkeypatch.setattr(neighbors, "_torch_candidates", spy)
+    neighbors.nearest(queries, train, k, exclude_self=exclude_self, backend="torch")
+    assert rounds[0] == len(queries) and sum(rounds[1:]) <= 0.05 * len(queries)
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),

@@ -228,9 +228,11 @@ def _torch_candidates(
     m, d = qs.shape
     n_groups = n_pad // GROUP  # group g: references g G ... g G + G - 1
     groups = r_aug.view(n_groups, GROUP, d + 1)
-    # Groups scored again: half as many as candidates (at least one) keep that step cheap; the
-    # candidates are the best of their members.
-    c_groups = min(-(-c // 2), n_groups)
+    # Groups scored again, the candidates being the best of their members: c - 2, which is one
+    # more than the neighbours sought (k + 3 candidates, one more with exclude_self). The worst
+    # chosen group's minimum must lie above the k-th neighbour for the bound to clear; with as
+    # many groups as neighbours it never does (measured: every query searched twice).
+    c_groups = min(max(c - 2, 1), n_groups)
     bq = max(1, min(bq, 2**24 // (c_groups * GROUP * d)))  # a retry's many candidates: <= 64 MB
     cand = torch.empty((m, c), dtype=torch.int64, device=qs.device)
     worst = torch.empty(m, dtype=torch.float64, device=qs.device)
