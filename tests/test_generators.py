@@ -50,9 +50,10 @@ FACTORIES = {
     "latent-kde": lambda ae: gen.LatentKDE(ae, bandwidth="silverman"),
     "latent-gmm": lambda ae: gen.LatentGMM(ae, n_components=3, random_state=0),
     "class-gaussians": lambda ae: gen.ClassConditionalGaussian(ae),
+    "latent-gaussian": lambda ae: gen.LatentGaussian(ae),
     "vae-prior": lambda ae: gen.VAEPrior(ae, scale=0.8),
 }
-LATENT = ["latent-kde", "latent-gmm", "class-gaussians", "vae-prior"]
+LATENT = ["latent-kde", "latent-gmm", "class-gaussians", "latent-gaussian", "vae-prior"]
 
 
 _FITTED: dict[str, gen.Generator] = {}
@@ -430,3 +431,26 @@ def test_bad_settings_raise(ae, small):
         gen.bandwidth_grid(np.ones(5))  # not (n_samples, n_features)
     with pytest.raises(ValueError):
         gen.cv_bandwidth(np.random.default_rng(0).normal(size=(50, 2)), [-1.0], 0)
+
+
+def test_latent_gaussian_is_numpys_eigh_gaussian_with_a_ridge(rng):
+    """Ten codes in 8 dimensions: np.cov (N - 1) plus 1e-3 of the mean variance on the diagonal,
+    and samples equal to numpy's multivariate_normal(method="eigh") to the last bit."""
+    z = (rng.normal(size=(10, 8)) * [1, 2, 3, 4, 5, 6, 7, 8]).astype(np.float32)
+    est = gen.LatentGaussian(None).fit_latents(z)
+    cov = np.cov(z, rowvar=False)
+    expected = cov + 1e-3 * np.trace(cov) / 8 * np.eye(8)
+    np.testing.assert_allclose(est.covariance_, expected, rtol=1e-12)
+    np.testing.assert_allclose(est.factor_ @ est.factor_.T, expected, rtol=1e-9, atol=1e-12)
+    assert np.linalg.eigvalsh(est.covariance_).min() > 0  # 10 codes, yet every direction lives
+    reference = np.random.default_rng(7).multivariate_normal(
+        z.mean(0), expected, size=300, method="eigh"
+    )
+    np.testing.assert_array_equal(est.sample_latents(300, 7), reference.astype(np.float32))
+    # Many samples: the mean and covariance come back.
+    many = est.sample_latents(200_000, 1).astype(np.float64)
+    sd = np.sqrt(np.diag(expected))  # sampling errors: sd_i / 450 and about sd_i sd_j / 300
+    assert (np.abs(many.mean(0) - z.mean(0)) < 0.02 * sd).all()
+    assert (np.abs(np.cov(many, rowvar=False) - expected) < 0.02 * np.outer(sd, sd)).all()
+    with pytest.raises(DataError):
+        gen.LatentGaussian(None).fit_latents(z[:1])  # one code has no spread

@@ -114,3 +114,15 @@ def test_data_finds_a_torchvision_download_root(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="also looked in MNIST/raw/ or raw/"):
         data.find_files(tmp_path / "empty")
+
+
+def test_to_uint8_rounds_back_to_the_stored_levels(small):
+    x = small.x_train[:20]  # uint8 (20, 28, 28)
+    np.testing.assert_array_equal(images.to_uint8(images.as_images(x)), x)  # a round trip
+    np.testing.assert_array_equal(images.to_uint8(x.reshape(20, 784)), x)  # any layout
+    half = np.array([0.5 / 255, 1.5 / 255, 2.5 / 255, 1.0], dtype=np.float32)
+    assert images.to_uint8(np.tile(half, 196).reshape(1, 28, 28))[0, 0, :4].tolist() == [
+        0, 2, 2, 255,
+    ]  # halves to even, as np.rint  # fmt: skip
+    with pytest.raises(DataError):
+        images.to_uint8(np.full((1, 28, 28), 1.5, dtype=np.float32))  # not in [0, 1]

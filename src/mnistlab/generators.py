@@ -14,6 +14,7 @@ PixelKDE                   pixel     a random training image + bandwidth * N(0, 
 PCAKDE                     pca       KDE on PCA coordinates, then ``pca_.inverse_transform``
 LatentKDE                  latent    KDE on the autoencoder's codes, then its decoder
 LatentGMM                  latent    Gaussian mixture on the codes (ex-post density, RAE)
+LatentGaussian             latent    one Gaussian on a few codes, with a ridge (brief 003)
 ClassConditionalGaussian   latent    one MLE Gaussian per digit on the codes (brief 001)
 VAEPrior                   latent    z ~ N(0, scale^2 I), then the VAE's decoder (brief 002)
 =========================  ========  =========================================================
@@ -680,7 +681,11 @@ def _draw_gaussians(
     means: np.ndarray,
     cholesky: np.ndarray,
 ) -> np.ndarray:
-    """z_i = means[labels_i] + cholesky[labels_i] @ eps_i; labels (n,) -> float32 (n, d)."""
+    """z_i = means[labels_i] + cholesky[labels_i] @ eps_i; labels (n,) -> float32 (n, d).
+
+    The one Gaussian sampler of the latent generators: ``cholesky`` (K, d, d) may hold any
+    factors L with L L^T = covariance (``LatentGaussian`` passes its eigendecomposition's).
+    """
     eps = rng.standard_normal((len(labels), means.shape[1]))  # (n, d)
     z = np.empty_like(eps)
     for k in range(len(means)):
@@ -772,6 +777,47 @@ class LatentGMM(_LatentGenerator):
 
     def _fitted_summary(self) -> dict[str, Any]:
         return {"converged": bool(self.gmm_.converged_), "dim": int(self.means_.shape[1])}
+
+
+class LatentGaussian(_LatentGenerator):
+    """One Gaussian on a few codes (brief 003's few-shot digits): unbiased covariance + a ridge.
+
+    ``LatentGMM(n_components=1)`` fits the same model by maximum likelihood with an absolute
+    ``reg_covar``; this one is for N codes with N <= d, where the sample covariance is singular.
+    model : torch module with ``encode``/``decode``.
+    ridge : added to the covariance's diagonal as a fraction of the codes' mean variance (floored
+        at 1e-8): every direction stays alive but tiny, so samples stay near the span of the codes.
+
+    Learned: ``mean_`` (d,), ``covariance_`` (d, d), ``factor_`` (d, d) with
+    ``factor_ @ factor_.T == covariance_``: U sqrt(S) of its eigendecomposition, the factor of
+    numpy's ``multivariate_normal(method="eigh")``, whose samples these are to the last bit.
+    """
+
+    def __init__(self, model: Any, ridge: float = 1e-3) -> None:
+        self.model = model
+        self.ridge = ridge
+
+    def fit_latents(self, Z: Any, y: Any = None) -> Self:
+        Z = _check_points(Z, "Z", min_rows=2)  # float32 stays float32, as does its mean
+        d = Z.shape[1]
+        cov = np.cov(Z, rowvar=False).reshape(d, d)  # (d, d) float64, divided by N - 1
+        ridge = self.ridge * max(float(np.trace(cov)) / d, 1e-8)
+        self.mean_ = Z.mean(axis=0)
+        self.covariance_ = cov + ridge * np.eye(d)
+        s, u = np.linalg.eigh(self.covariance_)
+        self.factor_ = u * np.sqrt(np.abs(s))
+        return self
+
+    def _draw_latents(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        one = np.zeros(n, dtype=np.intp)  # every sample from the one component
+        return _draw_gaussians(rng, one, self.mean_[None], self.factor_[None])
+
+    @property
+    def name(self) -> str:
+        return f"{_model_name(self.model)} latent Gaussian"
+
+    def _fitted_summary(self) -> dict[str, Any]:
+        return {"dim": int(self.mean_.shape[0])}
 
 
 class ClassConditionalGaussian(_LatentGenerator):

@@ -79,6 +79,12 @@ def as_images(
     return x
 
 
+def to_uint8(images: Any, name: str = "images") -> np.ndarray:
+    """Anything ``as_images`` takes -> uint8 (N, 28, 28), each pixel rounded to the nearest of
+    the 256 levels (halves to even): how MNIST files and the trainer's data sets store digits."""
+    return np.clip(np.rint(as_images(images, name) * 255.0), 0, 255).astype(np.uint8)
+
+
 def _to_numpy(images: Any, name: str) -> np.ndarray:
     if images is None:
         raise DataError(f"{name}: no images given")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -511,6 +511,105 @@ class Scorer:
                 self._score(self.test_probs_, self.test_features_, self.test_descriptors_, td)
             ),
         }
+
+
+# ---- a set's spread, the judge's accuracy, and few-shot scoring -----------------------------
+
+
+def vendi_score(features: np.ndarray) -> float:
+    """Vendi score (Friedman & Dieng 2023) of features (n, D) with the cosine-similarity kernel.
+
+    exp of the entropy of the eigenvalues of K / n, K_ij = cos(f_i, f_j): 1 for n identical
+    points, n for n orthogonal ones; an effective number of distinct samples. The nonzero
+    eigenvalues of K / n = F F^T / n equal those of F^T F / n (D, D), which is cheaper for n > D.
+    """
+    f = np.asarray(features, dtype=np.float64)
+    n = len(f)
+    if n == 0:
+        return float("nan")
+    norms = np.linalg.norm(f, axis=1, keepdims=True)
+    f = f / np.where(norms > 0, norms, 1.0)  # (n, D), unit rows
+    gram = f.T @ f if n > f.shape[1] else f @ f.T  # (D, D) or (n, n)
+    lam = np.clip(np.linalg.eigvalsh(gram / n), 0.0, None)
+    lam = lam[lam > 1e-12]
+    return float(np.exp(-(lam * np.log(lam)).sum()))
+
+
+def mean_pairwise_distance(features: np.ndarray) -> float:
+    """Mean Euclidean distance over all pairs i < j of features (n, D); NaN for n < 2."""
+    f = np.asarray(features, dtype=np.float64)
+    n = len(f)
+    if n < 2:
+        return float("nan")
+    sq = (f * f).sum(1)
+    d2 = np.clip(sq[:, None] + sq[None, :] - 2 * f @ f.T, 0.0, None)  # (n, n)
+    iu = np.triu_indices(n, 1)
+    return float(np.sqrt(d2[iu]).mean())
+
+
+def judge_accuracy(judge: nn.Module, images: np.ndarray, labels: np.ndarray) -> float:
+    """Share of images (N, 28, 28) whose judge prediction equals labels (N,)."""
+    probs, _ = models.judge_outputs(judge, images)
+    return float((probs.argmax(1) == np.asarray(labels)).mean())
+
+
+@dataclass
+class SetScores:
+    """The judge's view of one set of images meant to show one digit (``FewShotScorer``)."""
+
+    n: int
+    recognised: float  # share the judge labels as the digit
+    p_digit: float  # mean judge probability of the digit
+    diversity: float  # mean pairwise distance in the judge's feature space
+    vendi: float  # Vendi score (cosine kernel on the judge's features)
+    # Calibrated on real digits (``novelty``): d to the nearest of the N training digits.
+    novelty: float
+    nn_distance: float  # mean of d
+    # Mean pixel value in [0, 1]; strokes cover about 0.13 of a real digit. A judge may label
+    # saturated blobs as a digit (8s most of all): ink tells them apart without the judge.
+    ink: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+class FewShotScorer:
+    """Scores sets of images of one digit against the few (N) training digits a generator saw.
+
+    ``Scorer``'s few-shot counterpart: novelty is the distance to the nearest of the N training
+    digits, on the scale of real unseen digits' distances to the same N, and diversity is measured
+    within the set (mean pairwise distance, Vendi score), since the set has one class.
+    judge : as for ``Scorer``; digit : the class the images should show;
+    train : the N training digits (N, 28, 28); real : unseen real digits of the class (M, 28, 28).
+
+    Computed here: ``train_descriptors_`` (N, d) and ``reference_distances_`` (M,), novelty's
+    scale.
+    """
+
+    def __init__(self, judge: nn.Module, digit: int, train: np.ndarray, real: np.ndarray) -> None:
+        self.judge = judge
+        self.digit = digit
+        self.train_descriptors_ = models.judge_all(judge, train)[2]  # (N, d)
+        real_descriptors = models.judge_all(judge, real)[2]  # (M, d)
+        dist = nearest(real_descriptors, self.train_descriptors_, k=1)[0]
+        self.reference_distances_ = np.asarray(dist, dtype=np.float64).reshape(len(real), -1)[:, 0]
+
+    def score(self, images: np.ndarray, *, exclude_self: bool = False) -> SetScores:
+        """Scores of images (n, 28, 28), uint8 or float in [0, 1]. exclude_self : the images are
+        the training digits themselves; d is then the distance to the nearest other one."""
+        probs, feats, desc = models.judge_all(self.judge, images)
+        dist = nearest(desc, self.train_descriptors_, k=1, exclude_self=exclude_self)[0]
+        d = np.asarray(dist, dtype=np.float64).reshape(len(images), -1)[:, 0]  # (n,)
+        return SetScores(
+            n=len(images),
+            recognised=float((probs.argmax(1) == self.digit).mean()),
+            p_digit=float(probs[:, self.digit].mean()),
+            diversity=mean_pairwise_distance(feats[:1000]),  # 1,000 rows bound the (n, n) matrix
+            vendi=vendi_score(feats),
+            novelty=float(novelty(d, self.reference_distances_).mean()),
+            nn_distance=float(d.mean()),
+            ink=float(as_images(images).mean()),
+        )
 
 
 # ---- reconstruction metrics -----------------------------------------------------------------
