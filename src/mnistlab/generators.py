@@ -694,15 +694,20 @@ def _draw_gaussians(
     return z.astype(np.float32)
 
 
-def _mixture_logpdf(Z: np.ndarray, weights: np.ndarray, means: np.ndarray, chol: np.ndarray):
-    """log sum_k w_k N(z; mu_k, L_k L_k^T) for Z (n, d) -> float64 (n,)."""
+def _joint_logpdf(Z: np.ndarray, weights: np.ndarray, means: np.ndarray, chol: np.ndarray):
+    """log w_k + log N(z; mu_k, L_k L_k^T) for Z (n, d) and every component k -> float64 (n, K)."""
     d = Z.shape[1]
     terms = np.empty((len(Z), len(means)))
     for k in range(len(means)):
         u = solve_triangular(chol[k], (Z - means[k]).T, lower=True)  # (d, n)
         log_det = 2 * np.log(np.diag(chol[k])).sum()
         terms[:, k] = -0.5 * (d * np.log(2 * np.pi) + log_det + (u**2).sum(axis=0))
-    return logsumexp(terms + np.log(weights), axis=1)
+    return terms + np.log(weights)
+
+
+def _mixture_logpdf(Z: np.ndarray, weights: np.ndarray, means: np.ndarray, chol: np.ndarray):
+    """log sum_k w_k N(z; mu_k, L_k L_k^T) for Z (n, d) -> float64 (n,)."""
+    return logsumexp(_joint_logpdf(Z, weights, means, chol), axis=1)
 
 
 class LatentGMM(_LatentGenerator):
@@ -913,6 +918,20 @@ class ClassConditionalGaussian(_LatentGenerator):
         check_is_fitted(self)
         Z = self._codes(X).astype(np.float64)
         return float(_mixture_logpdf(Z, self.priors_, self.means_, self.cholesky_).mean())
+
+    def predict_latents(self, Z: Any) -> np.ndarray:
+        """The Gaussian Bayes classifier of the fitted classes: the c of the largest
+        prior_c N(z; mu_c, Sigma_c) for each code. Z : (n_samples, latent_dim) -> labels (n,)
+        from ``classes_``; how far apart the class Gaussians are is its accuracy on real codes."""
+        check_is_fitted(self)
+        Z = _check_points(Z, "Z").astype(np.float64)
+        with _one_thread():
+            joint = _joint_logpdf(Z, self.priors_, self.means_, self.cholesky_)  # (n, K)
+        return self.classes_[joint.argmax(axis=1)]
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The class of each image X (n, 28, 28) / (n, 784): ``predict_latents`` of its code."""
+        return self.predict_latents(self._codes(X))
 
     @property
     def name(self) -> str:

@@ -654,7 +654,15 @@ def ssim(target: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return val.double().numpy()
 
 
-def reconstruction(target: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """The four reconstruction metrics averaged over images: keys mse, bce, psnr, ssim."""
+def reconstruction(
+    target: np.ndarray, pred: np.ndarray, *, per_image: bool = False
+) -> dict[str, Any]:
+    """The four reconstruction metrics: keys mse, bce, psnr, ssim.
+
+    target : (N, 28, 28) uint8 or float in [0, 1]; pred : (N, 28, 28) float in [0, 1].
+    Each metric averaged over the images (a float), or with ``per_image`` the float64 array (N,)
+    of every image's value.
+    """
     fns = {"mse": mse, "bce": bce, "psnr": psnr, "ssim": ssim}
-    return {name: float(fn(target, pred).mean()) for name, fn in fns.items()}
+    values = {name: fn(target, pred) for name, fn in fns.items()}
+    return values if per_image else {name: float(v.mean()) for name, v in values.items()}
