@@ -1,4 +1,5 @@
-"""The denoising study: the noise model, the seeded test noise, and the study end to end."""
+"""The denoising study: the noise model, the seeded test noise, the verdicts on made-up results,
+the report's layout, and the study end to end."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from mnistlab import data as mdata
-from mnistlab.studies import denoising
+from mnistlab.studies import denoising, scaffold
 
 
 def test_noise_statistics_match_the_model():
@@ -70,6 +71,128 @@ def test_config_validates_noise_factors():
     assert denoising.DenoisingConfig(noise_factors=(1, 0.5, 1)).eval_levels == (0.0, 0.5, 1.0)
 
 
+# ---- verdicts and layout on made-up results -------------------------------------------------
+
+QUESTIONS = [
+    "Do we do at least as well as brief 003?",
+    "Can you still read it at noise 0.9?",
+    "How does the noise level matter?",
+    "Does a denoiser trained at one level work at another?",
+]
+
+
+def _figures(bce, judge_accuracy, psnr=20.0, ssim=0.8):
+    return {
+        "bce": bce,
+        "mse": bce / 10,
+        "psnr": psnr,
+        "ssim": ssim,
+        "judge_accuracy": judge_accuracy,
+    }
+
+
+def made_up(
+    bce=(0.09, 0.12, 0.14),
+    noisy_accuracy=0.5,
+    denoised_accuracy=0.9,
+    clean_accuracy=0.99,
+    own_level_best=True,
+    factors=(0.5, 0.7, 0.9),
+):
+    """A DenoisingResult with small numbers, no model behind it."""
+    config = denoising.DenoisingConfig(noise_factors=factors)
+    levels = [
+        denoising.LevelResult(
+            noise_factor=f,
+            model={"test": {"loss": b}},
+            history=[{"epoch": 1, "train_loss": 0.2, "val_loss": 0.21}],
+            noisy=_figures(1.5, noisy_accuracy, psnr=10.0, ssim=0.3),
+            denoised=_figures(b, denoised_accuracy),
+        )
+        for f, b in zip(config.noise_factors, bce, strict=True)
+    ]
+    cross = []
+    for a in config.noise_factors:
+        for b in config.eval_levels:
+            # Own level best: the error grows with the distance between the levels; otherwise
+            # the model trained at the highest level wins everywhere.
+            err = 0.1 + abs(a - b) if own_level_best else 0.1 + (1 - a)
+            cross.append({"trained_at": a, "evaluated_at": b, **_figures(err, 0.9)})
+    grid = np.zeros((10, 28, 28), dtype=np.float32)
+    return denoising.DenoisingResult(
+        config=config, data_source="made up", data_checksum="0", judge={"judge_id": "made-up"},
+        n_test=1000, clean_accuracy=clean_accuracy, levels=levels, cross=cross, grid_clean=grid,
+        grid_noisy={f: grid for f in config.noise_factors},
+        grid_denoised={f: grid for f in config.noise_factors}, seconds=1.0,
+    )  # fmt: skip
+
+
+def findings(result):
+    return {v.question: v.finding for v in denoising.verdicts(result)}
+
+
+def test_verdicts_ask_the_same_questions_in_order():
+    verdicts = denoising.verdicts(made_up())
+    assert [v.question for v in verdicts] == QUESTIONS
+    for v in verdicts:
+        assert v.answer and not any(ch.isdigit() for ch in v.finding), v.finding
+
+
+def test_brief_verdict_follows_the_bce():
+    beat = denoising.brief_verdict(made_up(bce=(0.09, 0.12, 0.14)))
+    assert beat.finding == "yes" and beat.answer.startswith("Yes: at noise 0.5 our denoised")
+    assert "0.0900 against the brief's 0.10" in beat.answer and "1,000 test images" in beat.answer
+    missed = denoising.brief_verdict(made_up(bce=(0.11, 0.12, 0.14)))
+    assert missed.finding == "no" and missed.answer.startswith("No: ")
+    # No level that the brief reports: no such question.
+    assert denoising.brief_verdict(made_up(bce=(0.1,), factors=(0.7,))) is None
+    assert len(denoising.verdicts(made_up(bce=(0.1,), factors=(0.7,)))) == 3
+
+
+def test_readable_verdict_follows_the_accuracies():
+    helps = denoising.readable_verdict(made_up(noisy_accuracy=0.5, denoised_accuracy=0.9))
+    assert helps.finding == "denoising helps"
+    assert "wins back 82% of the accuracy the noise took" in helps.answer  # 0.4 / 0.49
+    assert "50.0% of the noisy ones at noise 0.9" in helps.answer
+    worse = denoising.readable_verdict(made_up(noisy_accuracy=0.5, denoised_accuracy=0.4))
+    assert worse.finding == "denoising does not help"
+    free = denoising.readable_verdict(made_up(noisy_accuracy=0.99, clean_accuracy=0.99))
+    assert free.finding == "noise costs nothing"
+
+
+def test_level_verdict_follows_the_order_of_the_bces():
+    assert findings(made_up(bce=(0.09, 0.12, 0.14)))[QUESTIONS[2]] == "steadily worse"
+    v = denoising.level_verdict(made_up(bce=(0.09, 0.15, 0.14)))
+    assert v.finding == "not steadily worse"
+    assert v.answer.startswith("The denoised images do not get steadily worse")
+    assert "from 0.0900 at noise 0.5 to 0.1400 at 0.9" in v.answer
+    assert denoising.level_verdict(made_up(bce=(0.1,), factors=(0.7,))).finding == "one level"
+
+
+def test_cross_verdict_names_the_best_model_per_level():
+    own = denoising.cross_verdict(made_up(own_level_best=True))
+    assert own.finding == "each level's own model is best"
+    assert "at noise 0.5 the best model is the one trained at 0.5" in own.answer
+    other = denoising.cross_verdict(made_up(own_level_best=False))
+    assert other.finding == "another level's model is best somewhere"
+    assert "at noise 0.5 the best model is the one trained at 0.9" in other.answer
+
+
+def test_numbers_tables_and_report_of_a_made_up_result():
+    result = made_up()
+    body = denoising.numbers(result)
+    assert body["clean_judge_accuracy"] == 0.99 and len(body["levels"]) == 3
+    assert len(body["cross_level"]) == 3 * 4 and len(body["brief_003"]) == 2
+    assert "verdicts" not in body and "config" not in body  # the envelope's
+    t = denoising.tables(result)
+    assert set(t) == {"levels", "cross_level", "history"} and len(t["levels"]) == 3
+    verdicts = denoising.verdicts(result)
+    html = denoising.report(result, verdicts).to_html()
+    for section in ("Answers", "The set-up", "Every noise level", "Loss curves", "Cross-level"):
+        assert section in html
+    assert "wins back 82%" in html
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 def test_quick_study_end_to_end(tmp_path):
@@ -81,7 +204,9 @@ def test_quick_study_end_to_end(tmp_path):
     assert (out / "report.html").is_file()
     assert (out / "cross_level.csv").is_file()
     m = json.loads((out / "metrics.json").read_text())
-    levels = {lv["noise_factor"]: lv for lv in m["levels"]}
+    assert m["schema"] == scaffold.SCHEMA and m["study"] == "denoising"
+    r = m["results"]
+    levels = {lv["noise_factor"]: lv for lv in r["levels"]}
     assert sorted(levels) == [0.5, 0.7, 0.9]
     for lv in levels.values():
         # Denoising brings the images closer to the clean ones, on every measure.
@@ -89,14 +214,15 @@ def test_quick_study_end_to_end(tmp_path):
         assert lv["denoised"]["psnr"] > lv["noisy"]["psnr"]
         assert 0 <= lv["denoised"]["judge_accuracy"] <= 1
         assert lv["history"], "loss curve missing"
-    assert len(m["cross_level"]) == 3 * 4  # trained at 3 levels, evaluated clean + 3 levels
+    assert len(r["cross_level"]) == 3 * 4  # trained at 3 levels, evaluated clean + 3 levels
     # At the highest level the structure comes back too, and the judge reads noisy digits worse
     # than clean ones and denoised ones better than noisy ones.
     hi = levels[0.9]
     assert hi["denoised"]["ssim"] > hi["noisy"]["ssim"]
-    assert hi["noisy"]["judge_accuracy"] < m["clean_judge_accuracy"]
+    assert hi["noisy"]["judge_accuracy"] < r["clean_judge_accuracy"]
     assert hi["denoised"]["judge_accuracy"] > hi["noisy"]["judge_accuracy"]
-    assert any("0.9" in q for q in m["verdicts"])
+    assert list(scaffold.answers(m)) == QUESTIONS
+    assert all(v["finding"] for v in m["verdicts"])
 
     # `make test` installs Chromium; a browser that is missing or will not start is a failure,
     # as in the generation study's report test, never a skip.

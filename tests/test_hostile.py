@@ -77,13 +77,14 @@ def tree(folder: Path) -> dict[str, bytes]:
 
 
 class StandIn:
-    """Replaces ``run`` and ``write`` of the denoising study; ``write`` uses the real writers."""
+    """Replaces the denoising study's ``run`` and the scaffold's ``write_outputs`` (through
+    ``use_writer``); ``write`` uses the real writers."""
 
     def __init__(self, fail: BaseException | None = None, fail_in_write: bool = False) -> None:
         self.calls = 0
         self.fail, self.fail_in_write = fail, fail_in_write
 
-    def run(self, config, data_dir, progress=True):
+    def run(self, config, context):
         self.calls += 1
         if self.fail is not None and not self.fail_in_write:
             raise self.fail
@@ -106,8 +107,18 @@ def stand_in(monkeypatch):
 
     fake = StandIn()
     monkeypatch.setattr(denoising, "run", fake.run)
-    monkeypatch.setattr(denoising, "write", fake.write)
+    use_writer(monkeypatch, fake.write)
     return fake
+
+
+def use_writer(monkeypatch, write):
+    """The scaffold writes a study's outputs with ``write(result, out_dir) -> report path``."""
+    from mnistlab.studies import scaffold
+
+    def write_outputs(module, study, result, out_dir):
+        return [], write(result, out_dir)
+
+    monkeypatch.setattr(scaffold, "write_outputs", write_outputs)
 
 
 @pytest.mark.parametrize(
@@ -241,9 +252,7 @@ def test_sigterm_unwinds_like_ctrl_c(capsys, tmp_path, monkeypatch, stand_in):
         write_json(Path(out_dir) / "metrics.json", {})
         os.kill(os.getpid(), signal.SIGTERM)  # as `timeout` or `docker stop` would
 
-    from mnistlab.studies import denoising
-
-    monkeypatch.setattr(denoising, "write", killed)
+    use_writer(monkeypatch, killed)
     code, _, err = cli(capsys, "study", "denoising", "--quick")
     assert code == 143 and err.strip() == "mnistlab: terminated"
     assert list((tmp_path / "runs").iterdir()) == []
@@ -257,9 +266,7 @@ def test_a_full_disk_names_the_file_and_leaves_nothing(capsys, tmp_path, monkeyp
         write_json(Path(out_dir) / "metrics.json", {})
         atomic_write(Path(out_dir) / "report.html", full)
 
-    from mnistlab.studies import denoising
-
-    monkeypatch.setattr(denoising, "write", write)
+    use_writer(monkeypatch, write)
     out = tmp_path / "run"
     code, _, err = cli(capsys, "study", "denoising", "--quick", "--out", out)
     one_line_error(code, err, "No space left on device", "report.html")

@@ -5,24 +5,24 @@ Train one denoising autoencoder per noise factor (the noise model is ``data.add_
 and the denoised images are from the clean ones (BCE, MSE, PSNR, SSIM) and whether the judge can
 still read them. A cross-level table evaluates the model trained at level a on noise of level b.
 
-``run(config)`` returns a ``DenoisingResult`` (data only); ``write(result, out_dir)`` renders
-report.html, metrics.json, CSV tables and the figures.
+The study's shape is ``scaffold``'s: ``run(config, context)`` returns a ``DenoisingResult``
+(numbers only), ``verdicts`` answers the brief's questions, ``numbers``/``tables`` are
+metrics.json and the CSV files, and ``report`` lays out report.html.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from mnistlab import data as mdata
 from mnistlab import metrics, models, store
+from mnistlab.images import as_images
 from mnistlab.progress import bar as progress_bar
-from mnistlab.progress import log as progress_log
+from mnistlab.report import Report
+from mnistlab.studies.scaffold import Context, Verdict, model_history, model_summary, quick_config
 from mnistlab.training import default_train_config
 
 # Brief 003's reported per-pixel BCE of its denoised test images, the figures to beat.
@@ -59,9 +59,7 @@ class DenoisingConfig:
     @classmethod
     def for_quick(cls, **overrides: Any) -> DenoisingConfig:
         """The ``--quick`` preset: small enough for the tests (at most 90 s on 2 cores)."""
-        base: dict[str, Any] = {"quick": True, "epochs": 4, "n_train": 8_000, "n_test": 1_000}
-        base.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**base)
+        return quick_config(cls, {"epochs": 4, "n_train": 8_000, "n_test": 1_000}, overrides)
 
 
 @dataclass
@@ -88,9 +86,7 @@ class DenoisingResult:
     grid_clean: np.ndarray  # (10, 28, 28) float32: one test digit of each class, 0 to 9
     grid_noisy: dict[float, np.ndarray]  # level -> (10, 28, 28)
     grid_denoised: dict[float, np.ndarray]  # level -> (10, 28, 28), by the model of that level
-    verdicts: dict[str, str]
-    seconds: float
-    extras: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
 
 
 def noise_seed(seed: int, factor: float) -> np.random.Generator:
@@ -101,7 +97,7 @@ def noise_seed(seed: int, factor: float) -> np.random.Generator:
 def noisy_test_images(images: np.ndarray, factor: float, seed: int) -> np.ndarray:
     """images (N, 28, 28) uint8 -> float32 (N, 28, 28) in [0, 1], seeded by (seed, factor)."""
     if factor == 0:
-        return mdata.to_float(images).reshape(images.shape[0], 28, 28)
+        return as_images(images)
     return mdata.add_noise(images, factor, random_state=noise_seed(seed, factor))
 
 
@@ -110,121 +106,110 @@ def denoise(model: Any, images: np.ndarray) -> np.ndarray:
     return models.decode(model, models.encode(model, images))
 
 
-def judge_accuracy(judge: Any, images: np.ndarray, labels: np.ndarray) -> float:
-    """Share of images (N, 28, 28) whose judge prediction equals labels (N,)."""
-    probs, _ = models.judge_outputs(judge, images)
-    return float((probs.argmax(1) == np.asarray(labels)).mean())
-
-
 def one_of_each_digit(labels: np.ndarray) -> np.ndarray:
     """Index of the first image of each class 0..9 in labels (N,) -> (10,) (classes present)."""
     return np.array([int(np.flatnonzero(labels == d)[0]) for d in range(10) if (labels == d).any()])
 
 
-def run(
-    config: DenoisingConfig, data_dir: str | Path | None = None, *, progress: bool = True
-) -> DenoisingResult:
-    """Train (or load) the denoisers, evaluate them at every level; writes only the model cache."""
-    t0 = time.perf_counter()
-    data = mdata.load(data_dir)
-    if config.n_train or config.n_test:
-        data_fit = data.subset(n_train=config.n_train, n_test=config.n_test)
-    else:
-        data_fit = data
-    log = _logger(progress)
+# ---------------------------------------------------------------------------------------------
+# The computation: train, then evaluate every model at every level.
 
-    log("judge: loading")
-    judge, judge_meta = store.load_judge(data, progress=progress)
+
+def run(config: DenoisingConfig, context: Context) -> DenoisingResult:
+    """Train (or load) the denoisers, evaluate them at every level; writes only the model cache."""
+    data = context.data
+    data_fit = (
+        data.subset(config.n_train, config.n_test) if config.n_train or config.n_test else data
+    )
+    judge = context.judge
     x, y = data_fit.x_test, data_fit.y_test  # (N, 28, 28) uint8, (N,)
-    clean = mdata.to_float(x).reshape(len(x), 28, 28)
+    clean = as_images(x)  # (N, 28, 28) float32
     noisy = {b: noisy_test_images(x, b, config.seed) for b in config.eval_levels}
     show = one_of_each_digit(y)
-
-    trained: dict[float, tuple[Any, dict[str, Any]]] = {}
-    for a in config.noise_factors:
-        log(f"denoiser at noise {a}: training or loading from the cache")
-        train_config = default_train_config(
-            "ae", epochs=config.epochs, noise_factor=a, seed=config.seed
-        )
-        trained[a] = store.get_trained(
-            "ae",
-            data_fit,
-            {"latent_dim": config.latent_dim},
-            train_config,
-            retrain=config.retrain,
-            progress=progress,
-        )
-
-    log("evaluating every model at every level")
-    cross, levels, grid_denoised = [], [], {}
-    clean_accuracy = judge_accuracy(judge, clean, y)
-    bar = progress_bar(total=len(trained) * len(noisy), desc="cross-level", enabled=progress)
-    for a, (model, meta) in trained.items():
-        for b, xb in noisy.items():
-            out = denoise(model, xb)  # (N, 28, 28)
-            row = {"trained_at": a, "evaluated_at": b, **metrics.reconstruction(clean, out)}
-            row["judge_accuracy"] = judge_accuracy(judge, out, y)
-            cross.append(row)
-            if a == b:
-                grid_denoised[a] = out[show]
-                noisy_row = {**metrics.reconstruction(clean, xb)}
-                noisy_row["judge_accuracy"] = judge_accuracy(judge, xb, y)
-                levels.append(
-                    LevelResult(
-                        noise_factor=a,
-                        model=_model_summary(meta),
-                        history=model_history(meta),
-                        noisy=noisy_row,
-                        denoised={k: row[k] for k in (*RECON_KEYS, "judge_accuracy")},
-                    )
-                )
-            bar.update()
-    bar.close()
-
-    result = DenoisingResult(
+    trained = train_denoisers(config, data_fit, context)
+    context.log("evaluating every model at every level")
+    cross, levels, grid_denoised = evaluate(trained, clean, noisy, y, judge, show, context)
+    return DenoisingResult(
         config=config,
         data_source=data.source,
         data_checksum=data_fit.checksum,
-        judge=judge_meta,
+        judge=context.judge_meta,
         n_test=len(x),
-        clean_accuracy=clean_accuracy,
+        clean_accuracy=metrics.judge_accuracy(judge, clean, y),
         levels=levels,
         cross=cross,
         grid_clean=clean[show],
         grid_noisy={a: noisy[a][show] for a in config.noise_factors},
         grid_denoised=grid_denoised,
-        verdicts={},
-        seconds=0.0,
     )
-    result.verdicts = verdicts(result)
-    result.seconds = time.perf_counter() - t0
-    return result
 
 
-def _logger(progress: bool):
-    def log(message: str) -> None:
-        if progress:
-            progress_log(f"[denoising] {message}")
+def train_denoisers(
+    config: DenoisingConfig, data: mdata.Dataset, context: Context
+) -> dict[float, tuple[Any, dict[str, Any]]]:
+    """noise factor -> (the autoencoder trained at it, its metadata); cached by ``store``."""
+    trained = {}
+    for a in config.noise_factors:
+        context.log(f"denoiser at noise {a}: training or loading from the cache")
+        train_config = default_train_config(
+            "ae", epochs=config.epochs, noise_factor=a, seed=config.seed
+        )
+        trained[a] = store.get_trained(
+            "ae",
+            data,
+            {"latent_dim": config.latent_dim},
+            train_config,
+            retrain=config.retrain,
+            progress=context.progress,
+        )
+    return trained
 
-    return log
+
+def _figures(judge: Any, clean: np.ndarray, images: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """bce, mse, psnr, ssim of images (N, 28, 28) against clean ones, and the judge's accuracy."""
+    return {
+        **metrics.reconstruction(clean, images),
+        "judge_accuracy": metrics.judge_accuracy(judge, images, y),
+    }
 
 
-def _model_summary(meta: dict[str, Any]) -> dict[str, Any]:
-    keep = ("model", "config", "train_config", "test", "seed", "path", "train_seconds", "cached")
-    return {k: meta[k] for k in keep if k in meta}
-
-
-def model_history(meta: dict[str, Any]) -> list[dict[str, float]]:
-    """The per-epoch training curve stored in a model's metadata (empty when there is none)."""
-    for key in ("history", "train_history"):
-        if isinstance(meta.get(key), list):
-            return meta[key]
-    train = meta.get("train") or meta.get("training") or {}
-    return list(train.get("history", [])) if isinstance(train, dict) else []
+def evaluate(
+    trained: dict[float, tuple[Any, dict[str, Any]]],
+    clean: np.ndarray,
+    noisy: dict[float, np.ndarray],
+    y: np.ndarray,
+    judge: Any,
+    show: np.ndarray,
+    context: Context,
+) -> tuple[list[dict[str, float]], list[LevelResult], dict[float, np.ndarray]]:
+    """Every model (trained at a) on every level's noisy images (b): the cross-level rows, one
+    ``LevelResult`` per a == b, and the denoised ``show`` images of each level's own model."""
+    cross, levels, grid_denoised = [], [], {}
+    bar = progress_bar(
+        total=len(trained) * len(noisy), desc="cross-level", enabled=context.progress
+    )
+    for a, (model, meta) in trained.items():
+        for b, xb in noisy.items():
+            out = denoise(model, xb)  # (N, 28, 28)
+            cross.append({"trained_at": a, "evaluated_at": b, **_figures(judge, clean, out, y)})
+            if a == b:
+                grid_denoised[a] = out[show]
+                levels.append(
+                    LevelResult(
+                        noise_factor=a,
+                        model=model_summary(meta),
+                        history=model_history(meta),
+                        noisy=_figures(judge, clean, xb, y),
+                        denoised={k: cross[-1][k] for k in (*RECON_KEYS, "judge_accuracy")},
+                    )
+                )
+            bar.update()
+    bar.close()
+    return cross, levels, grid_denoised
 
 
 # ---------------------------------------------------------------------------------------------
-# Verdicts, written from the numbers.
+# Verdicts: one function per question, each from the numbers alone.
 
 
 def brief_rows(result: DenoisingResult) -> list[dict[str, Any]]:
@@ -246,76 +231,97 @@ def brief_rows(result: DenoisingResult) -> list[dict[str, Any]]:
     return rows
 
 
-def _recovered(clean: float, noisy: float, denoised: float) -> str:
-    """One sentence: the share of the accuracy lost to noise that denoising wins back."""
+def brief_verdict(result: DenoisingResult) -> Verdict | None:
+    """Do we do at least as well as brief 003? None where the brief gives no figure."""
+    rows = brief_rows(result)
+    if not rows:
+        return None
+    beats = all(r["at_least_as_good"] for r in rows)
+    txt = "; ".join(
+        f"at noise {r['noise_factor']:g} our denoised test BCE is {r['mnistlab_bce']:.4f} "
+        f"against the brief's {r['brief_003_bce']:.2f}"
+        for r in rows
+    )
+    quick = (
+        " (Quick mode: small models trained briefly on a subset; not the real figure.)"
+        if result.config.quick
+        else ""
+    )
+    return Verdict(
+        "Do we do at least as well as brief 003?",
+        "yes" if beats else "no",
+        f"{'Yes' if beats else 'No'}: {txt} (per-pixel binary cross-entropy between the "
+        f"denoised output and the clean image, averaged over {result.n_test:,} test images)."
+        + quick,
+    )
+
+
+def recovery(clean: float, noisy: float, denoised: float) -> tuple[str, str]:
+    """(finding, sentence): the share of the accuracy lost to noise that denoising wins back."""
     lost = clean - noisy
     if lost <= 0:
-        return "The noise costs the judge nothing here."
+        return "noise costs nothing", "The noise costs the judge nothing here."
     share = (denoised - noisy) / lost
     if share <= 0:
-        return "Denoising does not help the judge here."
-    return f"Denoising wins back {100 * share:.0f}% of the accuracy the noise took."
-
-
-def verdicts(result: DenoisingResult) -> dict[str, str]:
-    """Short answers to brief 003's questions."""
-    out = {}
-    rows = brief_rows(result)
-    if rows:
-        beats = all(r["at_least_as_good"] for r in rows)
-        txt = "; ".join(
-            f"at noise {r['noise_factor']:g} our denoised test BCE is {r['mnistlab_bce']:.4f} "
-            f"against the brief's {r['brief_003_bce']:.2f}"
-            for r in rows
-        )
-        out["Do we do at least as well as brief 003?"] = (
-            f"{'Yes' if beats else 'No'}: {txt} (per-pixel binary cross-entropy between the "
-            f"denoised output and the clean image, averaged over {result.n_test:,} test images)."
-            + (
-                " (Quick mode: small models trained briefly on a subset; not the real figure.)"
-                if result.config.quick
-                else ""
-            )
-        )
-    by_level = {lv.noise_factor: lv for lv in result.levels}
-    top = max(by_level)
-    lv = by_level[top]
-    out[f"Can you still read it at noise {top:g}?"] = (
-        f"The judge reads {100 * result.clean_accuracy:.1f}% of the clean test digits, "
-        f"{100 * lv.noisy['judge_accuracy']:.1f}% of the noisy ones at noise {top:g} and "
-        f"{100 * lv.denoised['judge_accuracy']:.1f}% of the denoised ones. "
-        + _recovered(
-            result.clean_accuracy, lv.noisy["judge_accuracy"], lv.denoised["judge_accuracy"]
-        )
+        return "denoising does not help", "Denoising does not help the judge here."
+    return (
+        "denoising helps",
+        f"Denoising wins back {100 * share:.0f}% of the accuracy the noise took.",
     )
-    lines = []
-    for lv in result.levels:
-        lines.append(
-            f"noise {lv.noise_factor:g}: PSNR {lv.noisy['psnr']:.1f} -> {lv.denoised['psnr']:.1f} "
-            f"dB, SSIM {lv.noisy['ssim']:.2f} -> {lv.denoised['ssim']:.2f}"
-        )
+
+
+def readable_verdict(result: DenoisingResult) -> Verdict:
+    """Can the judge still read the digits at the highest noise level, noisy and denoised?"""
+    lv = max(result.levels, key=lambda lv: lv.noise_factor)
+    top, noisy, denoised = (
+        lv.noise_factor,
+        lv.noisy["judge_accuracy"],
+        lv.denoised["judge_accuracy"],
+    )
+    finding, sentence = recovery(result.clean_accuracy, noisy, denoised)
+    return Verdict(
+        f"Can you still read it at noise {top:g}?",
+        finding,
+        f"The judge reads {100 * result.clean_accuracy:.1f}% of the clean test digits, "
+        f"{100 * noisy:.1f}% of the noisy ones at noise {top:g} and "
+        f"{100 * denoised:.1f}% of the denoised ones. " + sentence,
+    )
+
+
+def level_verdict(result: DenoisingResult) -> Verdict:
+    """How does the noise level matter: do the denoised images get steadily worse?"""
+    lines = [
+        f"noise {lv.noise_factor:g}: PSNR {lv.noisy['psnr']:.1f} -> {lv.denoised['psnr']:.1f} "
+        f"dB, SSIM {lv.noisy['ssim']:.2f} -> {lv.denoised['ssim']:.2f}"
+        for lv in result.levels
+    ]
     levels = sorted(result.levels, key=lambda lv: lv.noise_factor)
     first, last = levels[0], levels[-1]
     bces = [lv.denoised["bce"] for lv in levels]
     if len(levels) < 2:
-        lead = f"One level only, noise {first.noise_factor:g}: "
+        finding, lead = "one level", f"One level only, noise {first.noise_factor:g}: "
     elif all(a < b for a, b in zip(bces, bces[1:], strict=False)):
-        lead = "The more noise, the worse the denoised images: "
+        finding, lead = "steadily worse", "The more noise, the worse the denoised images: "
     else:
+        finding = "not steadily worse"
         lead = "The denoised images do not get steadily worse with more noise: "
-    out["How does the noise level matter?"] = (
+    return Verdict(
+        "How does the noise level matter?",
+        finding,
         lead
         + "; ".join(lines)
         + f". The denoised BCE goes from {first.denoised['bce']:.4f} at noise "
-        f"{first.noise_factor:g} to {last.denoised['bce']:.4f} at {last.noise_factor:g}."
+        f"{first.noise_factor:g} to {last.denoised['bce']:.4f} at {last.noise_factor:g}.",
     )
-    # Cross-level: does a model trained at one level serve another?
+
+
+def cross_verdict(result: DenoisingResult) -> Verdict:
+    """Does a denoiser trained at one level work at another? The best model at every level."""
+    factors = result.config.noise_factors
     cross = {(r["trained_at"], r["evaluated_at"]): r for r in result.cross}
-    parts = []
-    for b in result.config.noise_factors:
-        best_a = min(result.config.noise_factors, key=lambda a, b=b: cross[(a, b)]["bce"])
-        parts.append(f"at noise {b:g} the best model is the one trained at {best_a:g}")
-    hi, lo = max(result.config.noise_factors), min(result.config.noise_factors)
+    best = {b: min(factors, key=lambda a, b=b: cross[(a, b)]["bce"]) for b in factors}
+    parts = [f"at noise {b:g} the best model is the one trained at {a:g}" for b, a in best.items()]
+    hi, lo = max(factors), min(factors)
     if hi != lo:
         parts.append(
             f"the model trained at {hi:g} scores BCE {cross[(hi, lo)]['bce']:.4f} at {lo:g} "
@@ -323,12 +329,22 @@ def verdicts(result: DenoisingResult) -> dict[str, str]:
             f"scores {cross[(lo, hi)]['bce']:.4f} at {hi:g} (the {hi:g} model: "
             f"{cross[(hi, hi)]['bce']:.4f})"
         )
-    out["Does a denoiser trained at one level work at another?"] = "; ".join(parts) + "."
-    return out
+    own = all(a == b for b, a in best.items())
+    return Verdict(
+        "Does a denoiser trained at one level work at another?",
+        "each level's own model is best" if own else "another level's model is best somewhere",
+        "; ".join(parts) + ".",
+    )
+
+
+def verdicts(result: DenoisingResult) -> list[Verdict]:
+    """Short answers to brief 003's questions, in the report's order."""
+    found = [brief_verdict(result), readable_verdict(result), level_verdict(result)]
+    return [v for v in found if v is not None] + [cross_verdict(result)]
 
 
 # ---------------------------------------------------------------------------------------------
-# Output: report.html, metrics.json, CSV tables and the figures.
+# metrics.json, the CSV tables and the page.
 
 
 def level_rows(result: DenoisingResult) -> list[dict[str, Any]]:
@@ -361,13 +377,9 @@ def history_rows(result: DenoisingResult) -> list[dict[str, Any]]:
     return [{"noise_factor": lv.noise_factor, **h} for lv in result.levels for h in lv.history]
 
 
-def to_json(result: DenoisingResult) -> dict[str, Any]:
-    """Every number of the report, for metrics.json."""
+def numbers(result: DenoisingResult) -> dict[str, Any]:
+    """The study's own part of metrics.json: every number of the report."""
     return {
-        "study": "denoising",
-        "config": dataclasses.asdict(result.config),
-        "data": {"source": result.data_source, "checksum": result.data_checksum},
-        "judge": result.judge,
         "n_test": result.n_test,
         "clean_judge_accuracy": result.clean_accuracy,
         "levels": [
@@ -382,18 +394,23 @@ def to_json(result: DenoisingResult) -> dict[str, Any]:
         ],
         "brief_003": brief_rows(result),
         "cross_level": result.cross,
-        "verdicts": result.verdicts,
-        "seconds": result.seconds,
     }
 
 
-def write(result: DenoisingResult, out_dir: str | Path) -> Path:
-    """Write report.html, metrics.json, levels.csv, cross_level.csv, history.csv and figures/."""
+def tables(result: DenoisingResult) -> dict[str, list[dict[str, Any]]]:
+    """CSV file stem -> rows: levels.csv, cross_level.csv, history.csv."""
+    return {
+        "levels": level_rows(result),
+        "cross_level": result.cross,
+        "history": history_rows(result),
+    }
+
+
+def report(result: DenoisingResult, verdicts: list[Verdict]) -> Report:
+    """report.html's layout: the answers, the set-up, then the figures behind them."""
     from mnistlab import __version__
-    from mnistlab.report import Report, figures, write_csv, write_json
     from mnistlab.report.html import QUICK_BANNER
 
-    out = Path(out_dir)
     cfg = result.config
     rep = Report(
         "mnistlab: denoising digits with an autoencoder",
@@ -406,28 +423,41 @@ def write(result: DenoisingResult, out_dir: str | Path) -> Path:
         ),
     )
     rep.section("Answers")
-    for question, answer in result.verdicts.items():
-        rep.text(f"**{question}** {answer}")
+    for v in verdicts:
+        rep.text(f"**{v.question}** {v.answer}")
+    _setup_section(rep, result)
+    _levels_section(rep, result)
+    _grid_section(rep, result)
+    _loss_section(rep, result)
+    _cross_section(rep, result)
+    _models_section(rep, result)
+    return rep
 
+
+def _setup_section(rep: Report, result: DenoisingResult) -> None:
     rep.section("The set-up")
     rep.text(
         "**Noise model**: x_noisy = clip(x + f * N(0, 1), 0, 1) per pixel, with f the noise "
         "factor, as in brief 003. The test noise is seeded by (seed, f): the same run gives the "
         "same noisy images. **Model**: the registry's convolutional autoencoder (`ae`, latent "
-        f"dimension {cfg.latent_dim}), one per noise factor, trained for at most {cfg.epochs} "
-        "epochs to map noisy digits to clean ones with a per-pixel binary cross-entropy loss. "
-        "**Metrics** compare each image with its clean original: BCE (per pixel, the brief's "
-        "loss), MSE, PSNR in dB and SSIM. The BCE of a noisy image is large because clipped "
-        "pixels at exactly 0 or 1 meet a log clamped at -100. **Judge accuracy** is the share of "
-        "test digits that the judge classifier labels correctly: can you still read it?"
+        f"dimension {result.config.latent_dim}), one per noise factor, trained for at most "
+        f"{result.config.epochs} epochs to map noisy digits to clean ones with a per-pixel binary "
+        "cross-entropy loss. **Metrics** compare each image with its clean original: BCE (per "
+        "pixel, the brief's loss), MSE, PSNR in dB and SSIM. The BCE of a noisy image is large "
+        "because clipped pixels at exactly 0 or 1 meet a log clamped at -100. **Judge accuracy** "
+        "is the share of test digits that the judge classifier labels correctly: can you still "
+        "read it?"
     )
     rep.section("The figures the brief asked for, beside ours")
     rep.table(brief_rows(result), float_format="{:.4f}")
 
+
+def _levels_section(rep: Report, result: DenoisingResult) -> None:
+    from mnistlab.report import figures
+
     rep.section("Every noise level")
-    rows = level_rows(result)
     rep.table(
-        rows,
+        level_rows(result),
         caption=(
             f"Test figures of the noisy and the denoised images; the judge reads "
             f"{100 * result.clean_accuracy:.2f}% of the clean test digits."
@@ -449,10 +479,13 @@ def write(result: DenoisingResult, out_dir: str | Path) -> Path:
         caption="The judge's test accuracy on clean, noisy and denoised digits.",
     )
 
+
+def _grid_section(rep: Report, result: DenoisingResult) -> None:
+    from mnistlab.report import figures
+
     rep.section("The ten digits, clean, noisy and denoised")
-    grid = [result.grid_clean]
-    labels = ["clean"]
-    for a in cfg.noise_factors:
+    grid, labels = [result.grid_clean], ["clean"]
+    for a in result.config.noise_factors:
         grid += [result.grid_noisy[a], result.grid_denoised[a]]
         labels += [f"noisy {a:g}", f"denoised {a:g}"]
     rep.figure(
@@ -461,36 +494,35 @@ def write(result: DenoisingResult, out_dir: str | Path) -> Path:
         alt="grid of clean, noisy and denoised digits",
     )
 
+
+def _loss_section(rep: Report, result: DenoisingResult) -> None:
+    from mnistlab.report import figures
+
     rep.section("Loss curves")
     histories = {f"noise {lv.noise_factor:g}": lv.history for lv in result.levels if lv.history}
-    if histories:
-        rep.figure(
-            figures.loss_curves(
-                histories, keys=["train_loss", "val_loss"], title="Per-pixel BCE while training"
-            ),
-            caption="Training (solid) and validation (dashed) loss, per epoch.",
-            alt="loss curves",
-        )
-    else:
+    if not histories:
         rep.text("The cached models carry no training curve.")
+        return
+    rep.figure(
+        figures.loss_curves(
+            histories, keys=["train_loss", "val_loss"], title="Per-pixel BCE while training"
+        ),
+        caption="Training (solid) and validation (dashed) loss, per epoch.",
+        alt="loss curves",
+    )
 
+
+def _cross_section(rep: Report, result: DenoisingResult) -> None:
     rep.section("Cross-level: trained at one level, evaluated at another")
-    rep.table(
-        cross_pivot(result, "bce"),
-        caption="Per-pixel BCE of the denoised test images (rows: training level).",
-        float_format="{:.4f}",
-    )
-    rep.table(
-        cross_pivot(result, "ssim"),
-        caption="SSIM of the denoised test images.",
-        float_format="{:.3f}",
-    )
-    rep.table(
-        cross_pivot(result, "judge_accuracy"),
-        caption="The judge's accuracy on the denoised test images.",
-        float_format="{:.4f}",
-    )
+    for key, caption, fmt in (
+        ("bce", "Per-pixel BCE of the denoised test images (rows: training level).", "{:.4f}"),
+        ("ssim", "SSIM of the denoised test images.", "{:.3f}"),
+        ("judge_accuracy", "The judge's accuracy on the denoised test images.", "{:.4f}"),
+    ):
+        rep.table(cross_pivot(result, key), caption=caption, float_format=fmt)
 
+
+def _models_section(rep: Report, result: DenoisingResult) -> None:
     rep.section("Models")
     rep.table(
         [
@@ -503,9 +535,3 @@ def write(result: DenoisingResult, out_dir: str | Path) -> Path:
         caption="The trainer's own test figures of each denoiser (its own seeded noise).",
         float_format="{:.4f}",
     )
-
-    write_json(out / "metrics.json", to_json(result))
-    write_csv(out / "levels.csv", rows)
-    write_csv(out / "cross_level.csv", result.cross)
-    write_csv(out / "history.csv", history_rows(result))
-    return rep.write(out, save_figures=True)
