@@ -18,7 +18,7 @@ from collections import Counter
 
 # "ci": bootstrap intervals, new with issue 13 (not in older runs)
 SKIP = {"seconds", "train_seconds", "elapsed", "path", "cached", "mnistlab", "versions", "time"}
-SKIP |= {"ci"}
+SKIP |= {"ci", "timings"}
 
 
 def leaves(obj, path=()):

@@ -41,7 +41,7 @@ from torchmetrics.functional.image import (
 )
 
 from mnistlab import data as mdata
-from mnistlab import models, progress
+from mnistlab import models, progress, spread
 from mnistlab.errors import DataError
 from mnistlab.fileio import atomic_write
 from mnistlab.images import as_images
@@ -180,12 +180,15 @@ def prdc(
     *,
     real_radii: np.ndarray | None = None,
     chunk: int = 1024,
-) -> dict[str, float]:
+    per_sample: bool = False,
+) -> dict[str, Any]:
     """Precision, recall, density and coverage of fake (M, D) against real (N, D) features.
 
     Naeem et al. 2020 with the ``prdc`` package's conventions (strict ``<`` against the k-th
     nearest-neighbour radius). The (N, M) distance matrix is never held whole: fake rows go by in
     chunks of ``chunk``, in float64. ``real_radii`` (N,) may be passed when the real set is fixed.
+    ``per_sample`` adds ``per_fake`` (precision, density) and ``per_real`` (recall, coverage):
+    arrays whose means are the four figures.
     """
     real64 = torch.from_numpy(np.asarray(real, dtype=np.float64))
     fake64 = np.asarray(fake, dtype=np.float64)
@@ -204,12 +207,22 @@ def prdc(
             in_balls[j0 : j0 + len(f)] = (d < r_rad[:, None]).sum(0)
             recalled |= (d < f_rad[None, j0 : j0 + len(f)]).any(1)
             torch.minimum(closest, d.amin(1), out=closest)
-    return {
+    out: dict[str, Any] = {
         "precision": float((in_balls > 0).double().mean()),
         "recall": float(recalled.double().mean()),
         "density": float(in_balls.double().sum() / (k * n_fake)),
         "coverage": float((closest < r_rad).double().mean()),
     }
+    if per_sample:  # each metric as a mean of per-sample terms, for bootstrap intervals
+        out["per_fake"] = {
+            "precision": (in_balls > 0).double().numpy(),
+            "density": in_balls.double().numpy() / k,
+        }
+        out["per_real"] = {
+            "recall": recalled.double().numpy(),
+            "coverage": (closest < r_rad).double().numpy(),
+        }
+    return out
 
 
 # ---- scoring images with the judge ----------------------------------------------------------
@@ -238,6 +251,8 @@ class Scores:
     # a latent generator that returns those reconstructions copies them (Chadebec et al. 2022).
     recon_novelty: float = float("nan")
     recon_near_copy_rate: float = float("nan")
+    # Bootstrap intervals (``spread``): metric -> (low, high), 95%; empty when not computed.
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
         """The headline numbers, 3 decimals each (``as_dict()`` has them in full)."""
@@ -264,6 +279,8 @@ class Scores:
         if np.isfinite(self.recon_near_copy_rate):
             out["recon_novelty"] = float(self.recon_novelty)
             out["recon_near_copy_rate"] = float(self.recon_near_copy_rate)
+        if self.intervals:
+            out["ci"] = {key: [float(lo), float(hi)] for key, (lo, hi) in self.intervals.items()}
         if per_image:
             out["per_image"] = {key: val.tolist() for key, val in self.per_image.items()}
         return out
@@ -303,8 +320,15 @@ class Scorer:
     """
 
     def __init__(
-        self, judge: nn.Module, data: mdata.Dataset, *, judge_id: str, progress: bool = True
+        self,
+        judge: nn.Module,
+        data: mdata.Dataset,
+        *,
+        judge_id: str,
+        progress: bool = True,
+        bootstrap: int = spread.BOOTSTRAP,
     ):
+        self.bootstrap = int(bootstrap)  # resamples for the 95% intervals; 0: none
         self.judge = judge
         self.data = data.require(MIN_IMAGES, "scoring (k-NN radii of PRDC)")
         self.judge_id = judge_id
@@ -446,8 +470,9 @@ class Scorer:
             nn_i = ref_index[nn_i]  # back to indices into the whole training set
         qual, pred = quality(probs), probs.argmax(1)
         nov = novelty(nn_d, self.reference_distances_)
-        pr = prdc(self.test_features_, feats, real_radii=self.test_radii_)
-        return Scores(
+        pr = prdc(self.test_features_, feats, real_radii=self.test_radii_, per_sample=True)
+        near = (nn_d <= self.copy_threshold_).astype(np.float64)
+        scores = Scores(
             n=len(feats),
             quality=float(qual.mean()),
             novelty=float(nov.mean()),
@@ -466,6 +491,21 @@ class Scorer:
                 "predicted": pred,
             },
         )
+        if self.bootstrap:
+            scores.intervals = self._intervals(feats, qual, nov, near, pr)
+        return scores
+
+    def _intervals(self, feats, qual, nov, near, pr) -> dict[str, tuple[float, float]]:
+        """95% bootstrap intervals (``spread``): the samples resampled for the per-sample means
+        and FID, the real test digits for recall and coverage."""
+        fake = spread.resample_counts(len(feats), self.bootstrap, seed=0)
+        real = spread.resample_counts(len(self.test_features_), self.bootstrap, seed=1)
+        per_fake = {"quality": qual, "novelty": nov, "near_copy_rate": near, **pr["per_fake"]}
+        out = spread.mean_intervals(per_fake, fake)
+        out.update(spread.mean_intervals(pr["per_real"], real))
+        fid_counts = fake[: spread.FID_BOOTSTRAP]
+        out["fid"] = spread.fid_interval(feats, self.test_stats_, fid_counts)
+        return out
 
     def calibration_summary(
         self, n: int = CALIBRATION_N, seed: int = 0

@@ -14,6 +14,7 @@ _GROUPS = [
     "judge_cmd",
     "sample_cmd",
     "study_cmd",
+    "sweep_cmd",
 ]
 
 

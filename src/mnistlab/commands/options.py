@@ -12,11 +12,12 @@ from typing import Annotated
 
 import typer
 
+from mnistlab.studies import LATENT_MAX as LATENT_MAX
+from mnistlab.studies import NOISE_MAX as NOISE_MAX
+from mnistlab.studies import SAMPLES_MAX as SAMPLES_MAX
+
 SEED_MAX = 2**32 - 1  # numpy's legacy seeding and torch.manual_seed both take this range
-LATENT_MAX = 1024
-SAMPLES_MAX = 1_000_000
 EPOCHS_MAX = 1000
-NOISE_MAX = 5.0
 
 Seed = Annotated[
     int,
