@@ -21,7 +21,9 @@ from pathlib import Path
 import torch
 
 HERE = Path(__file__).resolve().parent
-MODULES = ["data_bench", "nn_bench", "judge_bench", "gen_bench", "flow_bench", "train_bench"]
+MODULES = [
+    "data_bench", "nn_bench", "judge_bench", "gen_bench", "flow_bench", "train_bench", "sweep_bench",
+]  # fmt: skip
 
 
 def main() -> int:
