@@ -22,7 +22,8 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 MODULES = [
-    "data_bench", "nn_bench", "judge_bench", "gen_bench", "flow_bench", "train_bench", "sweep_bench",
+    "data_bench", "nn_bench", "judge_bench", "gen_bench", "flow_bench", "train_bench",
+    "sweep_bench",
 ]  # fmt: skip
 
 
