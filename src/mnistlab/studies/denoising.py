@@ -397,6 +397,32 @@ def numbers(result: DenoisingResult) -> dict[str, Any]:
     }
 
 
+def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The headline rows of one run's metrics.json ``results`` (for ``mnistlab sweep``)."""
+    return [
+        {
+            "noise factor": f"{lv['noise_factor']:g}",
+            "denoised BCE": lv["denoised"]["bce"],
+            "denoised PSNR": lv["denoised"]["psnr"],
+            "denoised SSIM": lv["denoised"]["ssim"],
+            "judge reads noisy": lv["noisy"]["judge_accuracy"],
+            "judge reads denoised": lv["denoised"]["judge_accuracy"],
+        }
+        for lv in results["levels"]
+    ]
+
+
+def summary(result: DenoisingResult) -> list[str]:
+    """The terminal's lines: each level's denoised figures and what the judge reads."""
+    return [
+        f"noise {lv.noise_factor:g}: denoised BCE {lv.denoised['bce']:.4f}, "
+        f"PSNR {lv.denoised['psnr']:.1f} dB, SSIM {lv.denoised['ssim']:.3f}, judge accuracy "
+        f"{100 * lv.noisy['judge_accuracy']:.1f}% noisy -> "
+        f"{100 * lv.denoised['judge_accuracy']:.1f}% denoised"
+        for lv in result.levels
+    ]
+
+
 def tables(result: DenoisingResult) -> dict[str, list[dict[str, Any]]]:
     """CSV file stem -> rows: levels.csv, cross_level.csv, history.csv."""
     return {

@@ -1097,6 +1097,28 @@ def numbers(result: LatentResult) -> dict[str, Any]:
     }
 
 
+def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The headline rows of one run's metrics.json ``results`` (for ``mnistlab sweep``)."""
+    rows = []
+    for key, s in results["spaces"].items():
+        rows.append(
+            {
+                "latent space": key,
+                "test MSE": s["reconstruction"]["mse"],
+                "SSIM": s["reconstruction"]["ssim"],
+                "judge reads the reconstruction": s["reconstruction"]["judge_accuracy"],
+                "linear probe": s["probes"]["logreg"]["accuracy"],
+                "k-means ARI": s["clusters"]["k-means"]["ari"],
+                "class-Gaussian samples read as their class": s["conditional"]["accuracy"],
+            }
+        )
+    rows += [
+        {"latent space": f"{name} (baseline)", "linear probe": p["accuracy"]}
+        for name, p in results.get("baselines", {}).items()
+    ]
+    return rows
+
+
 def summary(result: LatentResult) -> list[str]:
     """The terminal's table: each space's headline figures, the baselines, the time."""
     lines = [
