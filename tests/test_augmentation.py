@@ -1,16 +1,20 @@
-"""The augmentation study: few-shot subsets, diversity measures, generators, end to end."""
+"""The augmentation study: few-shot subsets, the perturbation sweep, the verdicts on made-up
+results, the report's layout, and the study end to end (the scoring and the Gaussian are tested
+with the library: test_metrics_moved.py, test_generators.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.spatial.distance import pdist
 
 from mnistlab.errors import DataError
+from mnistlab.metrics import SetScores
 from mnistlab.studies import augmentation as aug
+from mnistlab.studies import scaffold
 
 
 @pytest.mark.parametrize("n", [10, 100])
@@ -38,34 +42,8 @@ def test_too_many_shots_is_one_clear_line(capsys):
     assert err.startswith("mnistlab: error:") and "100000" in err and "\n" not in err
 
 
-def _vendi_slow(f: np.ndarray) -> float:
-    """The definition, written out: eigenvalues of K / n with K the cosine similarities."""
-    u = f / np.linalg.norm(f, axis=1, keepdims=True)
-    lam = np.linalg.eigvalsh(u @ u.T / len(f))
-    lam = lam[lam > 1e-12]
-    return float(np.exp(-(lam * np.log(lam)).sum()))
-
-
-def test_vendi_score_of_identical_and_orthogonal_points(rng):
-    v = rng.normal(size=16)
-    assert aug.vendi_score(np.tile(v, (50, 1))) == pytest.approx(1.0, abs=1e-9)
-    assert aug.vendi_score(np.eye(7) * 3.0) == pytest.approx(7.0, rel=1e-9)
-    # Both branches (n < D and n > D) agree with the definition.
-    for n in (5, 80):
-        f = np.abs(rng.normal(size=(n, 20)))
-        assert aug.vendi_score(f) == pytest.approx(_vendi_slow(f), rel=1e-9)
-
-
-def test_mean_pairwise_distance_matches_scipy(rng):
-    f = rng.normal(size=(40, 9))
-    assert aug.mean_pairwise_distance(f) == pytest.approx(pdist(f).mean(), rel=1e-9)
-
-
-def test_generators_are_seeded_and_perturbation_grows(rng):
+def test_perturbation_is_seeded_and_grows_with_the_scale(rng):
     z = rng.normal(size=(10, 8)).astype(np.float32)
-    a, b = aug.sample_gaussian(z, 100, seed=0), aug.sample_gaussian(z, 100, seed=0)
-    np.testing.assert_array_equal(a, b)
-    assert a.shape == (100, 8)
     zp, src = aug.perturb(z, 0.0, 30, seed=1)
     np.testing.assert_allclose(zp, z[src])
     # Same seed, same directions: the displacement grows linearly with the scale.
@@ -112,7 +90,9 @@ def test_quick_study_end_to_end(tmp_path):
     assert rc == 0
     assert (out / "report.html").is_file()
     m = json.loads((out / "metrics.json").read_text())
-    settings = {s["N"]: s for s in m["settings"]}
+    assert m["schema"] == scaffold.SCHEMA and m["study"] == "augmentation"
+    r = m["results"]
+    settings = {s["N"]: s for s in r["settings"]}
     assert sorted(settings) == ["10", "100"]
     for s in settings.values():
         assert s["n_train"] == int(s["N"])
@@ -128,11 +108,11 @@ def test_quick_study_end_to_end(tmp_path):
     # enough the latents stop making the digit.
     rec = [r["recognised"] for r in settings["10"]["perturbation"]]
     assert rec[0] >= 0.8 and rec[-1] < rec[0]
-    runs = m["classifier"]["runs"]
+    runs = r["classifier"]["runs"]
     assert {r["arm"] for r in runs} == {"real only", "real + synthetic"}
     assert all(0.1 < r["accuracy"] <= 1 for r in runs)
-    assert any("augmentation help" in q for q in m["verdicts"])
-    assert "Are the synthetic digits new?" in m["verdicts"]
+    assert list(scaffold.answers(m)) == QUESTIONS
+    assert all(v["finding"] for v in m["verdicts"])
 
     # `make test` installs Chromium; a browser that is missing or will not start is a failure,
     # as in the generation study's report test, never a skip.
@@ -146,29 +126,24 @@ def test_quick_study_end_to_end(tmp_path):
 def test_study_all_links_the_four_reports(tmp_path, monkeypatch):
     """`study all` runs each study into its subfolder and links them from index.html.
 
-    The studies themselves are replaced by stand-ins here: each one's --quick run is tested in its
+    ``scaffold.execute`` is replaced by a stand-in here: each study's --quick run is tested in its
     own file, and running all four would take minutes.
     """
-    import importlib
     from types import SimpleNamespace
 
     from mnistlab import cli
 
     seen = []
-    for name in ("generation", "latent", "denoising", "augmentation"):
-        module = importlib.import_module(f"mnistlab.studies.{name}")
 
-        def run(config, data_dir=None, *, progress=True, name=name):
-            seen.append((name, config.quick, config.seed))
-            return SimpleNamespace(seconds=1.0, verdicts={"q": f"{name} says yes. More."})
+    def execute(study, config, data_dir=None, out=None, *, progress=True):
+        seen.append((study, config.quick, config.seed))
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.html").write_text("<html></html>")
+        verdict = scaffold.Verdict("q", "yes", f"{study} says yes. More.")
+        return scaffold.Outcome(SimpleNamespace(seconds=1.0), [verdict], out / "report.html")
 
-        def write(result, out_dir):
-            out_dir.mkdir(parents=True, exist_ok=True)
-            (out_dir / "report.html").write_text("<html></html>")
-            return out_dir / "report.html"
-
-        monkeypatch.setattr(module, "run", run)
-        monkeypatch.setattr(module, "write", write)
+    monkeypatch.setattr(scaffold, "execute", execute)
     out = tmp_path / "all"
     assert cli.main(["study", "all", "--quick", "--seed", "4", "--out", str(out)]) == 0
     assert [s[0] for s in seen] == ["generation", "latent", "denoising", "augmentation"]
@@ -179,41 +154,162 @@ def test_study_all_links_the_four_reports(tmp_path, monkeypatch):
     assert "denoising says yes." in index
 
 
-def _set(recognised=0.9, novelty=0.5, ink=0.13):
-    return aug.SetScores(
-        n=100, recognised=recognised, p_digit=recognised, diversity=5.0, vendi=2.0,
+# ---- verdicts and layout on made-up results -------------------------------------------------
+
+QUESTIONS = [
+    "Does the judge recognise the synthetic digits?",
+    "How diverse are they?",
+    "Are the synthetic digits new?",
+    "How far must the latents be pushed before the judge stops recognising the digit?",
+    "Does augmentation help a classifier?",
+]
+TASK5 = QUESTIONS[3]
+
+
+def _set(recognised=0.9, novelty=0.5, ink=0.13, vendi=2.0):
+    return SetScores(
+        n=100, recognised=recognised, p_digit=recognised, diversity=5.0, vendi=vendi,
         novelty=novelty, nn_distance=5.0, ink=ink,
     )  # fmt: skip
 
 
-def _shot(perturbation, breaking=None):
+def _row(scale, recognised, ink=0.13, novelty=None):
+    novelty = (0.1 if scale == 0 else 0.6) if novelty is None else novelty
+    return {"scale": scale, "latent_distance": 5.0 * scale} | dataclasses.asdict(
+        _set(recognised=recognised, novelty=novelty, ink=ink)
+    )
+
+
+def _shot(perturbation, breaking=None, gaussian=None, shots=10):
     return aug.ShotResult(
-        digit=8, shots=10, n_train=10, model={}, history=[], steps_per_epoch=1,
-        training_set=_set(), gaussian=_set(novelty=0.45), perturbation=perturbation,
-        breaking_scale=breaking, breaking_distance=None if breaking is None else 10.0,
-        latent_spread=4.0, gaussian_grid=np.zeros((1, 28, 28)),
-        train_grid=np.zeros((1, 28, 28)), path_images=np.zeros((3, 1, 28, 28)),
-        path_p_digit=np.zeros((3, 1)),
+        digit=8, shots=shots, n_train=shots or 5000, model={"test": {"bce": 0.1}},
+        history=[{"epoch": 1, "train_loss": 0.3}, {"epoch": 2, "train_loss": 0.2}],
+        steps_per_epoch=1, training_set=_set(), gaussian=gaussian or _set(novelty=0.45),
+        perturbation=perturbation, breaking_scale=breaking,
+        breaking_distance=None if breaking is None else 10.0, latent_spread=4.0,
+        gaussian_grid=np.zeros((1, 28, 28)), train_grid=np.zeros((1, 28, 28)),
+        path_images=np.zeros((3, len(perturbation), 28, 28)),
+        path_p_digit=np.zeros((3, len(perturbation))),
     )  # fmt: skip
 
 
-def test_task5_verdict_does_not_call_blobs_digits():
-    def row(scale, recognised, ink):
-        return {"scale": scale, "latent_distance": 5.0 * scale} | dataclasses.asdict(
-            _set(recognised=recognised, novelty=0.1 if scale == 0 else 0.6, ink=ink)
-        )
+def _classifier(gains, base=0.6):
+    runs = []
+    for seed, gain in enumerate(gains):
+        runs.append({"shots": 10, "seed": seed, "arm": "real only", "accuracy": base})
+        runs.append({"shots": 10, "seed": seed, "arm": "real + synthetic", "accuracy": base + gain})
+    return runs
 
-    config = aug.AugmentationConfig(digits=(8,), shots=(10,), classifier_shots=(10,))
-    for last_ink, says in [(0.45, "saturated blobs"), (0.14, "draws it from any code")]:
-        result = aug.AugmentationResult(
-            config=config, data_source="made up", data_checksum="", judge={},
-            real={8: _set(ink=0.13)},
-            shots=[_shot([row(0.0, 1.0, 0.13), row(128.0, 0.7, last_ink)])],
-            classifier=[], verdicts={}, seconds=0.0,
-        )  # fmt: skip
-        v = aug.verdicts(result)
-        task5 = v[
-            "How far must the latents be pushed before the judge stops recognising the digit?"
+
+def made_up(shots=None, real=None, classifier=(0.02, 0.03)):
+    """An AugmentationResult with small numbers, no model behind it."""
+    shots = shots or [_shot([_row(0.0, 1.0), _row(1.0, 0.8), _row(2.0, 0.3)], breaking=1.5)]
+    config = aug.AugmentationConfig(
+        digits=(8,), shots=tuple(s.shots for s in shots), classifier_shots=(10,)
+    )
+    return aug.AugmentationResult(
+        config=config, data_source="made up", data_checksum="0", judge={"judge_id": "made-up"},
+        real={8: _set(ink=0.13, vendi=3.0)} if real is None else real, shots=shots,
+        classifier=_classifier(classifier) if classifier else [], seconds=1.0,
+    )  # fmt: skip
+
+
+def findings(result):
+    return {v.question: v.finding for v in aug.verdicts(result)}
+
+
+def test_verdicts_ask_the_same_questions_in_order():
+    verdicts = aug.verdicts(made_up())
+    assert [v.question for v in verdicts] == QUESTIONS
+    for v in verdicts:
+        assert v.answer and not any(ch.isdigit() for ch in v.finding), v.finding
+    # Without classifier runs there is no fifth question.
+    assert [v.question for v in aug.verdicts(made_up(classifier=()))] == QUESTIONS[:4]
+
+
+def test_recognition_verdict_follows_the_share_recognised():
+    seen = made_up(shots=[_shot([_row(0.0, 1.0)], gaussian=_set(recognised=0.9))])
+    v = aug.recognition_verdict(seen)
+    assert v.finding == "yes" and "digit 8: N=10 90%" in v.answer
+    unseen = made_up(shots=[_shot([_row(0.0, 1.0)], gaussian=_set(recognised=0.2))])
+    assert aug.recognition_verdict(unseen).finding == "no"
+    mixed = made_up(
+        shots=[
+            _shot([_row(0.0, 1.0)], gaussian=_set(recognised=0.9)),
+            _shot([_row(0.0, 1.0)], gaussian=_set(recognised=0.2), shots=100),
         ]
-        assert says in task5 and "128 sigma" in task5
-        assert v["Are the synthetic digits new?"].startswith("Yes")
+    )
+    assert aug.recognition_verdict(mixed).finding == "partly"
+
+
+def test_diversity_verdict_compares_with_real_digits():
+    narrow = made_up(shots=[_shot([_row(0.0, 1.0)], gaussian=_set(vendi=1.5))])
+    v = aug.diversity_verdict(narrow)
+    assert v.finding == "less diverse than real digits"
+    assert "digit 8: Vendi 1.5 (N=10) against 3.0 for 100 real test digits" in v.answer
+    wide = made_up(shots=[_shot([_row(0.0, 1.0)], gaussian=_set(vendi=4.0))])
+    assert aug.diversity_verdict(wide).finding == "as diverse as real digits"
+    assert aug.diversity_verdict(made_up(real={})).finding == "no real reference"
+
+
+def test_novelty_verdict_follows_the_reconstructions():
+    newer = made_up(shots=[_shot([_row(0.0, 1.0, novelty=0.1)], gaussian=_set(novelty=0.45))])
+    v = aug.novelty_verdict(newer)
+    assert v.finding == "yes" and v.answer.startswith("Yes: the Gaussian samples lie further")
+    assert "digit 8, N=10: 0.45 against 0.10 for the plain reconstructions" in v.answer
+    older = made_up(shots=[_shot([_row(0.0, 1.0, novelty=0.5)], gaussian=_set(novelty=0.45))])
+    v = aug.novelty_verdict(older)
+    assert v.finding == "no" and v.answer.startswith("No: ")
+    no_zero = made_up(shots=[_shot([_row(1.0, 1.0)])])  # no scale 0: nothing to compare with
+    v = aug.novelty_verdict(no_zero)
+    assert v.finding == "not measured" and v.answer.startswith("Only for some settings")
+
+
+def test_task5_verdict_does_not_call_blobs_digits():
+    for last_ink, says, finding in [
+        (0.45, "saturated blobs", "never breaks (blobs)"),
+        (0.14, "draws it from any code", "never breaks"),
+    ]:
+        result = made_up(shots=[_shot([_row(0.0, 1.0), _row(128.0, 0.7, last_ink)])])
+        v = aug.breaking_verdict(result)
+        assert says in v.answer and "128 sigma" in v.answer and v.finding == finding
+        assert findings(result)["Are the synthetic digits new?"] == "yes"
+
+
+def test_task5_verdict_where_recognition_breaks_or_never_starts():
+    broken = aug.breaking_verdict(made_up())
+    assert broken.finding == "breaks"
+    assert "digit 8, N=10: 1.50 sigma, a latent displacement of 10.00 (2.5 times" in broken.answer
+    never = made_up(shots=[_shot([_row(0.0, 0.3), _row(1.0, 0.1)], breaking=0.0)])
+    v = aug.breaking_verdict(never)
+    assert v.finding == "not applicable" and "recognised only 30% of the time" in v.answer
+    both = made_up(
+        shots=[
+            _shot([_row(0.0, 1.0), _row(2.0, 0.3)], breaking=1.5),
+            _shot([_row(0.0, 0.3)], breaking=0.0, shots=100),
+        ]
+    )
+    assert aug.breaking_verdict(both).finding == "breaks, not applicable"
+
+
+def test_classifier_verdict_follows_every_seed():
+    v = aug.classifier_verdict(made_up(classifier=(0.02, 0.03)))
+    assert v.finding == "yes" and v.answer.startswith("Yes. N=10 per class: 60.0%")
+    assert "paired gain +2.5 points (from +2.0 to +3.0 over 2 seeds): it helps" in v.answer
+    assert aug.classifier_verdict(made_up(classifier=(-0.02, -0.01))).finding == "no"
+    assert aug.classifier_verdict(made_up(classifier=(-0.02, 0.03))).finding == "not clearly"
+    assert aug.classifier_verdict(made_up(classifier=())) is None
+
+
+def test_numbers_tables_and_report_of_a_made_up_result():
+    result = made_up()
+    body = aug.numbers(result)
+    assert set(body) == {"real_test_digits", "settings", "classifier"}  # the rest: the envelope
+    assert body["settings"][0]["N"] == "10" and body["classifier"]["summary"][0]["seeds"] == 2
+    tables = aug.tables(result)
+    assert set(tables) == {"sets", "perturbation", "breaking_point", "classifier", "history"}
+    assert len(tables["perturbation"]) == 3 and tables["history"][1]["step"] == 2
+    html = aug.report(result, aug.verdicts(result)).to_html()
+    for section in ("Answers", "The set-up", "Digit 8", "Pushing the latents", "help a classifier"):
+        assert section in html
+    assert "1.50 sigma" in html

@@ -8,29 +8,32 @@ against the N training examples. Task 5: how far must a latent be pushed before 
 recognising the digit? Beyond the brief: does adding synthetic digits to N real examples per
 class help a classifier?
 
-``run(config)`` returns an ``AugmentationResult`` (data only); ``write(result, out_dir)`` renders
-report.html, metrics.json, CSV tables and the figures.
+The study's shape is ``scaffold``'s: ``run(config, context)`` returns an ``AugmentationResult``
+(numbers only), ``verdicts`` answers the questions, ``numbers``/``tables`` are metrics.json and the
+CSV files, and ``report`` lays out report.html. The scoring (``metrics.FewShotScorer``) and the
+Gaussian (``generators.LatentGaussian``) are library code.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import math
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.spatial.distance import pdist
 
 from mnistlab import data as mdata
-from mnistlab import metrics, models, neighbors, store
+from mnistlab import models, store
 from mnistlab.errors import DataError
+from mnistlab.generators import LatentGaussian
+from mnistlab.images import as_images, to_uint8
+from mnistlab.metrics import FewShotScorer, SetScores
 from mnistlab.progress import bar as progress_bar
-from mnistlab.progress import log as progress_log
+from mnistlab.report import Report
+from mnistlab.studies.scaffold import Context, Verdict, model_history, model_summary, quick_config
 from mnistlab.training import TrainConfig
 
 # Noise scales of the latent perturbation, in units of the per-dimension spread of the N latents.
@@ -40,6 +43,9 @@ BLOB_INK = 2.0  # images with over twice the ink of real digits of the class are
 # Task 5 wants the distance where recognition breaks: past the last scale, the scale doubles until
 # it does or reaches this cap (a decoder that only ever saw one digit may draw it at any code).
 MAX_SCALE = 128.0
+AE_BATCH = 128  # the few-shot autoencoders' batch size
+CLASSIFIER_BATCH = 64
+REAL_PER_DIGIT = 1000  # real test digits of the class: the reference row and novelty's scale
 
 
 @dataclass(frozen=True)
@@ -83,8 +89,7 @@ class AugmentationConfig:
     @classmethod
     def for_quick(cls, **overrides: Any) -> AugmentationConfig:
         """The ``--quick`` preset: small enough for the tests (at most 90 s on 2 cores)."""
-        base: dict[str, Any] = {
-            "quick": True,
+        preset = {
             "digits": (2,),
             "shots": (10, 100),
             "ae_steps": 200,
@@ -96,8 +101,7 @@ class AugmentationConfig:
             "classifier_ae_steps": 120,
             "n_test": 2_000,
         }
-        base.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**base)
+        return quick_config(cls, preset, overrides)
 
 
 def shot_label(n: int | None) -> str:
@@ -105,7 +109,7 @@ def shot_label(n: int | None) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Few-shot subsets, generators and the diversity measures.
+# Few-shot subsets, their autoencoders, and the latent perturbation.
 
 
 def few_shot_indices(labels: np.ndarray, digit: int, n: int | None, seed: int) -> np.ndarray:
@@ -123,56 +127,6 @@ def few_shot_indices(labels: np.ndarray, digit: int, n: int | None, seed: int) -
     return np.sort(rng.choice(pool, size=n, replace=False))
 
 
-def vendi_score(features: np.ndarray) -> float:
-    """Vendi score (Friedman & Dieng 2023) of features (n, D) with the cosine-similarity kernel.
-
-    exp of the entropy of the eigenvalues of K / n, K_ij = cos(f_i, f_j): 1 for n identical
-    points, n for n orthogonal ones; an effective number of distinct samples. The nonzero
-    eigenvalues of K / n = F F^T / n equal those of F^T F / n (D, D), which is cheaper for n > D.
-    """
-    f = np.asarray(features, dtype=np.float64)
-    n = len(f)
-    if n == 0:
-        return float("nan")
-    norms = np.linalg.norm(f, axis=1, keepdims=True)
-    f = f / np.where(norms > 0, norms, 1.0)  # (n, D), unit rows
-    gram = f.T @ f if n > f.shape[1] else f @ f.T  # (D, D) or (n, n)
-    lam = np.clip(np.linalg.eigvalsh(gram / n), 0.0, None)
-    lam = lam[lam > 1e-12]
-    return float(np.exp(-(lam * np.log(lam)).sum()))
-
-
-def mean_pairwise_distance(features: np.ndarray) -> float:
-    """Mean Euclidean distance over all pairs i < j of features (n, D)."""
-    f = np.asarray(features, dtype=np.float64)
-    n = len(f)
-    if n < 2:
-        return float("nan")
-    sq = (f * f).sum(1)
-    d2 = np.clip(sq[:, None] + sq[None, :] - 2 * f @ f.T, 0.0, None)  # (n, n)
-    iu = np.triu_indices(n, 1)
-    return float(np.sqrt(d2[iu]).mean())
-
-
-def fit_gaussian(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (d,) and covariance (d, d) of latents z (N, d), with a small ridge.
-
-    With N <= d the sample covariance is singular; the ridge (1e-3 of the mean variance) keeps
-    every direction alive but tiny, so samples stay near the span of the N codes.
-    """
-    mu = z.mean(0)
-    cov = np.cov(z, rowvar=False).reshape(z.shape[1], z.shape[1])
-    ridge = 1e-3 * max(float(np.trace(cov)) / z.shape[1], 1e-8)
-    return mu, cov + ridge * np.eye(z.shape[1])
-
-
-def sample_gaussian(z: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """n latents (n, d) from the Gaussian fitted to z (N, d); seeded."""
-    mu, cov = fit_gaussian(z)
-    rng = np.random.default_rng(seed)
-    return rng.multivariate_normal(mu, cov, size=n, method="eigh").astype(np.float32)
-
-
 def perturb(z: np.ndarray, scale: float, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """n perturbed copies of rows of z (N, d): z_i + scale * sigma * eps, eps ~ N(0, I).
 
@@ -186,6 +140,34 @@ def perturb(z: np.ndarray, scale: float, n: int, seed: int) -> tuple[np.ndarray,
     return (z[src] + scale * sigma * eps).astype(np.float32), src
 
 
+def perturbation_sweep(
+    scales: tuple[float, ...], measure: Callable[[int, float], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``measure(i, scale)`` at every scale, then at doubling scales (up to MAX_SCALE) while the
+    last row's ``"recognised"`` share stays at or above the threshold: task 5 asks where
+    recognition breaks, so the sweep goes on until it does."""
+    grid, rows = list(scales), []
+    while len(rows) < len(grid):
+        s = grid[len(rows)]
+        rows.append(measure(len(rows), s))
+        last = len(rows) == len(grid)
+        if last and rows[-1]["recognised"] >= RECOGNITION_THRESHOLD and 0 < s < MAX_SCALE:
+            grid.append(min(2 * s, MAX_SCALE))
+    return rows
+
+
+def breaking_point(scales: list[float], recognised: list[float]) -> float | None:
+    """The first scale where recognition falls below the threshold, linearly interpolated
+    between that grid point and the one before; None when it never does."""
+    for i, (s, r) in enumerate(zip(scales, recognised, strict=True)):
+        if r < RECOGNITION_THRESHOLD:
+            if i == 0:
+                return float(s)
+            s0, r0 = scales[i - 1], recognised[i - 1]
+            return float(s0 + (r0 - RECOGNITION_THRESHOLD) / (r0 - r) * (s - s0))
+    return None
+
+
 def _dataset(
     x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, source: str
 ) -> mdata.Dataset:
@@ -194,11 +176,6 @@ def _dataset(
     for a in (x_train, y_train, x_test, y_test):
         h.update(np.ascontiguousarray(a).tobytes())
     return mdata.Dataset(x_train, y_train, x_test, y_test, h.hexdigest(), source)
-
-
-def _to_uint8(images: np.ndarray) -> np.ndarray:
-    """float images in [0, 1] (N, 28, 28) -> uint8 (N, 28, 28), as the trainer stores data."""
-    return np.clip(np.rint(np.asarray(images) * 255.0), 0, 255).astype(np.uint8)
 
 
 def steps_per_epoch(n_images: int, batch_size: int) -> int:
@@ -210,10 +187,9 @@ def _ae_train_config(n_train: int, steps: int, seed: int) -> TrainConfig:
     """Epochs that give about ``steps`` optimiser steps on n_train images. No validation split:
     the autoencoder trains on all N images, keeps its last epoch, and never stops early (N = 10
     has no image to spare)."""
-    batch = 128
-    epochs = max(1, math.ceil(steps / steps_per_epoch(n_train, batch)))
+    epochs = max(1, math.ceil(steps / steps_per_epoch(n_train, AE_BATCH)))
     return TrainConfig(
-        epochs=epochs, batch_size=batch, lr=3e-3, seed=seed, recon_loss="bce", val_fraction=0.0
+        epochs=epochs, batch_size=AE_BATCH, lr=3e-3, seed=seed, recon_loss="bce", val_fraction=0.0
     )
 
 
@@ -243,29 +219,13 @@ def train_few_shot_ae(
     return model, meta, idx
 
 
+def gaussian_digits(model: Any, z: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """n digits float32 (n, 28, 28) decoded from a Gaussian fitted to the codes z (N, d)."""
+    return LatentGaussian(model).fit_latents(z).sample(n, seed)
+
+
 # ---------------------------------------------------------------------------------------------
 # Results.
-
-
-@dataclass
-class SetScores:
-    """The judge's view of one set of images meant to show ``digit``."""
-
-    n: int
-    recognised: float  # share the judge labels as the digit
-    p_digit: float  # mean judge probability of the digit
-    diversity: float  # mean pairwise distance in the judge's feature space
-    vendi: float  # Vendi score (cosine kernel on the judge's features)
-    novelty: (
-        float  # calibrated on real digits (metrics.novelty), d to the nearest of N training digits
-    )
-    nn_distance: float  # mean of d
-    # Mean pixel value in [0, 1]; strokes cover about 0.13 of a real digit. A judge may label
-    # saturated blobs as a digit (8s most of all): ink tells them apart without the judge.
-    ink: float
-
-    def as_dict(self) -> dict[str, float]:
-        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -299,198 +259,145 @@ class AugmentationResult:
     real: dict[int, SetScores]  # real test digits of each target digit (the reference)
     shots: list[ShotResult]
     classifier: list[dict[str, Any]]  # shots, seed, arm, accuracy, n_real, n_synthetic
-    verdicts: dict[str, str]
-    seconds: float
-    extras: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
 
 
-class _Judge:
-    """The judge's probabilities and features, and scores of image sets against N references."""
-
-    def __init__(self, judge: Any) -> None:
-        self.judge = judge
-
-    def outputs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return models.judge_outputs(self.judge, images)  # (n, 10), (n, D)
-
-    def descriptors(self, images: np.ndarray) -> np.ndarray:
-        """The copy descriptors (n, d) in which novelty is measured (v1: the features)."""
-        return models.judge_all(self.judge, images)[2]
-
-    def score(
-        self, images: np.ndarray, digit: int, ref_feats: np.ndarray, d_ref: np.ndarray,
-        *, exclude_self: bool = False,
-    ) -> SetScores:  # fmt: skip
-        """Scores of images (n, 28, 28) against the training descriptors ref_feats (N, d);
-        d_ref : real digits' distances to the same training digits, novelty's scale."""
-        probs, feats, desc = models.judge_all(self.judge, images)
-        if exclude_self:  # the training set against itself: distance to the nearest other one
-            dist, _ = neighbors.nearest(desc, ref_feats, k=1, exclude_self=True)
-        else:
-            dist, _ = neighbors.nearest(desc, ref_feats, k=1)
-        d = np.asarray(dist, dtype=np.float64).reshape(len(images), -1)[:, 0]
-        return SetScores(
-            n=len(images),
-            recognised=float((probs.argmax(1) == digit).mean()),
-            p_digit=float(probs[:, digit].mean()),
-            diversity=mean_pairwise_distance(feats[:1000]),
-            vendi=vendi_score(feats),
-            novelty=float(metrics.novelty(d, d_ref).mean()),
-            nn_distance=float(d.mean()),
-            ink=float(mdata.to_float(images).mean()),
-        )
+# ---------------------------------------------------------------------------------------------
+# The computation: the few-shot settings, then the classifier with and without synthetic digits.
 
 
-def perturbation_sweep(
-    scales: tuple[float, ...], measure: Callable[[int, float], dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """``measure(i, scale)`` at every scale, then at doubling scales (up to MAX_SCALE) while the
-    last row's ``"recognised"`` share stays at or above the threshold: task 5 asks where
-    recognition breaks, so the sweep goes on until it does."""
-    grid, rows = list(scales), []
-    while len(rows) < len(grid):
-        s = grid[len(rows)]
-        rows.append(measure(len(rows), s))
-        last = len(rows) == len(grid)
-        if last and rows[-1]["recognised"] >= RECOGNITION_THRESHOLD and 0 < s < MAX_SCALE:
-            grid.append(min(2 * s, MAX_SCALE))
-    return rows
-
-
-def breaking_point(scales: list[float], recognised: list[float]) -> float | None:
-    """The first scale where recognition falls below the threshold, linearly interpolated
-    between that grid point and the one before; None when it never does."""
-    for i, (s, r) in enumerate(zip(scales, recognised, strict=True)):
-        if r < RECOGNITION_THRESHOLD:
-            if i == 0:
-                return float(s)
-            s0, r0 = scales[i - 1], recognised[i - 1]
-            return float(s0 + (r0 - RECOGNITION_THRESHOLD) / (r0 - r) * (s - s0))
-    return None
-
-
-def run(
-    config: AugmentationConfig, data_dir: str | Path | None = None, *, progress: bool = True
-) -> AugmentationResult:
+def run(config: AugmentationConfig, context: Context) -> AugmentationResult:
     """Run the whole study and return its results; writes nothing but the model cache."""
-    t0 = time.perf_counter()
-    data = mdata.load(data_dir)
-    log = _logger(progress)
-    # Fail early, with one clear line, when a digit has fewer images than asked for.
+    data = context.data
+    check_sizes(config, data)
+    real, shots = few_shot_settings(config, data, context)
+    context.log("classifier with and without synthetic digits")
+    classifier = classifier_experiment(data, config, context.progress)
+    return AugmentationResult(
+        config=config,
+        data_source=data.source,
+        data_checksum=data.checksum,
+        judge=context.judge_meta,
+        real=real,
+        shots=shots,
+        classifier=classifier,
+    )
+
+
+def check_sizes(config: AugmentationConfig, data: mdata.Dataset) -> None:
+    """Fail early, with one clear line, when a digit has fewer images than asked for."""
     for digit in config.digits:
         for n in config.shots:
             few_shot_indices(data.y_train, digit, n, config.seed)
     for digit in range(10):
         for n in config.classifier_shots:
             few_shot_indices(data.y_train, digit, n, config.seed)
-    log("judge: loading")
-    judge_model, judge_meta = store.load_judge(data, progress=progress)
-    judge = _Judge(judge_model)
 
+
+def few_shot_settings(
+    config: AugmentationConfig, data: mdata.Dataset, context: Context
+) -> tuple[dict[int, SetScores], list[ShotResult]]:
+    """(the real test digits' scores per digit, one ``ShotResult`` per digit and N)."""
     real: dict[int, SetScores] = {}
     shots: list[ShotResult] = []
     bar = progress_bar(
         total=len(config.digits) * len(config.shots), desc="few-shot autoencoders",
-        enabled=progress,
+        enabled=context.progress,
     )  # fmt: skip
     for digit in config.digits:
-        x_real = data.x_test[data.y_test == digit][:1000]  # (M, 28, 28) real test digits
+        x_real = data.x_test[data.y_test == digit][:REAL_PER_DIGIT]  # (M, 28, 28) real test digits
         for n in config.shots:
             bar.set_postfix_str(f"digit {digit}, N={shot_label(n)}")
-            shots.append(_one_shot_setting(data, digit, n, config, judge, x_real, real))
+            model, meta, idx = train_few_shot_ae(
+                data, digit, n, config, config.seed, config.ae_steps
+            )
+            scorer = FewShotScorer(context.judge, digit, data.x_train[idx], x_real)
+            if n == config.shots[0]:  # the reference row, scored against the smallest training set
+                real[digit] = scorer.score(x_real)
+            shots.append(one_shot_setting(config, n, model, meta, data.x_train[idx], scorer))
             bar.update()
     bar.close()
-
-    log("classifier with and without synthetic digits")
-    classifier = _classifier_experiment(data, config, progress)
-    result = AugmentationResult(
-        config=config,
-        data_source=data.source,
-        data_checksum=data.checksum,
-        judge=judge_meta,
-        real=real,
-        shots=shots,
-        classifier=classifier,
-        verdicts={},
-        seconds=0.0,
-    )
-    result.verdicts = verdicts(result)
-    result.seconds = time.perf_counter() - t0
-    return result
+    return real, shots
 
 
-def _one_shot_setting(
-    data: mdata.Dataset,
-    digit: int,
-    n: int | None,
+def one_shot_setting(
     config: AugmentationConfig,
-    judge: _Judge,
-    x_real: np.ndarray,
-    real: dict[int, SetScores],
+    n: int | None,
+    model: Any,
+    meta: dict[str, Any],
+    x_train: np.ndarray,
+    scorer: FewShotScorer,
 ) -> ShotResult:
-    model, meta, idx = train_few_shot_ae(data, digit, n, config, config.seed, config.ae_steps)
-    x_train = data.x_train[idx]  # (N, 28, 28) uint8
-    train_feats = judge.descriptors(x_train)  # (N, d)
-    # d_ref: how far real unseen digits of the class lie from these N training digits.
-    real_feats = judge.descriptors(x_real)
-    dist, _ = neighbors.nearest(real_feats, train_feats, k=1)
-    d_ref = np.asarray(dist, dtype=np.float64).reshape(len(x_real), -1)[:, 0]  # novelty's scale
-    if n == config.shots[0]:  # the reference row, scored against the smallest training set
-        real[digit] = judge.score(x_real, digit, train_feats, d_ref)
-
+    """The Gaussian samples, the perturbation sweep and the paths of one few-shot autoencoder,
+    trained on x_train (N, 28, 28) uint8, all scored by ``scorer`` against those N digits."""
     z = models.encode(model, x_train)  # (N, d)
-    seed = config.seed
-    gauss = models.decode(model, sample_gaussian(z, config.samples, seed))  # (S, 28, 28)
-    # A seeded 2,000-code sample bounds the memory for N = all (~6,000 codes).
-    pick = np.random.default_rng([config.seed, digit, 3]).permutation(len(z))[:2000]
-    pair = pdist(z[pick])
-    spread = float(np.median(pair)) if len(pair) else float("nan")
-
-    def measure(i: int, s: float) -> dict[str, Any]:
-        zp, src = perturb(z, s, config.samples, seed + 1 + i)
-        images = models.decode(model, zp)
-        scores = judge.score(images, digit, train_feats, d_ref)
-        distance = float(np.linalg.norm(zp - z[src], axis=1).mean())
-        return {"scale": s, "latent_distance": distance, **scores.as_dict()}
-
-    rows = perturbation_sweep(config.scales, measure)
+    gauss = gaussian_digits(model, z, config.samples, config.seed)  # (S, 28, 28)
+    rows = sweep(config, model, z, scorer)
     scales = [r["scale"] for r in rows]
-    brk = breaking_point([r["scale"] for r in rows], [r["recognised"] for r in rows])
+    brk = breaking_point(scales, [r["recognised"] for r in rows])
     brk_dist = None
     if brk is not None:  # the displacement grows linearly with the scale: interpolate it too
-        brk_dist = float(
-            np.interp(brk, [r["scale"] for r in rows], [r["latent_distance"] for r in rows])
-        )
-
-    # Images on the way: three training latents pushed along one fixed random direction each.
-    rng = np.random.default_rng([seed, digit, 7])
-    picks = rng.choice(len(z), size=min(3, len(z)), replace=False)
-    direction = rng.standard_normal((len(picks), z.shape[1])) * z.std(0)  # (3, d)
-    scales = np.asarray(scales, dtype=np.float32)
-    path_z = z[picks][:, None, :] + scales[None, :, None] * direction[:, None, :]  # (3, K, d)
-    path = models.decode(model, path_z.reshape(-1, z.shape[1]).astype(np.float32))
-    probs, _ = judge.outputs(path)
+        brk_dist = float(np.interp(brk, scales, [r["latent_distance"] for r in rows]))
+    path, p_digit = paths(model, z, scales, scorer, config.seed)
     return ShotResult(
-        digit=digit,
+        digit=scorer.digit,
         shots=n,
-        n_train=len(idx),
-        model=_model_summary(meta),
+        n_train=len(x_train),
+        model=model_summary(meta),
         history=model_history(meta),
-        steps_per_epoch=steps_per_epoch(len(idx), 128),
-        training_set=judge.score(x_train, digit, train_feats, d_ref, exclude_self=True),
-        gaussian=judge.score(gauss, digit, train_feats, d_ref),
+        steps_per_epoch=steps_per_epoch(len(x_train), AE_BATCH),
+        training_set=scorer.score(x_train, exclude_self=True),
+        gaussian=scorer.score(gauss),
         perturbation=rows,
         breaking_scale=brk,
         breaking_distance=brk_dist,
-        latent_spread=spread,
+        latent_spread=latent_spread(z, config.seed, scorer.digit),
         gaussian_grid=gauss[:20],
-        train_grid=mdata.to_float(x_train[:10]).reshape(-1, 28, 28),
-        path_images=path.reshape(len(picks), len(scales), 28, 28),
-        path_p_digit=probs[:, digit].reshape(len(picks), len(scales)),
+        train_grid=as_images(x_train[:10]),
+        path_images=path,
+        path_p_digit=p_digit,
     )
 
 
-def _classifier_experiment(
+def latent_spread(z: np.ndarray, seed: int, digit: int) -> float:
+    """Median pairwise distance between the codes z (N, d); a seeded 2,000-code sample bounds the
+    memory for N = all (~6,000 codes)."""
+    pick = np.random.default_rng([seed, digit, 3]).permutation(len(z))[:2000]
+    pair = pdist(z[pick])
+    return float(np.median(pair)) if len(pair) else float("nan")
+
+
+def sweep(
+    config: AugmentationConfig, model: Any, z: np.ndarray, scorer: FewShotScorer
+) -> list[dict[str, Any]]:
+    """Task 5's rows: the perturbed codes' digits scored at every scale until recognition breaks."""
+
+    def measure(i: int, s: float) -> dict[str, Any]:
+        zp, src = perturb(z, s, config.samples, config.seed + 1 + i)
+        scores = scorer.score(models.decode(model, zp))
+        distance = float(np.linalg.norm(zp - z[src], axis=1).mean())
+        return {"scale": s, "latent_distance": distance, **scores.as_dict()}
+
+    return perturbation_sweep(config.scales, measure)
+
+
+def paths(
+    model: Any, z: np.ndarray, scales: list[float], scorer: FewShotScorer, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images on the way: three training codes pushed along one fixed random direction each.
+    Returns (images (3, K, 28, 28), the judge's probability of the digit (3, K)), K scales."""
+    rng = np.random.default_rng([seed, scorer.digit, 7])
+    picks = rng.choice(len(z), size=min(3, len(z)), replace=False)
+    direction = rng.standard_normal((len(picks), z.shape[1])) * z.std(0)  # (3, d)
+    s = np.asarray(scales, dtype=np.float32)
+    path_z = z[picks][:, None, :] + s[None, :, None] * direction[:, None, :]  # (3, K, d)
+    path = models.decode(model, path_z.reshape(-1, z.shape[1]).astype(np.float32))
+    probs, _ = models.judge_outputs(scorer.judge, path)
+    shape = (len(picks), len(s))
+    return path.reshape(*shape, 28, 28), probs[:, scorer.digit].reshape(shape)
+
+
+def classifier_experiment(
     data: mdata.Dataset, config: AugmentationConfig, progress: bool
 ) -> list[dict[str, Any]]:
     """Test accuracy of a small classifier on N real digits per class, with and without
@@ -505,45 +412,19 @@ def _classifier_experiment(
     plan = [(n, s) for n in config.classifier_shots for s in config.classifier_seeds]
     bar = progress_bar(total=len(plan), desc="classifiers", enabled=progress)
     for n, seed in plan:
-        xs, ys, xg, yg = [], [], [], []
-        for digit in range(10):
-            model, _, idx = train_few_shot_ae(
-                data, digit, n, config, seed, config.classifier_ae_steps
-            )
-            xs.append(data.x_train[idx])
-            ys.append(np.full(len(idx), digit, dtype=np.uint8))
-            z = models.encode(model, data.x_train[idx])
-            k = config.synthetic_ratio * n
-            xg.append(_to_uint8(models.decode(model, sample_gaussian(z, k, seed + 100 + digit))))
-            yg.append(np.full(k, digit, dtype=np.uint8))
-        x_real, y_real = np.concatenate(xs), np.concatenate(ys)
-        arms = {
-            "real only": (x_real, y_real),
-            "real + synthetic": (np.concatenate([x_real, *xg]), np.concatenate([y_real, *yg])),
-        }
+        arms = classifier_arms(data, config, n, seed)
+        n_real = len(arms["real only"][0])
         for arm, (x, y) in arms.items():
             ds = _dataset(x, y, x_test, y_test, f"{data.source}: {arm}, N={n}, seed {seed}")
-            batch = 64
-            epochs = max(1, math.ceil(config.classifier_steps / steps_per_epoch(len(x), batch)))
-            # Both arms train on every image they are given (the same real ones) and keep their
-            # last epoch: a validation split would hold out different real digits in each arm.
-            tc = TrainConfig(epochs=epochs, batch_size=batch, lr=3e-3, seed=seed, val_fraction=0.0)
-            _, meta = store.get_trained(
-                "classifier",
-                ds,
-                {"channels": config.classifier_channels, "feature_dim": 64},
-                tc,
-                retrain=config.retrain,
-                progress=False,
-            )
+            accuracy, epochs = train_classifier(ds, config, seed)
             rows.append(
                 {
                     "shots": n,
                     "seed": seed,
                     "arm": arm,
-                    "accuracy": float(meta["test"]["accuracy"]),
-                    "n_real": len(x_real),
-                    "n_synthetic": len(x) - len(x_real),
+                    "accuracy": accuracy,
+                    "n_real": n_real,
+                    "n_synthetic": len(x) - n_real,
                     "epochs": epochs,
                 }
             )
@@ -552,27 +433,50 @@ def _classifier_experiment(
     return rows
 
 
-def _logger(progress: bool):
-    def log(message: str) -> None:
-        if progress:
-            progress_log(f"[augmentation] {message}")
+def classifier_arms(
+    data: mdata.Dataset, config: AugmentationConfig, n: int, seed: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """arm -> (images uint8, labels): N real digits per class ("real only"), and the same plus
+    ``synthetic_ratio * N`` Gaussian samples of each class's few-shot autoencoder."""
+    xs, ys, xg, yg = [], [], [], []
+    for digit in range(10):
+        model, _, idx = train_few_shot_ae(data, digit, n, config, seed, config.classifier_ae_steps)
+        xs.append(data.x_train[idx])
+        ys.append(np.full(len(idx), digit, dtype=np.uint8))
+        z = models.encode(model, data.x_train[idx])
+        k = config.synthetic_ratio * n
+        xg.append(to_uint8(gaussian_digits(model, z, k, seed + 100 + digit)))
+        yg.append(np.full(k, digit, dtype=np.uint8))
+    x_real, y_real = np.concatenate(xs), np.concatenate(ys)
+    return {
+        "real only": (x_real, y_real),
+        "real + synthetic": (np.concatenate([x_real, *xg]), np.concatenate([y_real, *yg])),
+    }
 
-    return log
 
-
-def _model_summary(meta: dict[str, Any]) -> dict[str, Any]:
-    keep = ("model", "config", "train_config", "test", "seed", "path", "train_seconds", "cached")
-    return {k: meta[k] for k in keep if k in meta}
-
-
-def model_history(meta: dict[str, Any]) -> list[dict[str, float]]:
-    from mnistlab.studies.denoising import model_history as history
-
-    return history(meta)
+def train_classifier(ds: mdata.Dataset, config: AugmentationConfig, seed: int) -> tuple[float, int]:
+    """(test accuracy, epochs) of the small classifier trained for about ``classifier_steps``."""
+    epochs = max(
+        1, math.ceil(config.classifier_steps / steps_per_epoch(len(ds.x_train), CLASSIFIER_BATCH))
+    )
+    # Both arms train on every image they are given (the same real ones) and keep their last
+    # epoch: a validation split would hold out different real digits in each arm.
+    tc = TrainConfig(
+        epochs=epochs, batch_size=CLASSIFIER_BATCH, lr=3e-3, seed=seed, val_fraction=0.0
+    )
+    _, meta = store.get_trained(
+        "classifier",
+        ds,
+        {"channels": config.classifier_channels, "feature_dim": 64},
+        tc,
+        retrain=config.retrain,
+        progress=False,
+    )
+    return float(meta["test"]["accuracy"]), epochs
 
 
 # ---------------------------------------------------------------------------------------------
-# Verdicts, written from the numbers.
+# Verdicts: one function per question, each from the numbers alone.
 
 
 def _sd(values: np.ndarray) -> float:
@@ -612,10 +516,13 @@ def classifier_summary(result: AugmentationResult) -> list[dict[str, Any]]:
     return out
 
 
-def verdicts(result: AugmentationResult) -> dict[str, str]:
-    """Short answers to brief 003's questions and to the one beyond it."""
-    out: dict[str, str] = {}
-    # Recognition by N.
+def _share(flags: list[bool], yes: str = "yes", no: str = "no", some: str = "partly") -> str:
+    """A finding from one flag per setting: all true, none true, or some."""
+    return yes if all(flags) else no if not any(flags) else some
+
+
+def recognition_verdict(result: AugmentationResult) -> Verdict:
+    """Does the judge recognise the Gaussian samples (at least half of them, per setting)?"""
     parts = []
     for digit in result.config.digits:
         rows = [s for s in result.shots if s.digit == digit]
@@ -623,12 +530,18 @@ def verdicts(result: AugmentationResult) -> dict[str, str]:
             f"digit {digit}: "
             + ", ".join(f"N={shot_label(s.shots)} {100 * s.gaussian.recognised:.0f}%" for s in rows)
         )
-    out["Does the judge recognise the synthetic digits?"] = (
+    flags = [s.gaussian.recognised >= RECOGNITION_THRESHOLD for s in result.shots]
+    return Verdict(
+        "Does the judge recognise the synthetic digits?",
+        _share(flags),
         "Share of the Gaussian-latent samples that the judge labels as the target digit: "
         + "; ".join(parts)
-        + "."
+        + ".",
     )
-    # Diversity.
+
+
+def diversity_verdict(result: AugmentationResult) -> Verdict:
+    """How diverse are the Gaussian samples, against as many real test digits of the class?"""
     parts = []
     for digit in result.config.digits:
         rows = [s for s in result.shots if s.digit == digit]
@@ -638,11 +551,26 @@ def verdicts(result: AugmentationResult) -> dict[str, str]:
             + ", ".join(f"{s.gaussian.vendi:.1f} (N={shot_label(s.shots)})" for s in rows)
             + (f" against {ref.vendi:.1f} for {ref.n} real test digits" if ref else "")
         )
-    out["How diverse are they?"] = (
-        "The Vendi score is an effective number of distinct digits in the judge's feature space "
-        "(1 = all alike). " + "; ".join(parts) + "."
+    flags = [
+        s.gaussian.vendi >= result.real[s.digit].vendi
+        for s in result.shots
+        if s.digit in result.real
+    ]
+    finding = (
+        _share(flags, "as diverse as real digits", "less diverse than real digits", "mixed")
+        if flags
+        else "no real reference"
     )
-    # Novelty: are the samples more than the training digits decoded again?
+    return Verdict(
+        "How diverse are they?",
+        finding,
+        "The Vendi score is an effective number of distinct digits in the judge's feature space "
+        "(1 = all alike). " + "; ".join(parts) + ".",
+    )
+
+
+def novelty_verdict(result: AugmentationResult) -> Verdict:
+    """Are the Gaussian samples newer than the autoencoder's plain reconstructions (scale 0)?"""
     parts = []
     for s in result.shots:
         recon = s.perturbation[0] if s.perturbation and s.perturbation[0]["scale"] == 0 else None
@@ -658,95 +586,118 @@ def verdicts(result: AugmentationResult) -> dict[str, str]:
         for s in result.shots
         if s.perturbation and s.perturbation[0]["scale"] == 0
     ]
-    lead = (
-        "Yes: the Gaussian samples lie further from the N training digits than the autoencoder's "
-        "plain reconstructions of them do"
-        if newer and all(newer)
-        else "No: the Gaussian samples lie no further from the N training digits than the plain "
-        "reconstructions do"
-        if newer and not any(newer)
-        else "Only for some settings"
-    )
-    out["Are the synthetic digits new?"] = (
+    finding = _share(newer) if newer else "not measured"
+    lead = {
+        "yes": "Yes: the Gaussian samples lie further from the N training digits than the "
+        "autoencoder's plain reconstructions of them do",
+        "no": "No: the Gaussian samples lie no further from the N training digits than the plain "
+        "reconstructions do",
+    }.get(finding, "Only for some settings")
+    return Verdict(
+        "Are the synthetic digits new?",
+        finding,
         f"{lead}. Novelty against the N training digits (0 = a copy, 0.5 = as far as a fresh "
-        "real digit of the class): " + "; ".join(parts) + "."
+        "real digit of the class): " + "; ".join(parts) + ".",
     )
-    # Task 5.
-    parts = []
-    for s in result.shots:
-        if s.perturbation and s.perturbation[0]["recognised"] < RECOGNITION_THRESHOLD:
-            parts.append(
-                f"digit {s.digit}, N={shot_label(s.shots)}: not applicable, even the "
-                "unperturbed reconstructions are recognised only "
-                f"{100 * s.perturbation[0]['recognised']:.0f}% of the time"
+
+
+def _breaking_part(result: AugmentationResult, s: ShotResult) -> tuple[str, str]:
+    """(finding, clause) of task 5 for one setting."""
+    label = f"digit {s.digit}, N={shot_label(s.shots)}"
+    first, last = s.perturbation[0], s.perturbation[-1]
+    if first["recognised"] < RECOGNITION_THRESHOLD:
+        return "not applicable", (
+            f"{label}: not applicable, even the unperturbed reconstructions are recognised only "
+            f"{100 * first['recognised']:.0f}% of the time"
+        )
+    if s.breaking_scale is None:
+        ref = result.real.get(s.digit)
+        txt = (
+            f"{label}: still recognised by at least half at the largest scale tried "
+            f"({last['scale']:g} sigma, a latent displacement of {last['latent_distance']:.1f})"
+        )
+        if ref is not None and last["ink"] > BLOB_INK * ref.ink:
+            return "never breaks (blobs)", txt + (
+                f", but there the images carry {last['ink']:.2f} mean ink against "
+                f"{ref.ink:.2f} for real {s.digit}s: they are saturated blobs (see the "
+                f"strips) that the judge still labels {s.digit}. Past a few sigma "
+                "'recognised' stops meaning readable, and this judge cannot say where this "
+                "autoencoder's digits end"
             )
-        elif s.breaking_scale is None:
-            last = s.perturbation[-1]
-            ref = result.real.get(s.digit)
-            txt = (
-                f"digit {s.digit}, N={shot_label(s.shots)}: still recognised by at least half at "
-                f"the largest scale tried ({last['scale']:g} sigma, a latent displacement of "
-                f"{last['latent_distance']:.1f})"
-            )
-            if ref is not None and last["ink"] > BLOB_INK * ref.ink:
-                txt += (
-                    f", but there the images carry {last['ink']:.2f} mean ink against "
-                    f"{ref.ink:.2f} for real {s.digit}s: they are saturated blobs (see the "
-                    f"strips) that the judge still labels {s.digit}. Past a few sigma "
-                    "'recognised' stops meaning readable, and this judge cannot say where this "
-                    "autoencoder's digits end"
-                )
-            else:
-                txt += ": a decoder that has only seen this digit draws it from any code"
-            parts.append(txt)
-        else:
-            ratio = (
-                s.breaking_distance / s.latent_spread
-                if s.breaking_distance is not None and s.latent_spread > 0
-                else float("nan")
-            )
-            parts.append(
-                f"digit {s.digit}, N={shot_label(s.shots)}: {s.breaking_scale:.2f} sigma, a "
-                f"latent displacement of {s.breaking_distance:.2f} ({ratio:.1f} times the median "
-                "distance between two training latents)"
-            )
-    out["How far must the latents be pushed before the judge stops recognising the digit?"] = (
+        return (
+            "never breaks",
+            txt + ": a decoder that has only seen this digit draws it from any code",
+        )
+    ratio = (
+        s.breaking_distance / s.latent_spread
+        if s.breaking_distance is not None and s.latent_spread > 0
+        else float("nan")
+    )
+    return "breaks", (
+        f"{label}: {s.breaking_scale:.2f} sigma, a latent displacement of "
+        f"{s.breaking_distance:.2f} ({ratio:.1f} times the median distance between two training "
+        "latents)"
+    )
+
+
+def breaking_verdict(result: AugmentationResult) -> Verdict:
+    """Task 5: the perturbation scale where recognition breaks, per setting."""
+    found = [_breaking_part(result, s) for s in result.shots if s.perturbation]
+    return Verdict(
+        "How far must the latents be pushed before the judge stops recognising the digit?",
+        ", ".join(sorted({f for f, _ in found})),
         "The noise scale (in units of the latents' per-dimension spread) at which fewer than "
-        "half of the perturbed samples are recognised: " + "; ".join(parts) + "."
+        "half of the perturbed samples are recognised: " + "; ".join(p for _, p in found) + ".",
     )
-    # Beyond the brief.
+
+
+def classifier_verdict(result: AugmentationResult) -> Verdict | None:
+    """Beyond the brief: does augmentation help a classifier, seed by seed? None without runs."""
     summary = classifier_summary(result)
-    if summary:
-        parts = []
-        helps = []
-        for r in summary:
-            clear = r["gain_min"] > 0 if r["seeds"] > 1 else r["gain_mean"] > 0
-            hurts = r["gain_max"] < 0 if r["seeds"] > 1 else r["gain_mean"] < 0
-            helps.append("helps" if clear else "hurts" if hurts else "unclear")
-            parts.append(
-                f"N={r['shots']} per class: {100 * r['real_only_mean']:.1f}% "
-                f"(sd {100 * r['real_only_sd']:.1f}) with real digits only, "
-                f"{100 * r['with_synthetic_mean']:.1f}% (sd {100 * r['with_synthetic_sd']:.1f}) "
-                f"with synthetic ones added; paired gain {100 * r['gain_mean']:+.1f} points "
-                f"(from {100 * r['gain_min']:+.1f} to {100 * r['gain_max']:+.1f} over "
-                f"{r['seeds']} seed{'s' if r['seeds'] > 1 else ''}): it {helps[-1]}"
-            )
-        lead = (
-            "Yes"
-            if all(h == "helps" for h in helps)
-            else "No"
-            if all(h == "hurts" for h in helps)
-            else "Not clearly"
+    if not summary:
+        return None
+    parts, helps = [], []
+    for r in summary:
+        clear = r["gain_min"] > 0 if r["seeds"] > 1 else r["gain_mean"] > 0
+        hurts = r["gain_max"] < 0 if r["seeds"] > 1 else r["gain_mean"] < 0
+        helps.append("helps" if clear else "hurts" if hurts else "unclear")
+        parts.append(
+            f"N={r['shots']} per class: {100 * r['real_only_mean']:.1f}% "
+            f"(sd {100 * r['real_only_sd']:.1f}) with real digits only, "
+            f"{100 * r['with_synthetic_mean']:.1f}% (sd {100 * r['with_synthetic_sd']:.1f}) "
+            f"with synthetic ones added; paired gain {100 * r['gain_mean']:+.1f} points "
+            f"(from {100 * r['gain_min']:+.1f} to {100 * r['gain_max']:+.1f} over "
+            f"{r['seeds']} seed{'s' if r['seeds'] > 1 else ''}): it {helps[-1]}"
         )
-        out["Does augmentation help a classifier?"] = (
-            f"{lead}. " + "; ".join(parts) + ". 'Helps' means every seed gained; 'hurts' means "
-            "every seed lost."
-        )
-    return out
+    lead = (
+        "Yes"
+        if all(h == "helps" for h in helps)
+        else "No"
+        if all(h == "hurts" for h in helps)
+        else "Not clearly"
+    )
+    return Verdict(
+        "Does augmentation help a classifier?",
+        lead.lower(),
+        f"{lead}. " + "; ".join(parts) + ". 'Helps' means every seed gained; 'hurts' means "
+        "every seed lost.",
+    )
+
+
+def verdicts(result: AugmentationResult) -> list[Verdict]:
+    """Short answers to brief 003's questions and to the one beyond it, in the report's order."""
+    found = [
+        recognition_verdict(result),
+        diversity_verdict(result),
+        novelty_verdict(result),
+        breaking_verdict(result),
+        classifier_verdict(result),
+    ]
+    return [v for v in found if v is not None]
 
 
 # ---------------------------------------------------------------------------------------------
-# Output: report.html, metrics.json, CSV tables and the figures.
+# metrics.json, the CSV tables and the page.
 
 
 def shot_rows(result: AugmentationResult) -> list[dict[str, Any]]:
@@ -795,13 +746,9 @@ def history_rows(result: AugmentationResult) -> list[dict[str, Any]]:
     ]
 
 
-def to_json(result: AugmentationResult) -> dict[str, Any]:
-    """Every number of the report, for metrics.json."""
+def numbers(result: AugmentationResult) -> dict[str, Any]:
+    """The study's own part of metrics.json: every number of the report."""
     return {
-        "study": "augmentation",
-        "config": dataclasses.asdict(result.config),
-        "data": {"source": result.data_source, "checksum": result.data_checksum},
-        "judge": result.judge,
         "real_test_digits": {str(d): s.as_dict() for d, s in result.real.items()},
         "settings": [
             {
@@ -821,18 +768,25 @@ def to_json(result: AugmentationResult) -> dict[str, Any]:
             for s in result.shots
         ],
         "classifier": {"runs": result.classifier, "summary": classifier_summary(result)},
-        "verdicts": result.verdicts,
-        "seconds": result.seconds,
     }
 
 
-def write(result: AugmentationResult, out_dir: str | Path) -> Path:
-    """Write report.html, metrics.json, the CSV tables and figures/ into out_dir."""
+def tables(result: AugmentationResult) -> dict[str, list[dict[str, Any]]]:
+    """CSV file stem -> rows: sets, perturbation, breaking_point, classifier, history."""
+    return {
+        "sets": shot_rows(result),
+        "perturbation": perturbation_rows(result),
+        "breaking_point": breaking_rows(result),
+        "classifier": result.classifier,
+        "history": history_rows(result),
+    }
+
+
+def report(result: AugmentationResult, verdicts: list[Verdict]) -> Report:
+    """report.html's layout: the answers, the set-up, then the figures behind them."""
     from mnistlab import __version__
-    from mnistlab.report import Report, figures, write_csv, write_json
     from mnistlab.report.html import QUICK_BANNER
 
-    out = Path(out_dir)
     cfg = result.config
     rep = Report(
         "mnistlab: few-shot digits from an autoencoder",
@@ -846,9 +800,19 @@ def write(result: AugmentationResult, out_dir: str | Path) -> Path:
         ),
     )
     rep.section("Answers")
-    for question, answer in result.verdicts.items():
-        rep.text(f"**{question}** {answer}")
+    for v in verdicts:
+        rep.text(f"**{v.question}** {v.answer}")
+    _setup_section(rep, cfg)
+    rep.section("Synthetic digits by N")
+    rep.table(shot_rows(result), caption="The judge's view of each set of images.")
+    for digit in cfg.digits:
+        _digit_section(rep, digit, [s for s in result.shots if s.digit == digit])
+    _push_section(rep, result)
+    _classifier_section(rep, result)
+    return rep
 
+
+def _setup_section(rep: Report, cfg: AugmentationConfig) -> None:
     rep.section("The set-up")
     rep.text(
         f"For each digit and N, an autoencoder (`ae`, latent dimension {cfg.latent_dim}) is "
@@ -866,105 +830,113 @@ def write(result: AugmentationResult, out_dir: str | Path) -> Path:
         "digits, 1 farther than any)."
     )
 
-    rep.section("Synthetic digits by N")
-    rep.table(shot_rows(result), caption="The judge's view of each set of images.")
-    for digit in cfg.digits:
-        rows = [s for s in result.shots if s.digit == digit]
-        rep.section(f"Digit {digit}", level=3)
-        # Each row: ten training digits, then ten Gaussian samples.
-        blocks, row_labels = [], []
-        for s in rows:
-            blocks += [_pad10(s.train_grid[:10]), _pad10(s.gaussian_grid[:10])]
-            row_labels += [f"train N={shot_label(s.shots)}", f"Gauss N={shot_label(s.shots)}"]
-        grid = np.concatenate(blocks)
-        rep.figure(
-            figures.sample_grid(grid, ncols=10, row_labels=row_labels),
-            caption=f"Digit {digit}: training digits and Gaussian-latent samples for each N.",
-            alt=f"samples of digit {digit}",
+
+def _digit_section(rep: Report, digit: int, rows: list[ShotResult]) -> None:
+    """One digit: its training digits and Gaussian samples for each N, and the loss curves."""
+    from mnistlab.report import figures
+
+    rep.section(f"Digit {digit}", level=3)
+    blocks, row_labels = [], []  # each N: ten training digits, then ten Gaussian samples
+    for s in rows:
+        blocks += [_pad10(s.train_grid[:10]), _pad10(s.gaussian_grid[:10])]
+        row_labels += [f"train N={shot_label(s.shots)}", f"Gauss N={shot_label(s.shots)}"]
+    rep.figure(
+        figures.sample_grid(np.concatenate(blocks), ncols=10, row_labels=row_labels),
+        caption=f"Digit {digit}: training digits and Gaussian-latent samples for each N.",
+        alt=f"samples of digit {digit}",
+    )
+    series = _loss_series(rows)
+    if not series:
+        return
+    rep.plotly(
+        figures.line_plot(
+            series,
+            title=f"Digit {digit}: autoencoder loss by N",
+            xlabel="optimiser steps",
+            ylabel="per-pixel BCE",
+            log_y=True,
+        ),
+        caption=(
+            "Brief 003's loss curves, one per N: the training loss (each autoencoder "
+            "trains on all of its N digits and keeps its last epoch). The legend gives "
+            "the loss on unseen test digits of the class: the gap between the two is "
+            "what a small N memorises."
+        ),
+    )
+
+
+def _loss_series(rows: list[ShotResult]) -> dict[str, tuple[list, list]]:
+    """Curve name -> (optimiser steps, loss) of each N's training (and validation) loss."""
+    series = {}
+    for s in rows:
+        if not s.history:
+            continue
+        name = f"N={shot_label(s.shots)}"
+        steps = [h.get("epoch", i + 1) * s.steps_per_epoch for i, h in enumerate(s.history)]
+        test_bce = s.model.get("test", {}).get("bce")
+        if test_bce is not None:
+            name += f" (test BCE {test_bce:.3f})"
+        series[f"{name} train"] = (steps, [h["train_loss"] for h in s.history])
+        if "val_loss" in s.history[0]:
+            series[f"N={shot_label(s.shots)} val"] = (steps, [h["val_loss"] for h in s.history])
+    return series
+
+
+def _by_scale(result: AugmentationResult, key: str) -> dict[str, tuple[list, list]]:
+    """Curve per setting -> (perturbation scales, the SetScores field ``key`` at each)."""
+    return {
+        f"digit {s.digit}, N={shot_label(s.shots)}": (
+            [r["scale"] for r in s.perturbation],
+            [r[key] for r in s.perturbation],
         )
-        series = {}
-        for s in rows:
-            if s.history:
-                name = f"N={shot_label(s.shots)}"
-                steps = [h.get("epoch", i + 1) * s.steps_per_epoch for i, h in enumerate(s.history)]
-                test_bce = s.model.get("test", {}).get("bce")
-                if test_bce is not None:
-                    name += f" (test BCE {test_bce:.3f})"
-                series[f"{name} train"] = (steps, [h["train_loss"] for h in s.history])
-                if "val_loss" in s.history[0]:
-                    series[f"N={shot_label(s.shots)} val"] = (
-                        steps, [h["val_loss"] for h in s.history]
-                    )  # fmt: skip
-        if series:
-            rep.plotly(
-                figures.line_plot(
-                    series,
-                    title=f"Digit {digit}: autoencoder loss by N",
-                    xlabel="optimiser steps",
-                    ylabel="per-pixel BCE",
-                    log_y=True,
-                ),
-                caption=(
-                    "Brief 003's loss curves, one per N: the training loss (each autoencoder "
-                    "trains on all of its N digits and keeps its last epoch). The legend gives "
-                    "the loss on unseen test digits of the class: the gap between the two is "
-                    "what a small N memorises."
-                ),
-            )
+        for s in result.shots
+    }
+
+
+def _push_section(rep: Report, result: AugmentationResult) -> None:
+    """Task 5: where recognition breaks, recognition and Vendi by scale, the paths' strips."""
+    from mnistlab.report import figures
 
     rep.section("Pushing the latents until the judge gives up")
     rep.table(breaking_rows(result), caption="Where recognition falls below 50%.")
-    series = {
-        f"digit {s.digit}, N={shot_label(s.shots)}": (
-            [r["scale"] for r in s.perturbation],
-            [r["recognised"] for r in s.perturbation],
-        )
-        for s in result.shots
-    }
-    rep.plotly(
-        figures.line_plot(
-            series,
-            title="Share recognised against the perturbation scale",
-            xlabel="noise scale (x per-dimension sigma of the N latents)",
-            ylabel="recognised as the target digit",
+    for key, title, xlabel, ylabel, caption in (
+        (
+            "recognised",
+            "Share recognised against the perturbation scale",
+            "noise scale (x per-dimension sigma of the N latents)",
+            "recognised as the target digit",
+            "Each curve: perturbed training latents of one autoencoder.",
         ),
-        caption="Each curve: perturbed training latents of one autoencoder.",
-    )
-    series = {
-        f"digit {s.digit}, N={shot_label(s.shots)}": (
-            [r["scale"] for r in s.perturbation],
-            [r["vendi"] for r in s.perturbation],
-        )
-        for s in result.shots
-    }
-    rep.plotly(
-        figures.line_plot(
-            series,
-            title="Vendi score against the perturbation scale",
-            xlabel="noise scale (x sigma)",
-            ylabel="Vendi score",
+        (
+            "vendi",
+            "Vendi score against the perturbation scale",
+            "noise scale (x sigma)",
+            "Vendi score",
+            "Pushing the latents further makes the samples more varied, then unreadable.",
         ),
-        caption="Pushing the latents further makes the samples more varied, then unreadable.",
-    )
+    ):
+        curves = _by_scale(result, key)
+        rep.plotly(figures.line_plot(curves, title=title, xlabel=xlabel, ylabel=ylabel), caption)
     for s in result.shots:
+        label = f"{s.digit}, N={shot_label(s.shots)}"
         fig = figures.strip(
             {f"path {i + 1}": s.path_images[i] for i in range(len(s.path_images))},
             {f"path {i + 1}": s.path_p_digit[i].tolist() for i in range(len(s.path_images))},
-            title=(
-                f"digit {s.digit}, N={shot_label(s.shots)}: scales "
-                + ", ".join(f"{r['scale']:g}" for r in s.perturbation)
-            ),
+            title=f"digit {label}: scales " + ", ".join(f"{r['scale']:g}" for r in s.perturbation),
         )
         rep.figure(
             fig,
             caption=(
-                f"Digit {s.digit}, N={shot_label(s.shots)}: three training latents pushed along "
-                "one direction each; under each image the judge's probability of the digit."
+                f"Digit {label}: three training latents pushed along one direction each; under "
+                "each image the judge's probability of the digit."
             ),
             alt=f"perturbation path digit {s.digit} N {shot_label(s.shots)}",
         )
     rep.table(perturbation_rows(result), caption="Every perturbation scale.")
 
+
+def _classifier_section(rep: Report, result: AugmentationResult) -> None:
+    cfg = result.config
     rep.section("Does augmentation help a classifier?")
     rep.text(
         f"A small CNN (`classifier`, channels {cfg.classifier_channels}) trained for about "
@@ -976,14 +948,6 @@ def write(result: AugmentationResult, out_dir: str | Path) -> Path:
     )
     rep.table(classifier_summary(result), caption="Test accuracy, mean and sd over seeds.")
     rep.table(result.classifier, caption="Every run.")
-
-    write_json(out / "metrics.json", to_json(result))
-    write_csv(out / "sets.csv", shot_rows(result))
-    write_csv(out / "perturbation.csv", perturbation_rows(result))
-    write_csv(out / "breaking_point.csv", breaking_rows(result))
-    write_csv(out / "classifier.csv", result.classifier)
-    write_csv(out / "history.csv", history_rows(result))
-    return rep.write(out, save_figures=True)
 
 
 def _pad10(images: np.ndarray) -> np.ndarray:
