@@ -5,5 +5,7 @@
 - ``probes``: linear probes (logistic regression, linear SVM) and their pixel / PCA baselines;
 - ``reconstruction``: reconstruction errors per digit, and the worst, best and random images;
 - ``interpolation``: paths between two digits in pixel and latent space, and what the judge
-  reads along them.
+  reads along them;
+- ``selection``: the best setting of a generator from its scores (the balance of quality and
+  novelty).
 """
