@@ -81,13 +81,20 @@ def test_json_has_exactly_the_metric_keys(capsys, tmp_path, data_dir, small):
     code, out, _ = run(capsys, tmp_path / "s.npy", "--data", data_dir, "--json")
     assert code == 0
     scores = json.loads(out)
-    assert list(scores) == KEYS
+    assert list(scores) == [*KEYS, "ci"]
     assert scores["n"] == 40
+    # Every headline number but diversity has its 95% bootstrap interval around it.
+    assert set(scores["ci"]) == set(KEYS) - {"n", "diversity"}
+    for key, (lo, hi) in scores["ci"].items():
+        assert lo <= scores[key] <= hi, key
     # The same numbers as the library gives.
     from mnistlab import data
 
     direct = metrics.Scorer(seeded_judge(), data.load(data_dir), judge_id="x", progress=False)
-    for key, value in direct.score(images).as_dict().items():
+    theirs = direct.score(images).as_dict()
+    for key, value in theirs.pop("ci").items():
+        assert scores["ci"][key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    for key, value in theirs.items():
         assert scores[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
 
 

@@ -163,8 +163,10 @@ def test_prdc_matches_the_prdc_package(seed, capsys):
 def test_scores_lie_in_range(scorer, small):
     s = scorer.score(small.x_test[:150])
     d = s.as_dict()
-    assert list(d) == list(metrics.SCORE_KEYS)
+    assert list(d) == [*metrics.SCORE_KEYS, "ci"]
     assert d["n"] == 150
+    for key, (lo, hi) in d["ci"].items():
+        assert lo <= d[key] <= hi, key
     for key in ("quality", "novelty", "diversity", "precision", "recall", "coverage"):
         assert 0.0 <= d[key] <= 1.0, key
     assert 0.0 <= d["near_copy_rate"] <= 1.0

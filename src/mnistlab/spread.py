@@ -38,9 +38,10 @@ def mean_intervals(
 ) -> dict[str, tuple[float, float]]:
     """Percentile intervals of the mean of each (n,) array in ``per_item`` under ``counts``
     (n_boot, n), one set of resamples for all of them."""
-    weights = counts.astype(np.float64) / counts.shape[1]
+    c = counts.astype(np.float64)  # sums of whole counts: a constant's mean stays exact
+    n = counts.shape[1]
     return {
-        key: percentile_interval(weights @ np.asarray(values, dtype=np.float64), level)
+        key: percentile_interval(c @ np.asarray(values, dtype=np.float64) / n, level)
         for key, values in per_item.items()
     }
 

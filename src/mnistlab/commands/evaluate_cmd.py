@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from mnistlab import data, images, metrics
+from mnistlab import data, images, metrics, spread
 from mnistlab.commands import options
 
 _HELP = (
@@ -83,7 +83,16 @@ def evaluate(
         typer.echo(json.dumps(scores))
         return
     lines = [f"{'samples':15} {samples}", f"{'judge':15} {meta['judge_id']}"]
-    lines += [f"{key:15} {_fmt(value)}" for key, value in scores.items()]
+    ci = scores.pop("ci", {})
+    lines += [
+        f"{key:15} {_fmt(value)}"
+        + (f"  95% interval {ci[key][0]:.4f} - {ci[key][1]:.4f}" if key in ci else "")
+        for key, value in scores.items()
+    ]
+    if ci:
+        lines.append(
+            f"(bootstrap intervals: {spread.BOOTSTRAP} resamples, FID {spread.FID_BOOTSTRAP})"
+        )
     if folder is not None:
         lines.append(f"{'report':15} {page}")
     typer.echo("\n".join(lines))
