@@ -771,6 +771,50 @@ def numbers(result: AugmentationResult) -> dict[str, Any]:
     }
 
 
+def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The headline rows of one run's metrics.json ``results`` (for ``mnistlab sweep``): each
+    digit and N's synthetic digits, then the classifier's accuracy with and without them."""
+    rows: list[dict[str, Any]] = [
+        {
+            "set": f"digit {s['digit']}, N={s['N']}",
+            "recognised": s["gaussian"]["recognised"],
+            "novelty": s["gaussian"]["novelty"],
+            "Vendi": s["gaussian"]["vendi"],
+            "breaks at (sigma)": s["breaking_scale_sigma"],
+        }
+        for s in results["settings"]
+    ]
+    rows += [
+        {
+            "set": f"classifier, N={r['shots']}",
+            "accuracy, real only": r["real_only_mean"],
+            "accuracy, with synthetic": r["with_synthetic_mean"],
+            "gain": r["gain_mean"],
+        }
+        for r in results["classifier"]["summary"]
+    ]
+    return rows
+
+
+def summary(result: AugmentationResult) -> list[str]:
+    """The terminal's lines: each set's synthetic digits, then the classifier experiment."""
+    lines = []
+    for s in result.shots:
+        brk = "never" if s.breaking_scale is None else f"{s.breaking_scale:.2f} sigma"
+        lines.append(
+            f"digit {s.digit}, N={shot_label(s.shots)}: recognised "
+            f"{100 * s.gaussian.recognised:.0f}%, Vendi {s.gaussian.vendi:.1f}, novelty "
+            f"{s.gaussian.novelty:.2f}, breaks at {brk}"
+        )
+    for r in classifier_summary(result):
+        lines.append(
+            f"classifier N={r['shots']}: {100 * r['real_only_mean']:.1f}% real only, "
+            f"{100 * r['with_synthetic_mean']:.1f}% with synthetic (gain "
+            f"{100 * r['gain_mean']:+.1f} points over {r['seeds']} seeds)"
+        )
+    return lines
+
+
 def tables(result: AugmentationResult) -> dict[str, list[dict[str, Any]]]:
     """CSV file stem -> rows: sets, perturbation, breaking_point, classifier, history."""
     return {
