@@ -22,7 +22,10 @@ SKIP |= {"ci", "timings"}
 
 
 def leaves(obj, path=()):
-    """(name, value) for every number under obj; name = the last two dict keys on its path."""
+    """(name, value) for every number under obj; name = the last two dict keys on its path
+    (schema mnistlab.study/2's ``results`` key left out: it holds what was at the top before)."""
+    if isinstance(obj, dict) and path == () and "results" in obj:
+        obj = {**{k: v for k, v in obj.items() if k != "results"}, **obj["results"]}
     if isinstance(obj, dict):
         for k, v in obj.items():
             if str(k) in SKIP or "seconds" in str(k):

@@ -312,7 +312,7 @@ def test_folders_left_by_a_killed_run_are_swept(capsys, tmp_path, monkeypatch, s
         (["judge", "check", "--n", "0"], "--n"),
         (["data", "download", "x", "--retries", "0"], "--retries"),
         (["study", "latent", "--latent-dims", "2,100000"], "integers 1-256"),
-        (["study", "denoising", "--noise", "0.5,9"], "noise factors"),
+        (["study", "denoising", "--noise", "0.5,9"], "--noise"),
         (["trian"], "No such command"),
     ],
 )

@@ -87,6 +87,7 @@ def _save_npy(path: Path, images: np.ndarray) -> None:
 def _save_pngs(folder: Path, images: np.ndarray) -> None:
     from PIL import Image
 
-    pixels = np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
-    for i, img in enumerate(pixels):
+    from mnistlab.images import to_uint8
+
+    for i, img in enumerate(to_uint8(images)):
         Image.fromarray(img).save(folder / f"{i:05d}.png")

@@ -26,7 +26,8 @@ def _seeds(text: str) -> tuple[int, ...]:
 def sweep(
     study: Annotated[str, typer.Argument(help="generation, latent, denoising or augmentation.")],
     seeds: Annotated[
-        str, typer.Option("--seeds", metavar="SEEDS", help="Seeds, e.g. 0-4 or 0,2,7 (one run each).")
+        str,
+        typer.Option("--seeds", metavar="SEEDS", help="Seeds, e.g. 0-4 or 0,2,7 (one run each)."),
     ] = "0-4",
     data: Annotated[
         list[Path] | None,

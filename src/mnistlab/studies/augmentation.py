@@ -861,8 +861,9 @@ def _setup_section(rep: Report, cfg: AugmentationConfig) -> None:
     rep.text(
         f"For each digit and N, an autoencoder (`ae`, latent dimension {cfg.latent_dim}) is "
         f"trained for about {cfg.ae_steps} optimiser steps on exactly N training images of the "
-        "digit, drawn by a seeded permutation (1/12 of them, at least one, is the validation "
-        "split). **Gaussian**: a Gaussian fitted to the N latents, sampled and decoded. "
+        "digit, drawn by a seeded permutation, all of them used for training (no validation "
+        "split: with ten digits every one counts). **Gaussian**: a Gaussian fitted to the N "
+        "latents, sampled and decoded. "
         "**Perturbation**: a training latent plus scale x sigma x N(0, I), sigma the "
         "per-dimension spread of the N latents. **Recognised**: the share the judge labels as "
         "the digit. **Diversity**: the mean pairwise distance of the judge's features; "
