@@ -240,3 +240,20 @@ def test_baseline_probes_on_pixels_and_pca(small):
     assert pca.n_train == len(x) and pca.n_features == 20
     assert pca.features == "PCA 20 components"
     assert all(r.accuracy > 0.6 and r.n_test == len(xt) for r in out.values())
+
+
+def test_probe_differences_are_judged_against_their_spread(small):
+    """A paired bootstrap over the same test digits: pixels against pixels with half the columns
+    hidden differ beyond the spread; a probe against itself does not differ at all."""
+    from mnistlab import data as mdata
+    from mnistlab.analysis import probes
+
+    xtr = mdata.to_float(small.x_train).reshape(len(small.x_train), -1)
+    xte = mdata.to_float(small.x_test).reshape(len(small.x_test), -1)
+    full = probes.linear_probe(xtr, small.y_train, xte, small.y_test, "logreg")
+    hidden = probes.linear_probe(xtr[:, :200], small.y_train, xte[:, :200], small.y_test, "logreg")
+    lo, hi = probes.difference_interval(full, hidden)
+    assert lo > 0 and lo < full.accuracy - hidden.accuracy < hi
+    assert probes.difference_interval(full, full) == (0.0, 0.0)
+    a, b = full.interval
+    assert a < full.accuracy < b

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from mnistlab import data as mdata
+from mnistlab import spread
 from mnistlab.analysis.projections import single_threaded
 
 PROBES = ("logreg", "linear_svm")
@@ -37,6 +38,26 @@ class ProbeResult:
     n_features: int
     converged: bool
     seconds: float
+    # Whether each test digit was read right (N,): the accuracy is its mean, and two probes on
+    # the same test digits compare by a paired bootstrap (``difference_interval``).
+    correct: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """95% bootstrap interval of the accuracy over the test digits."""
+        counts = spread.resample_counts(len(self.correct), spread.BOOTSTRAP)
+        return spread.mean_intervals({"a": self.correct.astype(np.float64)}, counts)["a"]
+
+
+def difference_interval(a: ProbeResult, b: ProbeResult) -> tuple[float, float] | None:
+    """95% paired-bootstrap interval of accuracy(a) - accuracy(b) on the same test digits (None
+    when they were scored on different test sets): a difference whose interval leaves out 0 is
+    larger than its spread."""
+    if len(a.correct) != len(b.correct) or not len(a.correct):
+        return None
+    diff = a.correct.astype(np.float64) - b.correct.astype(np.float64)
+    counts = spread.resample_counts(len(diff), spread.BOOTSTRAP)
+    return spread.mean_intervals({"d": diff}, counts)["d"]
 
 
 def linear_probe(
@@ -93,6 +114,7 @@ def linear_probe(
         n_features=int(np.asarray(x_train).reshape(len(x_train), -1).shape[1]),
         converged=converged,
         seconds=time.perf_counter() - t0,
+        correct=np.asarray(pred == y_test),
     )
 
 

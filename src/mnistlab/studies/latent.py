@@ -45,6 +45,7 @@ from mnistlab.analysis.probes import (
     PROBES,
     ProbeResult,
     baseline_probes,
+    difference_interval,
     linear_probe,
 )
 from mnistlab.analysis.projections import (
@@ -668,7 +669,26 @@ def _best_probe_text(result: LatentResult, spaces: list[SpaceResult]) -> str:
             f", against {pix.accuracy:.4f} on raw pixels ({pix.n_train:,} training digits) and "
             f"{pca.accuracy:.4f} on {result.config.pca_components} PCA components"
         )
+        txt += _spread_text(best.probes["logreg"], pix, "raw pixels")
     return txt + ". "
+
+
+def _spread_text(a: ProbeResult, b: ProbeResult, name: str) -> str:
+    """Whether the difference of two probes on the same test digits is larger than its spread."""
+    iv = difference_interval(a, b)
+    if iv is None:
+        return ""
+    lo, hi = iv
+    beyond = lo > 0 or hi < 0
+    return (
+        f"; the difference from {name}, {a.accuracy - b.accuracy:+.4f} (95% paired-bootstrap "
+        f"interval {lo:+.4f} to {hi:+.4f} over the {len(a.correct):,} test digits), is "
+        + (
+            "larger than its spread"
+            if beyond
+            else "within its spread: one run cannot tell them apart"
+        )
+    )
 
 
 def _probe_target_text(ae_h: SpaceResult) -> str:
@@ -1070,6 +1090,7 @@ def _probe_numbers(p: ProbeResult) -> dict[str, Any]:
         "features": p.features,
         "probe": p.probe,
         "accuracy": p.accuracy,
+        "accuracy_ci": list(p.interval) if len(p.correct) else None,
         "classification_report": p.report,
         "confusion_matrix": p.confusion,
         "n_train": p.n_train,
