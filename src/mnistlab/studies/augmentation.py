@@ -33,6 +33,7 @@ from mnistlab.images import as_images, to_uint8
 from mnistlab.metrics import FewShotScorer, SetScores
 from mnistlab.progress import bar as progress_bar
 from mnistlab.report import Report
+from mnistlab.studies import scaffold
 from mnistlab.studies.scaffold import Context, Verdict, model_history, model_summary, quick_config
 from mnistlab.training import TrainConfig
 
@@ -828,24 +829,15 @@ def tables(result: AugmentationResult) -> dict[str, list[dict[str, Any]]]:
 
 def report(result: AugmentationResult, verdicts: list[Verdict]) -> Report:
     """report.html's layout: the answers, the set-up, then the figures behind them."""
-    from mnistlab import __version__
-    from mnistlab.report.html import QUICK_BANNER
-
     cfg = result.config
-    rep = Report(
+    rep = scaffold.page(
         "mnistlab: few-shot digits from an autoencoder",
-        banner=QUICK_BANNER if cfg.quick else "",
-        subtitle=(
-            f"Augmentation study (brief 003) on {result.data_source}: digits "
-            f"{', '.join(map(str, cfg.digits))}, N = {', '.join(map(shot_label, cfg.shots))}, "
-            f"{cfg.samples} samples per generator, seed {cfg.seed}"
-            f"{', quick mode' if cfg.quick else ''}. Judge: {result.judge.get('judge_id', '?')}. "
-            f"mnistlab {__version__}, {result.seconds:.0f} s."
-        ),
+        f"Augmentation study (brief 003) on {result.data_source}: digits "
+        f"{', '.join(map(str, cfg.digits))}, N = {', '.join(map(shot_label, cfg.shots))}, "
+        f"{cfg.samples} samples per generator",
+        result,
+        verdicts,
     )
-    rep.section("Answers")
-    for v in verdicts:
-        rep.text(f"**{v.question}** {v.answer}")
     _setup_section(rep, cfg)
     rep.section("Synthetic digits by N")
     rep.table(shot_rows(result), caption="The judge's view of each set of images.")

@@ -22,6 +22,7 @@ from mnistlab import metrics, models, store
 from mnistlab.images import as_images
 from mnistlab.progress import bar as progress_bar
 from mnistlab.report import Report
+from mnistlab.studies import scaffold
 from mnistlab.studies.scaffold import Context, Verdict, model_history, model_summary, quick_config
 from mnistlab.training import default_train_config
 
@@ -434,23 +435,14 @@ def tables(result: DenoisingResult) -> dict[str, list[dict[str, Any]]]:
 
 def report(result: DenoisingResult, verdicts: list[Verdict]) -> Report:
     """report.html's layout: the answers, the set-up, then the figures behind them."""
-    from mnistlab import __version__
-    from mnistlab.report.html import QUICK_BANNER
-
     cfg = result.config
-    rep = Report(
+    rep = scaffold.page(
         "mnistlab: denoising digits with an autoencoder",
-        banner=QUICK_BANNER if cfg.quick else "",
-        subtitle=(
-            f"Denoising study (brief 003) on {result.data_source}: noise factors "
-            f"{', '.join(f'{f:g}' for f in cfg.noise_factors)}, {result.n_test:,} test images, "
-            f"seed {cfg.seed}{', quick mode' if cfg.quick else ''}. Judge: "
-            f"{result.judge.get('judge_id', '?')}. mnistlab {__version__}, {result.seconds:.0f} s."
-        ),
+        f"Denoising study (brief 003) on {result.data_source}: noise factors "
+        f"{', '.join(f'{f:g}' for f in cfg.noise_factors)}, {result.n_test:,} test images",
+        result,
+        verdicts,
     )
-    rep.section("Answers")
-    for v in verdicts:
-        rep.text(f"**{v.question}** {v.answer}")
     _setup_section(rep, result)
     _levels_section(rep, result)
     _grid_section(rep, result)

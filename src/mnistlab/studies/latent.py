@@ -59,6 +59,7 @@ from mnistlab.analysis.projections import (
 from mnistlab.analysis.reconstruction import error_examples, per_class
 from mnistlab.progress import bar as progress_bar
 from mnistlab.report import Report
+from mnistlab.studies import scaffold
 from mnistlab.studies.scaffold import Context, Verdict, model_summary, quick_config
 from mnistlab.training import TrainConfig, default_train_config
 
@@ -1162,29 +1163,19 @@ def summary(result: LatentResult) -> list[str]:
 
 def report(result: LatentResult, verdicts: list[Verdict]) -> Report:
     """report.html's layout: the answers, then one section per measurement."""
-    from mnistlab import __version__
-    from mnistlab.report.html import QUICK_BANNER
-
     cfg = result.config
     sae = (
         f", and the supervised autoencoder (sae) at {', '.join(map(str, cfg.supervised_dims))}"
         if cfg.supervised_dims
         else ""
     )
-    rep = Report(
+    rep = scaffold.page(
         "mnistlab: an atlas of autoencoder latent spaces",
-        banner=QUICK_BANNER if cfg.quick else "",
-        subtitle=(
-            f"Latent study on {result.data_source}: {', '.join(cfg.model_names)} at latent "
-            f"dimensions {', '.join(map(str, cfg.latent_dims))}{sae}; {result.n_eval:,} test "
-            f"digits; seed {cfg.seed}{', quick mode' if cfg.quick else ''}. Judge: "
-            f"{result.judge.get('judge_id', '?')}. mnistlab {__version__}, "
-            f"{result.seconds:.0f} s."
-        ),
+        f"Latent study on {result.data_source}: {', '.join(cfg.model_names)} at latent "
+        f"dimensions {', '.join(map(str, cfg.latent_dims))}{sae}; {result.n_eval:,} test digits",
+        result,
+        verdicts,
     )
-    rep.section("Answers")
-    for v in verdicts:
-        rep.text(f"**{v.question}.** {v.answer}")
     _reconstruction_section(rep, result)
     _examples_section(rep, result)
     _projections_section(rep, result)

@@ -135,6 +135,30 @@ def answers(metrics: dict[str, Any]) -> dict[str, str]:
     return {v["question"]: v["answer"] for v in metrics.get("verdicts", [])}
 
 
+def page(title: str, what: str, result: Any, verdicts: list[Verdict]) -> Any:
+    """A study's report page, begun: its title, the quick-mode banner, a subtitle that says what
+    ran (``what``), the seed, the judge, the version and the time, then the answers."""
+    from mnistlab import __version__
+    from mnistlab.report import Report
+    from mnistlab.report.html import QUICK_BANNER
+
+    cfg = result.config
+    rep = Report(
+        title,
+        banner=QUICK_BANNER if cfg.quick else "",
+        subtitle=(
+            f"{what}, seed {cfg.seed}{', quick mode' if cfg.quick else ''}. Judge: "
+            f"{result.judge.get('judge_id', '?')}. mnistlab {__version__}, "
+            f"{result.seconds:.0f} s."
+        ),
+    )
+    rep.section("Answers")
+    for v in verdicts:
+        question = v.question if v.question[-1] in "?.:" else v.question + "."
+        rep.text(f"**{question}** {v.answer}")
+    return rep
+
+
 @dataclass
 class Outcome:
     """What ``execute`` returns: the result, its verdicts and where the report landed."""
