@@ -825,7 +825,34 @@ class LatentGaussian(_LatentGenerator):
         return {"dim": int(self.mean_.shape[0])}
 
 
-class ClassConditionalGaussian(_LatentGenerator):
+class _Conditional:
+    """Sampling for latent generators that draw codes with their labels (``_draw_with_labels``):
+    ``sample(n, random_state, digit=None)``, ``sample_with_labels``, ``sample_latents``."""
+
+    def _draw_latents(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return self._draw_with_labels(n, rng, None)[0]
+
+    def sample_latents(
+        self, n: int, random_state: RandomState, digit: int | None = None
+    ) -> np.ndarray:
+        """n codes, float32 (n, latent_dim), of class ``digit`` or drawn from ``priors_``."""
+        check_is_fitted(self)
+        return self._draw_with_labels(_check_n(n), _rng(random_state), digit)[0]
+
+    def sample_with_labels(
+        self, n: int, random_state: RandomState, digit: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(images float32 (n, 28, 28) in [0, 1], labels (n,)) of class ``digit`` or mixed."""
+        check_is_fitted(self)
+        z, labels = self._draw_with_labels(_check_n(n), _rng(random_state), digit)
+        return _finish(_decode(self.model, z.astype(np.float32, copy=False))), labels
+
+    def sample(self, n: int, random_state: RandomState, digit: int | None = None) -> np.ndarray:
+        """n images, float32 (n, 28, 28) in [0, 1], of class ``digit`` (None: mixed classes)."""
+        return self.sample_with_labels(n, random_state, digit)[0]
+
+
+class ClassConditionalGaussian(_Conditional, _LatentGenerator):
     """One Gaussian per digit on the codes, fitted by maximum likelihood (brief 001).
 
     model : torch module with ``encode``/``decode``.
@@ -891,28 +918,6 @@ class ClassConditionalGaussian(_LatentGenerator):
         k = self._labels(n, rng, digit)  # (n,) class indices
         return _draw_gaussians(rng, k, self.means_, self.cholesky_), self.classes_[k]
 
-    def _draw_latents(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return self._draw_with_labels(n, rng, None)[0]
-
-    def sample_latents(
-        self, n: int, random_state: RandomState, digit: int | None = None
-    ) -> np.ndarray:
-        """n codes, float32 (n, latent_dim), of class ``digit`` or drawn from ``priors_``."""
-        check_is_fitted(self)
-        return self._draw_with_labels(_check_n(n), _rng(random_state), digit)[0]
-
-    def sample_with_labels(
-        self, n: int, random_state: RandomState, digit: int | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(images float32 (n, 28, 28) in [0, 1], labels int (n,)) of class ``digit`` or mixed."""
-        check_is_fitted(self)
-        z, labels = self._draw_with_labels(_check_n(n), _rng(random_state), digit)
-        return _finish(_decode(self.model, z)), labels
-
-    def sample(self, n: int, random_state: RandomState, digit: int | None = None) -> np.ndarray:
-        """n images, float32 (n, 28, 28) in [0, 1], of class ``digit`` (None: mixed classes)."""
-        return self.sample_with_labels(n, random_state, digit)[0]
-
     def loglik(self, X: Any) -> float:
         """Mean log-density per image of X's codes under sum_c prior_c N(mu_c, Sigma_c) (nats)."""
         check_is_fitted(self)
@@ -941,7 +946,7 @@ class ClassConditionalGaussian(_LatentGenerator):
         return {"classes": self.classes_.tolist(), "dim": int(self.means_.shape[1])}
 
 
-class LatentFlow(_LatentGenerator):
+class LatentFlow(_Conditional, _LatentGenerator):
     """Flow matching on the codes, class-conditional with classifier-free guidance (``flow``).
 
     model : torch module with ``encode``/``decode`` (the autoencoder).
@@ -1044,28 +1049,6 @@ class LatentFlow(_LatentGenerator):
             self.velocity_, labels, rng, guidance=float(self.guidance), steps=self.steps
         )
         return codes * self.scale_ + self.mean_, labels
-
-    def _draw_latents(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return self._draw_with_labels(n, rng, None)[0]
-
-    def sample_latents(
-        self, n: int, random_state: RandomState, digit: int | None = None
-    ) -> np.ndarray:
-        """n codes, float32 (n, latent_dim), of class ``digit`` or drawn from ``priors_``."""
-        check_is_fitted(self)
-        return self._draw_with_labels(_check_n(n), _rng(random_state), digit)[0]
-
-    def sample_with_labels(
-        self, n: int, random_state: RandomState, digit: int | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(images float32 (n, 28, 28) in [0, 1], labels (n,)) of class ``digit`` or mixed."""
-        check_is_fitted(self)
-        z, labels = self._draw_with_labels(_check_n(n), _rng(random_state), digit)
-        return _finish(_decode(self.model, z.astype(np.float32))), labels
-
-    def sample(self, n: int, random_state: RandomState, digit: int | None = None) -> np.ndarray:
-        """n images, float32 (n, 28, 28) in [0, 1], of class ``digit`` (None: mixed classes)."""
-        return self.sample_with_labels(n, random_state, digit)[0]
 
     @property
     def name(self) -> str:
