@@ -376,7 +376,16 @@ def run_sweep(
             if progress:
                 log(f"[sweep] {task.label} seed {task.seed} done ({seconds:.0f} s)")
 
-        paths = run_tasks(tasks, root, scheduler=scheduler, workers=n_workers, on_done=done)
+        try:
+            paths = run_tasks(tasks, root, scheduler=scheduler, workers=n_workers, on_done=done)
+        except MnistlabError as e:
+            kept = sum(finished(t, root) for t in tasks)
+            if kept:
+                raise MnistlabError(
+                    f"{e} ({kept} finished runs are kept in {root}: the same command with "
+                    f"--out {root} reuses them)"
+                ) from None
+            raise
         runs = [json.loads(p.read_text()) for p in paths]
         sweeps = [
             aggregate(

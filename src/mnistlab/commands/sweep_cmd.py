@@ -65,7 +65,6 @@ def sweep(
 ) -> None:
     """Run a study once per seed (and data set) as Dask tasks, then report every number's mean,
     standard deviation and 95% interval, and how many runs gave each answer."""
-    from mnistlab.errors import MnistlabError
     from mnistlab.report.sweep_report import headline_lines, verdict_lines
     from mnistlab.studies import STUDIES
     from mnistlab.sweep import run_sweep
@@ -74,21 +73,17 @@ def sweep(
         raise typer.BadParameter(f"unknown study {study!r}; known: {', '.join(STUDIES)}")
     if workers and scheduler:
         raise typer.BadParameter("--workers sizes a LocalCluster; not with --scheduler")
-    try:
-        done = run_sweep(
-            study,
-            _seeds(seeds),
-            tuple(data) if data else (None,),
-            out,
-            quick=quick,
-            scheduler=scheduler,
-            workers=workers,
-            device=device,
-            progress=progress,
-        )
-    except MnistlabError as e:
-        where = f" (finished runs are kept in {out}; run the same command to reuse them)"
-        raise MnistlabError(f"{e}{where if out else ''}") from None
+    done = run_sweep(
+        study,
+        _seeds(seeds),
+        tuple(data) if data else (None,),
+        out,
+        quick=quick,
+        scheduler=scheduler,
+        workers=workers,
+        device=device,
+        progress=progress,
+    )
     for s in done.sweeps:
         if len(done.sweeps) > 1:
             typer.echo(f"== {s.label}")
