@@ -1,4 +1,5 @@
-"""The generation study: --quick end to end through the CLI, its outputs, its report in Chromium."""
+"""The generation study: the verdicts on made-up results, the typed generators, a user's own
+generator, and --quick end to end with its outputs and its report in Chromium."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mnistlab.analysis import selection
 from mnistlab.cli import main
 from mnistlab.studies import generation as study
+from mnistlab.studies import scaffold
 
 SCORE_KEYS = {
     "quality",
@@ -22,6 +25,14 @@ SCORE_KEYS = {
     "density",
     "coverage",
 }
+QUESTIONS = [
+    "Does the KDE copy?",
+    "Does the autoencoder help?",
+    "Which bandwidth?",
+    "Which generator is closest to real digits?",
+    "Can we interpolate in latent space?",
+    "Does a flow pass for real?",
+]
 
 
 class NoisyCopies:
@@ -42,74 +53,77 @@ class NoisyCopies:
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
+    """The quick study with a user's generator registered, run as ``mnistlab.run_study`` runs it."""
     out = tmp_path_factory.mktemp("generation")
     study.register_generator(
         "my noisy copies", lambda d, s: NoisyCopies(s).fit(d.x_train), settings=[0.05, 0.3]
     )
     try:
-        code = main(["study", "generation", "--quick", "--out", str(out), "--no-progress"])
+        config = study.GenerationConfig.for_quick()
+        outcome = scaffold.execute("generation", config, out=out, progress=False)
     finally:
         study.unregister_generator("my noisy copies")
-    assert code == 0
-    return out
+    assert outcome.folder == out
+    return outcome
+
+
+def _metrics(outcome):
+    return json.loads((outcome.folder / "metrics.json").read_text())
 
 
 @pytest.mark.slow
 def test_a_users_generator_is_swept_scored_and_reported(quick_run):
-    metrics = json.loads((quick_run / "metrics.json").read_text())
-    mine = [r for r in metrics["settings"] if r["generator"] == "my noisy copies"]
+    results = _metrics(quick_run)["results"]
+    mine = [r for r in results["settings"] if r["generator"] == "my noisy copies"]
     assert [r["setting"] for r in mine] == ["0.05", "0.3"]
     # Copies with a little noise are near-copies; the judge sees it.
     assert mine[0]["near_copy_rate"] > 0.5 and mine[0]["novelty"] < mine[1]["novelty"]
-    html = (quick_run / "report.html").read_text()
+    html = (quick_run.folder / "report.html").read_text()
     assert html.count("my noisy copies") >= 3  # headline table, sample grids, full table
+    spec = study.settings_of(quick_run.result, "my noisy copies")[0].spec
+    assert spec.family == "user" and spec not in study.BUILT_IN
+    assert any(line.startswith("my noisy copies") for line in study.summary(quick_run.result))
 
 
 @pytest.mark.slow
 def test_quick_study_writes_every_output(quick_run):
+    folder = quick_run.folder
     for name in ("report.html", "metrics.json", "settings.csv", "calibration.csv"):
-        assert (quick_run / name).is_file(), name
-    assert list((quick_run / "figures").glob("*.png"))
-    metrics = json.loads((quick_run / "metrics.json").read_text())
-    assert metrics["study"] == "generation"
+        assert (folder / name).is_file(), name
+    assert list((folder / "figures").glob("*.png"))
+    metrics = _metrics(quick_run)
+    assert metrics["schema"] == scaffold.SCHEMA and metrics["study"] == "generation"
     assert metrics["judge"]["judge_id"].startswith("judge-mnist-")
-    names = {row["generator"] for row in metrics["settings"]}
-    assert names == {
-        "pixel KDE",
-        "PCA + KDE",
-        "AE latent + KDE",
-        "AE latent + GMM",
-        "AE latent + class Gaussians",
-        "VAE prior",
-        "VAE latent + GMM",
-        "AE latent + flow",
-        "my noisy copies",  # the user's generator registered by the fixture
-    }
-    assert metrics["flow"]["autoencoder"]["latent_dim"] == 32
-    assert set(metrics["conditional_flow"]) == {"w=1", "w=2"}
-    for row in metrics["settings"]:
+    results = metrics["results"]
+    names = {row["generator"] for row in results["settings"]}
+    assert names == {g.label for g in study.BUILT_IN} | {"my noisy copies"}
+    assert results["flow"]["autoencoder"]["latent_dim"] == 32
+    assert set(results["conditional_flow"]) == {"w=1", "w=2"}
+    for row in results["settings"]:
         for key in SCORE_KEYS - {"fid", "density"} | {"near_copy_rate"}:
             assert 0.0 <= row[key] <= 1.0, (row["generator"], key, row[key])
         # FID is a distance; density (Naeem et al.) is about 1 for real data, unbounded above.
         assert row["fid"] >= 0.0 and row["density"] >= 0.0
-    # The real-data rows: a training digit against its own set is a copy; a test digit is not.
     # Latent generators are compared with their own decoder's reconstructions too; the pixel and
-    # PCA KDEs have none.
-    for row in metrics["settings"]:
-        has_recon = row["generator"] in study.RECONSTRUCTIONS_OF
+    # PCA KDEs (and the user's generator) have none.
+    with_decoder = {g.label for g in study.BUILT_IN if g.decoder}
+    for row in results["settings"]:
+        has_recon = row["generator"] in with_decoder
         assert ("recon_near_copy_rate" in row) == has_recon, row["generator"]
         if has_recon:
             assert 0.0 <= row["recon_near_copy_rate"] <= 1.0
-    cal = metrics["calibration"]
+    # The real-data rows: a training digit against its own set is a copy; a test digit is not.
+    cal = results["calibration"]
     assert cal["train vs itself"]["novelty"] == 0.0
     assert 0.35 < cal["test vs train"]["novelty"] < 0.65
-    assert set(metrics["verdicts"]) >= {"Does the KDE copy?", "Which bandwidth?"}
+    assert list(scaffold.answers(metrics)) == QUESTIONS
+    assert all(v["finding"] and v["finding"] != study.NOT_MEASURED for v in metrics["verdicts"])
     # The held-out log-likelihood stands beside every KDE setting.
-    for row in metrics["settings"]:
+    for row in results["settings"]:
         if row["generator"].endswith("KDE"):
             assert np.isfinite(row["held_out_loglik"]), row
     # Interpolation: four strips of four paths each, and the statistics over random pairs.
-    interp = metrics["interpolation"]
+    interp = results["interpolation"]
     assert len(interp) == 16 and {r["path"] for r in interp} == {
         "pixel",
         "AE latent",
@@ -117,21 +131,25 @@ def test_quick_study_writes_every_output(quick_run):
         "VAE latent (spherical)",
     }
     assert all(len(r["quality"]) == 7 and 0 <= min(r["quality"]) <= 1 for r in interp)
-    stats = metrics["interpolation_stats"]
+    stats = results["interpolation_stats"]
     assert set(stats) == {r["path"] for r in interp}
     for v in stats.values():
         assert v["pairs"] == 40 and 0 <= v["third_digit"] <= 1
         assert v["dip"] == pytest.approx(v["end_quality"] - v["min_quality"])
     # Conditional sampling: a share per digit, most read as the digit asked for.
-    cond = metrics["conditional_sampling"]
+    cond = results["conditional_sampling"]
     assert len(cond["accuracy_per_digit"]) == 10 and np.mean(cond["accuracy_per_digit"]) > 0.5
-    assert (quick_run / "interpolation.csv").is_file()
+    assert (folder / "interpolation.csv").is_file()
+    # The sweep's headline: real digits, then one row per generator.
+    rows = study.headline(results)
+    assert [r["images"] for r in rows][-len(names) :] == list(dict.fromkeys(
+        r["generator"] for r in results["settings"]))  # fmt: skip
 
 
 @pytest.mark.slow
 def test_quick_study_sweeps_the_bandwidth(quick_run):
-    metrics = json.loads((quick_run / "metrics.json").read_text())
-    pixel = [r for r in metrics["settings"] if r["generator"] == "pixel KDE" and not r["rule"]]
+    settings = _metrics(quick_run)["results"]["settings"]
+    pixel = [r for r in settings if r["generator"] == "pixel KDE" and not r["rule"]]
     assert len(pixel) == 3
     pixel.sort(key=lambda r: r["bandwidth"])
     # The smallest bandwidth returns training digits with a little noise: near-copies;
@@ -146,28 +164,11 @@ def test_quick_study_sweeps_the_bandwidth(quick_run):
 def test_quick_report_renders_offline_in_chromium(quick_run):
     from mnistlab.report import browser
 
-    check = browser.check(quick_run / "report.html")
+    check = browser.check(quick_run.folder / "report.html")
     assert check.console_errors == [] and check.page_errors == []
     assert check.failed_requests == []
     assert check.n_images > 10 and check.n_images_rendered == check.n_images
     assert check.n_plotly >= 2 and check.n_plotly_rendered == check.n_plotly
-
-
-def test_slerp_keeps_the_ends_and_the_norm():
-    a = np.array([3.0, 0.0, 0.0])
-    b = np.array([0.0, 3.0, 0.0])
-    path = study._slerp(a, b, np.linspace(0, 1, 5))
-    np.testing.assert_allclose(path[0], a)
-    np.testing.assert_allclose(path[-1], b, atol=1e-12)
-    np.testing.assert_allclose(np.linalg.norm(path, axis=1), 3.0)
-
-
-def test_balance_is_high_only_when_both_are():
-    assert study.balance(1.0, 0.5, 0.5) == 1.0
-    assert study.balance(1.0, 0.0, 0.5) == 0.0
-    assert study.balance(0.9, 0.05, 0.5) < study.balance(0.6, 0.3, 0.5)
-    # Novelty beyond that of real digits earns nothing more.
-    assert study.balance(0.9, 0.9, 0.5) == study.balance(0.9, 0.5, 0.5)
 
 
 def test_config_refuses_settings_the_study_cannot_run():
@@ -189,10 +190,57 @@ def test_bad_data_folder_is_one_line_and_exit_2(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("mnistlab: error: data folder not found")
 
 
+def test_study_with_no_name_runs_the_generation_study_into_runs(monkeypatch, tmp_path):
+    # `mnistlab study` is the main job of `make run`: the generation study with its defaults,
+    # written to runs/<timestamp>-generation/ under the current folder.
+    from mnistlab.commands import study_cmd
+    from mnistlab.fileio import OutputFolder
+
+    calls = []
+    monkeypatch.setattr(study_cmd, "run_command", lambda name, **kw: calls.append((name, kw)))
+    assert main(["study"]) == 0
+    assert calls == [("generation", {"data": None, "out": None, "quick": False, "seed": 0})]
+    monkeypatch.chdir(tmp_path)
+    folder = OutputFolder(None, "generation")
+    with folder:
+        pass
+    out = folder.path
+    assert out.parent == Path("runs") and out.name.endswith("-generation")
+    assert len(out.name) == len("20261124-060000-generation")
+    assert out.is_dir()
+
+
+# ---- the generators: typed entries -------------------------------------------------------------
+
+
+def test_built_in_generators_are_the_catalogs():
+    from mnistlab.catalog import CATALOG
+
+    assert set(study.GENERATORS) == set(CATALOG)
+    for key, spec in study.GENERATORS.items():
+        assert spec.key == key and spec.label == CATALOG[key].label
+    assert study.KDES == (study.PIXEL_KDE, study.PCA_KDE, study.AE_KDE)
+
+
+def test_register_generator_refuses_built_in_names():
+    for taken in ("", "pixel KDE", "AE latent + flow", "flow", "pca-kde"):
+        with pytest.raises(ValueError, match="built in"):
+            study.register_generator(taken, lambda d, s: None)
+    study.register_generator("mine", lambda d, s: None, settings=[1, 2])
+    try:
+        assert study.USER_GENERATORS["mine"].spec == study.GeneratorSpec(
+            "user:mine", "mine", "user"
+        )
+        assert [r.setting for r in study.user_plan(None)] == ["1", "2"]
+    finally:
+        study.unregister_generator("mine")
+    assert "mine" not in study.USER_GENERATORS and study.user_plan(None) == []
+
+
 # ---- verdicts on made-up results: the words follow the numbers ---------------------------------
 
 
-def _setting(generator, h, quality, novelty, fid=10.0, near_copy=0.0):
+def _setting(spec, h, quality, novelty, fid=10.0, near_copy=0.0):
     scores = dict.fromkeys(SCORE_KEYS, 0.5) | {
         "quality": quality,
         "novelty": novelty,
@@ -200,14 +248,14 @@ def _setting(generator, h, quality, novelty, fid=10.0, near_copy=0.0):
         "near_copy_rate": near_copy,
     }
     return study.SettingResult(
-        generator=generator,
+        spec=spec,
         setting=f"h={h:g}",
         bandwidth=h,
         scores=scores,
         loglik=None,
         seconds=0.0,
-        grid=np.zeros((1, 28, 28), np.float32),
-        nearest=np.zeros((1, 28, 28), np.uint8),
+        grid=np.zeros((10, 28, 28), np.float32),
+        nearest=np.zeros((10, 28, 28), np.uint8),
     )
 
 
@@ -218,54 +266,106 @@ def _result(settings):
         data_source="made up",
         data_checksum="",
         judge={},
-        models={},
         calibration=calibration,
         settings=settings,
-        interpolation=[],
-        verdicts={},
-        seconds=0.0,
     )
 
 
-def _sweep(name, qualities, novelties, fid=10.0):
+def _sweep(spec, qualities, novelties, fid=10.0):
     hs = [0.01, 0.1, 1.0, 10.0][: len(qualities)]
     return [
-        _setting(name, h, q, n, fid=fid, near_copy=1.0 if n < 0.1 else 0.0)
+        _setting(spec, h, q, n, fid=fid, near_copy=1.0 if n < 0.1 else 0.0)
         for h, q, n in zip(hs, qualities, novelties, strict=True)
     ]
 
 
+def _textbook():
+    """The expected story: copies at small bandwidths, a trade-off, the AE ahead of the PCA."""
+    return (
+        _sweep(study.PIXEL_KDE, [0.99, 0.97, 0.9, 0.6], [0.01, 0.3, 0.5, 0.7])
+        + _sweep(study.PCA_KDE, [0.98, 0.95, 0.85, 0.5], [0.2, 0.4, 0.55, 0.7], fid=20.0)
+        + _sweep(study.AE_KDE, [0.99, 0.98, 0.95, 0.8], [0.3, 0.45, 0.5, 0.6], fid=5.0)
+    )
+
+
+def _contrary():
+    """Novelty does not rise with the bandwidth, the KDE never copies, the AE is worse."""
+    return (
+        _sweep(study.PIXEL_KDE, [0.9, 0.9, 0.9, 0.9], [0.6, 0.5, 0.6, 0.5])
+        + _sweep(study.PCA_KDE, [0.99, 0.98, 0.97, 0.96], [0.5, 0.5, 0.5, 0.5], fid=5.0)
+        + _sweep(study.AE_KDE, [0.6, 0.5, 0.4, 0.3], [0.2, 0.2, 0.2, 0.2], fid=30.0)
+    )
+
+
 def test_verdicts_read_the_trade_off_and_the_copies_off_the_numbers():
-    settings = (
-        _sweep("pixel KDE", [0.99, 0.97, 0.9, 0.6], [0.01, 0.3, 0.5, 0.7])
-        + _sweep("PCA + KDE", [0.98, 0.95, 0.85, 0.5], [0.2, 0.4, 0.55, 0.7], fid=20.0)
-        + _sweep("AE latent + KDE", [0.99, 0.98, 0.95, 0.8], [0.3, 0.45, 0.5, 0.6], fid=5.0)
-    )
-    v = study.verdicts(_result(settings))
-    assert v["Does the KDE copy?"].startswith("Yes")
-    assert "quality falls and novelty rises" in v["Which bandwidth?"]
-    assert "trade-off" in v["Which bandwidth?"]
-    assert v["Does the autoencoder help?"].startswith("Yes, on both counts")
-    assert v["Which generator is closest to real digits?"].startswith(
-        "By FID in the judge's feature space, AE latent + KDE"
-    )
+    v = {x.question: x for x in study.verdicts(_result(_textbook()))}
+    assert list(v) == QUESTIONS
+    assert v["Does the KDE copy?"].finding == "yes"
+    assert v["Does the KDE copy?"].answer.startswith("Yes")
+    assert v["Which bandwidth?"].finding == "quality falls, novelty rises"
+    assert "quality falls and novelty rises" in v["Which bandwidth?"].answer
+    assert "trade-off" in v["Which bandwidth?"].answer
+    assert v["Does the autoencoder help?"].finding == "yes"
+    assert v["Does the autoencoder help?"].answer.startswith("Yes, on both counts")
+    closest = v["Which generator is closest to real digits?"]
+    assert closest.finding == "AE latent + KDE"
+    assert closest.answer.startswith("By FID in the judge's feature space, AE latent + KDE")
 
 
 def test_verdicts_say_so_when_the_numbers_disagree_with_the_textbook():
-    # Novelty does not rise with the bandwidth, the KDE never copies, and the autoencoder is
-    # worse on both counts: the verdicts must not repeat the expected story.
-    settings = (
-        _sweep("pixel KDE", [0.9, 0.9, 0.9, 0.9], [0.6, 0.5, 0.6, 0.5])
-        + _sweep("PCA + KDE", [0.99, 0.98, 0.97, 0.96], [0.5, 0.5, 0.5, 0.5], fid=5.0)
-        + _sweep("AE latent + KDE", [0.6, 0.5, 0.4, 0.3], [0.2, 0.2, 0.2, 0.2], fid=30.0)
-    )
-    v = study.verdicts(_result(settings))
-    assert v["Does the KDE copy?"].startswith("Not at the bandwidths tried")
-    assert "trade-off" not in v["Which bandwidth?"]
-    assert v["Does the autoencoder help?"].startswith("No, on both counts")
+    v = {x.question: x for x in study.verdicts(_result(_contrary()))}
+    assert v["Does the KDE copy?"].finding == "no"
+    assert v["Does the KDE copy?"].answer.startswith("Not at the bandwidths tried")
+    assert "trade-off" not in v["Which bandwidth?"].answer
+    assert v["Which bandwidth?"].finding != "quality falls, novelty rises"
+    assert v["Does the autoencoder help?"].finding == "no"
+    assert v["Does the autoencoder help?"].answer.startswith("No, on both counts")
+    assert v["Which generator is closest to real digits?"].finding == "PCA + KDE"
     # The best balance of the AE sweep is at the grid's smallest bandwidth, and still changing
     # there: said so.
-    assert "smallest bandwidth of the grid: the optimum may lie beyond it" in v["Which bandwidth?"]
+    assert (
+        "smallest bandwidth of the grid: the optimum may lie beyond it"
+        in v["Which bandwidth?"].answer
+    )
+
+
+def test_autoencoder_verdict_is_mixed_when_fid_and_balance_disagree():
+    settings = _textbook()
+    for s in settings:
+        if s.spec == study.AE_KDE:
+            s.scores["fid"] = 50.0  # the AE keeps its better balance but loses on FID
+    v = study.autoencoder_verdict(_result(settings))
+    assert v.finding == "mixed: better balance, worse FID" and v.answer.startswith("Mixed")
+
+
+def test_a_verdict_whose_generator_is_absent_says_so():
+    only_pixel = _result(_sweep(study.PIXEL_KDE, [0.99, 0.9], [0.1, 0.6]))
+    v = study.autoencoder_verdict(only_pixel)
+    assert v.finding == study.NOT_MEASURED
+    assert v.answer == "Not measured: this run has no PCA + KDE and AE latent + KDE."
+    flow = study.flow_verdict(only_pixel)
+    assert flow.finding == study.NOT_MEASURED and "AE latent + flow" in flow.answer
+    interp = study.interpolation_verdict(only_pixel)
+    assert interp.finding == study.NOT_MEASURED
+    # Every question is still asked, in order: none vanishes.
+    assert [x.question for x in study.verdicts(only_pixel)] == QUESTIONS
+    empty = _result([])
+    assert {x.finding for x in study.verdicts(empty)} == {study.NOT_MEASURED}
+    # A user's generator labelled like a built-in one's would not stand in for it: the verdicts
+    # look generators up by their entry, not by their label.
+    impostor = study.GeneratorSpec("user:x", "PCA + KDE", "user")
+    fake = _result(_sweep(study.AE_KDE, [0.9], [0.4]) + _sweep(impostor, [0.9], [0.4]))
+    assert study.autoencoder_verdict(fake).finding == study.NOT_MEASURED
+
+
+def test_best_setting_is_the_library_rule_on_the_rows_scores():
+    result = _result(_textbook())
+    rows = study.settings_of(result, study.AE_KDE)
+    best = study.best_setting(result, study.AE_KDE)
+    pick = selection.best_setting({s.setting: s.scores for s in rows}, study.novelty_ref(result))
+    assert best.setting == pick == "h=1"  # quality 0.95 at real novelty
+    assert study.best_setting(result, "AE latent + KDE") is best  # by label, as callers did
+    assert study.best_setting(result, study.FLOW) is None
 
 
 def test_interpolation_verdict_follows_the_measured_dips():
@@ -277,47 +377,26 @@ def test_interpolation_verdict_follows_the_measured_dips():
             "VAE latent (linear)": row | {"dip": latent_dip},
         }
 
-    settings = _sweep("pixel KDE", [0.99, 0.9], [0.1, 0.6])
+    settings = _sweep(study.PIXEL_KDE, [0.99, 0.9], [0.1, 0.6])
     cases = [
-        (0.4, 0.1, "Yes"),
-        (0.34, 0.32, "About equally"),
-        (0.30, 0.31, "About equally"),
-        (0.1, 0.4, "Not by this judge"),
+        (0.4, 0.1, "Yes", "yes"),
+        (0.34, 0.32, "About equally", "about equally"),
+        (0.30, 0.31, "About equally", "about equally"),
+        (0.1, 0.4, "Not by this judge", "no"),
     ]
-    for pixel, latent, lead in cases:
+    for pixel, latent, lead, finding in cases:
         result = _result(settings)
-        result.extras["interpolation_stats"] = stats(pixel, latent)
-        answer = study.verdicts(result)["Can we interpolate in latent space?"]
-        assert answer.startswith(lead) and "200 random pairs" in answer
+        result.interpolation_stats = stats(pixel, latent)
+        v = study.interpolation_verdict(result)
+        assert v.answer.startswith(lead) and "200 random pairs" in v.answer
+        assert v.finding == finding
     # Deeper than one latent path by far, shallower than another by far: neither yes nor no.
     result = _result(settings)
-    result.extras["interpolation_stats"] = stats(0.3, 0.1) | {
+    result.interpolation_stats = stats(0.3, 0.1) | {
         "VAE latent (linear)": stats(0.3, 0.5)["AE latent"]
     }
-    answer = study.verdicts(result)["Can we interpolate in latent space?"]
-    assert answer.startswith("Mixed")
-
-
-def test_study_with_no_name_runs_the_generation_study_into_runs(monkeypatch, tmp_path):
-    # `mnistlab study` is the main job of `make run`: the generation study with its defaults,
-    # written to runs/<timestamp>-generation/ under the current folder.
-    from mnistlab.commands import study_cmd
-    from mnistlab.fileio import OutputFolder
-
-    calls = []
-    monkeypatch.setattr(study_cmd, "generation", lambda **kw: calls.append(kw))
-    assert main(["study"]) == 0
-    assert calls == [
-        {"data": None, "out": None, "quick": False, "samples": None, "seed": 0, "retrain": False}
-    ]
-    monkeypatch.chdir(tmp_path)
-    folder = OutputFolder(None, "generation")
-    with folder:
-        pass
-    out = folder.path
-    assert out.parent == Path("runs") and out.name.endswith("-generation")
-    assert len(out.name) == len("20261124-060000-generation")
-    assert out.is_dir()
+    v = study.interpolation_verdict(result)
+    assert v.answer.startswith("Mixed") and v.finding == "mixed"
 
 
 def _flow_result(scores_by_w, floor=None, accuracy=None):
@@ -332,10 +411,10 @@ def _flow_result(scores_by_w, floor=None, accuracy=None):
         "test vs train": {"quality": 0.975, "novelty": 0.5, "near_copy_rate": 0.01},
         "half vs half": {"fid": 0.13},
     }
-    result.extras["flow"] = {"floor": floor} if floor else {}
+    result.flow = study.FlowFit(floor=floor)
     if accuracy is not None:
-        result.extras["conditional_flow"] = {
-            f"w={w}": {"accuracy_per_digit": accuracy, "samples_per_digit": 500}
+        result.conditional_flow = {
+            f"w={w}": study.Conditional(np.zeros((10, 1, 28, 28)), accuracy, 500)
             for w in scores_by_w
         }
     return result
@@ -344,15 +423,40 @@ def _flow_result(scores_by_w, floor=None, accuracy=None):
 def test_flow_verdict_says_yes_only_when_every_target_is_met():
     good = {"quality": 0.97, "novelty": 0.52, "fid": 0.5, "near_copy": 0.015, "precision": 0.92,
             "recall": 0.9}  # fmt: skip
-    answer = study.flow_verdict(_flow_result({"1": good}, accuracy=[0.99] * 10))
-    assert answer.startswith("Yes at its best setting (w=1)") and "99.0% to 99.0%" in answer
+    v = study.flow_verdict(_flow_result({"1": good}, accuracy=[0.99] * 10))
+    assert v.finding == "meets all targets"
+    assert v.answer.startswith("Yes at its best setting (w=1)") and "99.0% to 99.0%" in v.answer
     blurry = good | {"fid": 3.8, "precision": 0.85, "recall": 0.82}
     floor = {"fid": 3.96, "precision": 0.914, "recall": 0.879}
-    answer = study.flow_verdict(_flow_result({"1": blurry}, floor=floor))
-    assert answer.startswith("Not yet: 3 of 6 targets missed")
-    assert "FID 3.80 (<= 5 x real half vs half 0.13)" in answer
-    assert "needs a sharper decoder, not a better flow" in answer
+    v = study.flow_verdict(_flow_result({"1": blurry}, floor=floor))
+    assert v.finding == "misses some targets"
+    assert v.answer.startswith("Not yet: 3 of 6 targets missed")
+    assert "FID 3.80 (<= 5 x real half vs half 0.13)" in v.answer
+    assert "needs a sharper decoder, not a better flow" in v.answer
     # The best setting is the one that meets the most targets.
-    answer = study.flow_verdict(_flow_result({"1": blurry, "1.5": good}))
-    assert "(w=1.5)" in answer
-    assert study.flow_verdict(_result([])) == ""
+    v = study.flow_verdict(_flow_result({"1": blurry, "1.5": good}))
+    assert "(w=1.5)" in v.answer and v.finding == "meets all targets"
+
+
+def test_numbers_tables_and_report_of_a_made_up_result():
+    result = _result(_textbook())
+    result.interpolation_stats = {
+        p: {"pairs": 3, "end_quality": 0.9, "min_quality": 0.5, "dip": 0.4, "third_digit": 0.0}
+        for p in ("pixel", "AE latent")
+    }
+    body = study.numbers(result)
+    assert "verdicts" not in body and "config" not in body  # the envelope's
+    assert len(body["settings"]) == 12 and body["conditional_sampling"] == {}
+    best = max(
+        body["settings"], key=lambda r: r["balance"] if r["generator"] == "pixel KDE" else -1
+    )
+    assert best["setting"] == study.best_setting(result, study.PIXEL_KDE).setting
+    t = study.tables(result)
+    assert set(t) == {"settings", "calibration", "interpolation"} and len(t["settings"]) == 12
+    lines = study.summary(result)
+    assert lines[1].startswith("real: test vs train") and lines[-1].startswith("AE latent + KDE")
+    verdicts = study.verdicts(result)
+    html = study.report(result, verdicts).to_html()
+    for section in ("At a glance", "Answers", "The bandwidth sweeps", "Interpolation", "Models"):
+        assert section in html
+    assert "KDE mostly returns its training digits" in html

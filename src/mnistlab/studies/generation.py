@@ -1,11 +1,15 @@
 """The generation study (brief 000, with briefs 001 and 002's generators).
 
 Fit every generator over its settings, draw samples, score them with the judge's Quality, Novelty
-and the metrics beyond the brief, calibrate against real data, interpolate between digits, and
-answer the brief's questions from the numbers.
+and the metrics beyond the brief, calibrate against real data, sample digits on demand,
+interpolate between digits, and answer the brief's questions from the numbers.
 
-``run(config)`` returns a ``GenerationResult`` (data only); ``write(result, out_dir)`` renders
-report.html, metrics.json, CSV tables and the figures.
+The study's shape is ``scaffold``'s: ``run(config, context)`` returns a ``GenerationResult``
+(numbers only), ``verdicts`` answers the brief's questions (one function per question),
+``numbers``/``tables`` are metrics.json and the CSV files, and ``report`` lays out report.html.
+The generators are typed entries (``GeneratorSpec``; ``register_generator`` adds a user's own);
+interpolation is library code (``mnistlab.analysis.interpolation``), and so is the rule that
+picks a generator's best setting (``mnistlab.analysis.selection``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,10 +25,13 @@ import numpy as np
 from mnistlab import data as mdata
 from mnistlab import generators as gen
 from mnistlab import metrics, models, store
+from mnistlab.analysis import interpolation as interp
+from mnistlab.analysis import selection
 from mnistlab.catalog import FLOW_AE
 from mnistlab.images import as_images
 from mnistlab.progress import bar as progress_bar
-from mnistlab.progress import log as progress_log
+from mnistlab.report import Report
+from mnistlab.studies.scaffold import Context, Verdict, model_summary, quick_config
 from mnistlab.training import TrainConfig, default_train_config
 
 # Pairs of test digits to interpolate between (brief 000: "transform a 0 into a 1").
@@ -71,8 +77,7 @@ class GenerationConfig:
     @classmethod
     def for_quick(cls, **overrides: Any) -> GenerationConfig:
         """The ``--quick`` preset: small enough for the tests (at most 90 s on 2 cores)."""
-        base = {
-            "quick": True,
+        preset = {
             "samples": 1_000,
             "n_bandwidths": 3,
             "interpolation_steps": 7,
@@ -82,50 +87,42 @@ class GenerationConfig:
             "flow_hidden": 128,
             "flow_epochs": 4,
         }
-        base.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**base)
+        return quick_config(cls, preset, overrides)
 
 
-@dataclass
-class SettingResult:
-    """One generator at one setting: its scores and what the report shows of it."""
-
-    generator: str
-    setting: str
-    bandwidth: float | None
-    scores: dict[str, float]
-    loglik: float | None
-    seconds: float
-    grid: np.ndarray  # (n_show, 28, 28) float32: the first samples
-    nearest: np.ndarray  # (n_show, 28, 28) uint8: each one's nearest training digit
-    automatic: str | None = None  # "scott", "silverman" or "cv" when chosen by a rule
+# ---------------------------------------------------------------------------------------------
+# The generators: typed entries, looked up by the verdicts as objects, never by their labels.
 
 
-@dataclass
-class GenerationResult:
-    config: GenerationConfig
-    data_source: str
-    data_checksum: str
-    judge: dict[str, Any]
-    models: dict[str, dict[str, Any]]
-    calibration: dict[str, dict[str, float]]
-    settings: list[SettingResult]
-    interpolation: list[dict[str, Any]]
-    verdicts: dict[str, str]
-    seconds: float
-    extras: dict[str, Any] = field(default_factory=dict)
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """One generator of the study, swept over its settings (a group of rows in every table).
+
+    ``key`` is stable (for the built-ins, the name ``mnistlab sample`` knows them by); ``label``
+    is how the tables and the report name it; ``decoder`` names the autoencoder ("ae", "vae" or
+    "flow_ae") whose reconstructions of the training digits its samples are also compared with
+    (None: a model in pixel or PCA space, or a user's generator).
+    """
+
+    key: str
+    label: str
+    family: str  # "kde" (swept over bandwidths), "mixture", "prior", "flow" or "user"
+    decoder: str | None = None
 
 
-# The autoencoder whose decoder makes each latent generator's images.
-RECONSTRUCTIONS_OF = {
-    "AE latent + KDE": "ae",
-    "AE latent + GMM": "ae",
-    "AE latent + class Gaussians": "ae",
-    "VAE prior": "vae",
-    "VAE latent + GMM": "vae",
-    "AE latent + flow": "flow_ae",
-}
-FLOW = "AE latent + flow"
+PIXEL_KDE = GeneratorSpec("pixel-kde", "pixel KDE", "kde")  # the lecture's baseline
+PCA_KDE = GeneratorSpec("pca-kde", "PCA + KDE", "kde")  # brief 000
+AE_KDE = GeneratorSpec("ae-kde", "AE latent + KDE", "kde", "ae")  # brief 000
+AE_GMM = GeneratorSpec("ae-gmm", "AE latent + GMM", "mixture", "ae")
+AE_CLASS_GAUSSIANS = GeneratorSpec(
+    "ae-class-gaussians", "AE latent + class Gaussians", "mixture", "ae"
+)  # brief 001
+VAE_PRIOR = GeneratorSpec("vae-prior", "VAE prior", "prior", "vae")  # brief 002
+VAE_GMM = GeneratorSpec("vae-gmm", "VAE latent + GMM", "mixture", "vae")
+FLOW = GeneratorSpec("flow", "AE latent + flow", "flow", "flow_ae")  # issue 11
+BUILT_IN = (PIXEL_KDE, PCA_KDE, AE_KDE, AE_GMM, AE_CLASS_GAUSSIANS, VAE_PRIOR, VAE_GMM, FLOW)
+GENERATORS = {g.key: g for g in BUILT_IN}
+KDES = tuple(g for g in BUILT_IN if g.family == "kde")
 
 
 @dataclass(frozen=True)
@@ -135,6 +132,10 @@ class UserGenerator:
     label: str
     factory: Callable[[mdata.Dataset, Any], Any]  # (fit data, setting) -> fitted, with sample()
     settings: tuple[Any, ...] = (None,)
+
+    @property
+    def spec(self) -> GeneratorSpec:
+        return GeneratorSpec(f"user:{self.label}", self.label, "user")
 
 
 USER_GENERATORS: dict[str, UserGenerator] = {}
@@ -151,31 +152,14 @@ def register_generator(
     images in any layout ``mnistlab.images.as_images`` takes. Each setting is a row of the
     study, like a KDE bandwidth. ``unregister_generator(label)`` takes it out again.
     """
-    if not label or label in RECONSTRUCTIONS_OF or label == FLOW:
+    taken = {g.label for g in BUILT_IN} | set(GENERATORS)
+    if not label or label in taken:
         raise ValueError(f"choose another label than {label!r}: it is empty or built in")
     USER_GENERATORS[label] = UserGenerator(label, factory, tuple(settings) or (None,))
 
 
 def unregister_generator(label: str) -> None:
     USER_GENERATORS.pop(label, None)
-
-
-def _user_rows(fit_data: mdata.Dataset) -> list[tuple]:
-    """Plan rows of the users' generators (their own sample() gives float32 (n, 28, 28))."""
-    rows = []
-    for g in USER_GENERATORS.values():
-        for setting in g.settings:
-            rows.append(
-                (
-                    g.label,
-                    "" if setting is None else str(setting),
-                    None,
-                    None,
-                    lambda g=g, setting=setting: _Checked(g.factory(fit_data, setting)),
-                    None,
-                )
-            )
-    return rows
 
 
 class _Checked:
@@ -192,6 +176,171 @@ class _Checked:
         return None if fn is None else fn(x)
 
 
+# ---------------------------------------------------------------------------------------------
+# The result: numbers and the images the report shows, no prose.
+
+
+@dataclass
+class SettingResult:
+    """One generator at one setting: its scores and what the report shows of it."""
+
+    spec: GeneratorSpec
+    setting: str
+    bandwidth: float | None
+    scores: dict[str, float]
+    loglik: float | None
+    seconds: float
+    grid: np.ndarray  # (n_show, 28, 28) float32: the first samples
+    nearest: np.ndarray  # (n_show, 28, 28) uint8: each one's nearest training digit
+    automatic: str | None = None  # "scott", "silverman" or "cv" when chosen by a rule
+
+    @property
+    def generator(self) -> str:
+        """The generator's label, as the tables print it."""
+        return self.spec.label
+
+
+@dataclass
+class Conditional:
+    """Digits on demand: samples of each digit asked for, and how many the judge reads as it."""
+
+    grid: np.ndarray  # (10, n_show, 28, 28) float32: the first samples of each digit
+    accuracy_per_digit: list[float]  # (10,): the share read as the digit asked for
+    samples_per_digit: int
+
+    def numbers(self) -> dict[str, Any]:
+        return {
+            "accuracy_per_digit": self.accuracy_per_digit,
+            "samples_per_digit": self.samples_per_digit,
+        }
+
+
+@dataclass
+class FlowFit:
+    """The flow's training, and its floor: its decoder's reconstructions of the test digits,
+    scored as samples (no latent generator's samples can be sharper than its decoder)."""
+
+    floor: dict[str, float] | None = None
+    autoencoder: dict[str, Any] = field(default_factory=dict)
+    train_seconds: float = 0.0
+    hidden: int = 0
+    epochs: int = 0
+    final_loss: float | None = None
+
+
+@dataclass
+class GenerationResult:
+    config: GenerationConfig
+    data_source: str
+    data_checksum: str
+    judge: dict[str, Any]
+    calibration: dict[str, dict[str, float]]  # real images' scores: "test vs train", ...
+    settings: list[SettingResult]
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    interpolation: list[dict[str, Any]] = field(default_factory=list)  # the example strips
+    interpolation_stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # path -> stats
+    conditional: Conditional | None = None  # the AE's class Gaussians
+    conditional_flow: dict[str, Conditional] = field(default_factory=dict)  # "w=1" -> ...
+    flow: FlowFit = field(default_factory=FlowFit)
+    seconds: float = 0.0
+
+
+def generators_in(result: GenerationResult) -> list[GeneratorSpec]:
+    """The generators of a result, in the order of its rows."""
+    return list(dict.fromkeys(s.spec for s in result.settings))
+
+
+def settings_of(result: GenerationResult, generator: GeneratorSpec | str) -> list[SettingResult]:
+    """Every setting of ``generator`` (a spec, or its label), in the order run."""
+    if isinstance(generator, str):
+        return [s for s in result.settings if s.generator == generator]
+    return [s for s in result.settings if s.spec == generator]
+
+
+def sweep_of(result: GenerationResult, generator: GeneratorSpec) -> list[SettingResult]:
+    """The grid settings of ``generator`` (not those a rule chose), by bandwidth."""
+    rows = [s for s in settings_of(result, generator) if s.automatic is None]
+    return sorted(rows, key=lambda s: s.bandwidth or 0.0)
+
+
+def novelty_ref(result: GenerationResult) -> float:
+    """The novelty of real test digits against the training set (about 0.5 by construction)."""
+    return float(result.calibration.get("test vs train", {}).get("novelty", 0.5))
+
+
+def best_setting(result: GenerationResult, generator: GeneratorSpec | str) -> SettingResult | None:
+    """The setting of ``generator`` (a spec, or its label) with the highest ``balance`` of
+    quality and novelty (``selection.best_setting``); None where the run has none."""
+    rows = settings_of(result, generator)
+    best = selection.best_setting({i: s.scores for i, s in enumerate(rows)}, novelty_ref(result))
+    return None if best is None else rows[best]
+
+
+# ---------------------------------------------------------------------------------------------
+# The computation: fit the models, sweep every generator's settings, then digits on demand and
+# interpolation.
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One setting to run: ``make()`` returns the fitted generator."""
+
+    spec: GeneratorSpec
+    setting: str
+    make: Callable[[], Any]
+    bandwidth: float | None = None
+    automatic: str | None = None  # the rule that chose the bandwidth, if one did
+    loglik: float | None = None  # held-out log-likelihood, where known before sampling (KDEs)
+
+
+def run(config: GenerationConfig, context: Context) -> GenerationResult:
+    """Run the whole study and return its numbers; writes nothing but the model cache."""
+    data = context.data
+    fit_data = data.subset(n_train=config.fit_images) if config.fit_images else data
+    judge = context.judge
+    scorer = metrics.Scorer(
+        judge, data, judge_id=context.judge_meta["judge_id"], progress=context.progress
+    )
+    context.log("calibration on real data")
+    calibration = scorer.calibration_summary(n=min(10_000, max(2_000, config.samples)))
+    coders = fit_autoencoders(config, fit_data, context)
+    ae, vae, flow_ae = (coders[k][0] for k in ("ae", "vae", "flow_ae"))
+    x_fit, y_fit = fit_data.x_train, fit_data.y_train
+    # Held-out log-likelihoods are measured on test digits: neither the generators (fitted on
+    # the training set) nor the autoencoders (trained on it) ever saw them.
+    x_val = data.x_test[: 500 if config.quick else 1_000]
+    z_ae = gen.encode(ae, x_fit)  # (n_train, latent_dim): the AE generators' shared codes
+    context.log("reconstructions of the training digits")
+    z_flow = gen.encode(flow_ae, x_fit)
+    refs, floor = decoder_references(scorer, coders, x_fit, z_ae, z_flow, data.x_test)
+    flow_base = fit_flow(config, flow_ae, z_flow, y_fit, context)
+    plan = build_plan(config, ae, vae, z_ae, fit_data, x_val, flow_base)
+    settings = sweep_settings(plan, config, scorer, refs, data.x_train, x_val, context)
+    conditional, conditional_flow = conditional_sampling(config, ae, z_ae, y_fit, flow_base, judge)
+    strips, stats = interpolation(config, data, ae, vae, judge, context)
+    return GenerationResult(
+        config=config,
+        data_source=data.source,
+        data_checksum=data.checksum,
+        judge=context.judge_meta,
+        models={k: _model_row(meta) for k, (_, meta) in coders.items()},
+        calibration=calibration,
+        settings=settings,
+        interpolation=strips,
+        interpolation_stats=stats,
+        conditional=conditional,
+        conditional_flow=conditional_flow,
+        flow=FlowFit(
+            floor=floor,
+            autoencoder=dict(FLOW_AE),
+            train_seconds=float(flow_base.train_seconds_),
+            hidden=config.flow_hidden,
+            epochs=config.flow_epochs,
+            final_loss=float(flow_base.losses_[-1]),
+        ),
+    )
+
+
 def _train_config(name: str, config: GenerationConfig) -> TrainConfig | None:
     if not config.quick:
         return None  # the model's default, tuned to meet the speed targets
@@ -199,185 +348,237 @@ def _train_config(name: str, config: GenerationConfig) -> TrainConfig | None:
     return default_train_config(name, epochs=2, batch_size=32, seed=config.seed)
 
 
-def run(
-    config: GenerationConfig, data_dir: str | Path | None = None, *, progress: bool = True
-) -> GenerationResult:
-    """Run the whole study and return its results; writes nothing but the model cache."""
-    t0 = time.perf_counter()
-    data = mdata.load(data_dir)
-    fit_data = data.subset(n_train=config.fit_images) if config.fit_images else data
-    log = _logger(progress)
+def _model_row(meta: dict[str, Any]) -> dict[str, Any]:
+    """A model's summary for metrics.json (this study's has never carried the train config)."""
+    return {k: v for k, v in model_summary(meta).items() if k != "train_config"}
 
-    log("judge: loading")
-    judge, judge_meta = store.load_judge(data, progress=progress)
-    scorer = metrics.Scorer(judge, data, judge_id=judge_meta["judge_id"], progress=progress)
-    log("calibration on real data")
-    calibration = scorer.calibration_summary(n=min(10_000, max(2_000, config.samples)))
 
+def fit_autoencoders(
+    config: GenerationConfig, fit_data: mdata.Dataset, context: Context
+) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """ "ae", "vae" (the briefs' 16-d codes) and "flow_ae" (the flow's sharper 32-d one) ->
+    (model, metadata), trained or loaded from the cache."""
     trained = {}
     for key, name, model_config in (
         ("ae", "ae", {"latent_dim": config.latent_dim}),
         ("vae", "vae", {"latent_dim": config.latent_dim}),
         ("flow_ae", "ae", FLOW_AE),
     ):
-        log(f"{key}: training or loading from the cache")
-        model, meta = store.get_trained(
+        context.log(f"{key}: training or loading from the cache")
+        trained[key] = store.get_trained(
             name,
             fit_data,
             model_config,
             _train_config(name, config),
             retrain=config.retrain,
-            progress=progress,
+            progress=context.progress,
         )
-        trained[key] = (model, meta)
-    ae, vae, flow_ae = trained["ae"][0], trained["vae"][0], trained["flow_ae"][0]
+    return trained
 
-    x_fit, y_fit = fit_data.x_train, fit_data.y_train
-    # Held-out log-likelihoods are measured on test digits: neither the generators (fitted on
-    # the training set) nor the autoencoders (trained on it) ever saw them.
-    x_val = data.x_test[: 500 if config.quick else 1_000]
 
-    settings: list[SettingResult] = []
-    z_ae = gen.encode(ae, x_fit)  # (n_train, latent_dim): the AE generators' shared codes
-    # A latent generator can at best return its decoder's reconstructions of the training digits:
-    # each one's samples are also compared with those (Chadebec et al. 2022 report both).
-    log("reconstructions of the training digits")
-    z_flow = gen.encode(flow_ae, x_fit)
-    recon_refs = {
+def decoder_references(
+    scorer: metrics.Scorer,
+    coders: dict[str, tuple[Any, dict[str, Any]]],
+    x_fit: np.ndarray,
+    z_ae: np.ndarray,
+    z_flow: np.ndarray,
+    x_test: np.ndarray,
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """(decoder -> copy descriptors of its reconstructions of the training digits, the flow's
+    floor: its decoder's reconstructions of the test digits scored as samples).
+
+    A latent generator can at best return its decoder's reconstructions of the training digits:
+    each one's samples are also compared with those (Chadebec et al. 2022 report both).
+    """
+    ae, vae, flow_ae = (coders[k][0] for k in ("ae", "vae", "flow_ae"))
+    refs = {
         "ae": scorer.descriptors(models.decode(ae, z_ae)),
         "vae": scorer.descriptors(models.decode(vae, gen.encode(vae, x_fit))),
         "flow_ae": scorer.descriptors(models.decode(flow_ae, z_flow)),
     }
-    # The floor of the flow: its decoder's reconstructions of the test digits, scored as samples.
-    floor = scorer.score(models.decode(flow_ae, gen.encode(flow_ae, data.x_test))).as_dict()
-    log("flow: training or loading from the cache")
-    flow_base = gen.LatentFlow(
+    floor = scorer.score(models.decode(flow_ae, gen.encode(flow_ae, x_test))).as_dict()
+    return refs, floor
+
+
+def fit_flow(
+    config: GenerationConfig,
+    flow_ae: Any,
+    z_flow: np.ndarray,
+    y_fit: np.ndarray,
+    context: Context,
+) -> gen.LatentFlow:
+    """The flow on the flow autoencoder's codes (guidance 1; ``with_guidance`` sweeps it)."""
+    context.log("flow: training or loading from the cache")
+    return gen.LatentFlow(
         flow_ae,
         guidance=1.0,
         hidden=config.flow_hidden,
         epochs=config.flow_epochs,
         random_state=config.seed,
     ).fit_latents(z_flow, y_fit)
-    plan = _plan(config, ae, vae, z_ae, x_fit, y_fit, x_val)
+
+
+def build_plan(
+    config: GenerationConfig,
+    ae: Any,
+    vae: Any,
+    z_ae: np.ndarray,
+    fit_data: mdata.Dataset,
+    x_val: np.ndarray,
+    flow_base: gen.LatentFlow,
+) -> list[PlanRow]:
+    """Every setting of every generator, in the tables' order: the KDEs, the mixtures and the
+    VAE's prior, the flow over its guidance scales, then the users' generators."""
+    x_fit, y_fit = fit_data.x_train, fit_data.y_train
+    plan = kde_plan(config, ae, z_ae, x_fit, x_val)
+    plan += mixture_plan(config, ae, vae, z_ae, x_fit, y_fit)
     plan += [
-        (FLOW, f"w={w:g}", None, None, lambda w=w: flow_base.with_guidance(w), None)
+        PlanRow(FLOW, f"w={w:g}", lambda w=w: flow_base.with_guidance(w))
         for w in config.guidance_scales
     ]
-    plan += _user_rows(fit_data)
-    bar = progress_bar(total=len(plan), desc="generators", unit="setting", enabled=progress)
-    done: dict[tuple[str, float], SettingResult] = {}
-    for name, setting, bandwidth, automatic, make, loglik in plan:
-        if bandwidth is not None and (name, bandwidth) in done:
+    return plan + user_plan(fit_data)
+
+
+def kde_plan(
+    config: GenerationConfig, ae: Any, z_ae: np.ndarray, x_fit: np.ndarray, x_val: np.ndarray
+) -> list[PlanRow]:
+    """The three KDEs over the bandwidth grid and the rules' bandwidths.
+
+    Each density model is fitted once (the PCA, the encodings); a bandwidth sweep reuses the fit
+    through ``with_bandwidth``, which shares the fitted arrays, and gets its held-out
+    log-likelihoods from one ``loglik_sweep`` (the distances to the centres computed once:
+    ``make bench`` measured 1.6 s for ten bandwidths in pixel space, against 0.57 s for each).
+    """
+    return (
+        _kde_rows(PIXEL_KDE, gen.PixelKDE().fit(x_fit), config, x_val)
+        + _kde_rows(
+            PCA_KDE, gen.PCAKDE(n_components=config.pca_components).fit(x_fit), config, x_val
+        )
+        + _kde_rows(AE_KDE, gen.LatentKDE(ae).fit_latents(z_ae), config, x_val)
+    )
+
+
+def _kde_rows(spec: GeneratorSpec, base: Any, config: GenerationConfig, x_val: np.ndarray):
+    points = base.points_  # (n_train, d): the points the KDE lives on
+    grid = [float(h) for h in gen.bandwidth_grid(points, n=config.n_bandwidths)]
+    rules = {"scott": gen.scott(points), "silverman": gen.silverman(points)}
+    if not config.quick:
+        rules["cv"] = gen.cv_bandwidth(points, grid, random_state=config.seed)
+    rules = {rule: float(h) for rule, h in rules.items()}
+    every = grid + list(rules.values())
+    lls = dict(zip(every, base.loglik_sweep(x_val, every), strict=True))
+
+    def row(label: str, bw: float, rule: str | None) -> PlanRow:
+        return PlanRow(spec, label, lambda: base.with_bandwidth(bw), bw, rule, lls[bw])
+
+    return [row(f"h={bw:.3g}", bw, None) for bw in grid] + [
+        row(f"{rule} (h={bw:.3g})", bw, rule) for rule, bw in rules.items()
+    ]
+
+
+def mixture_plan(
+    config: GenerationConfig,
+    ae: Any,
+    vae: Any,
+    z_ae: np.ndarray,
+    x_fit: np.ndarray,
+    y_fit: np.ndarray,
+) -> list[PlanRow]:
+    """The mixtures and the VAE's prior, one setting each."""
+    k, seed = config.gmm_components, config.seed
+    z_vae = gen.encode(vae, x_fit)  # posterior means
+    return [
+        PlanRow(
+            AE_GMM,
+            f"{k} components",
+            lambda: gen.LatentGMM(ae, n_components=k, random_state=seed).fit_latents(z_ae),
+        ),
+        PlanRow(
+            AE_CLASS_GAUSSIANS,
+            "10 classes",
+            lambda: gen.ClassConditionalGaussian(ae).fit_latents(z_ae, y_fit),
+        ),
+        PlanRow(VAE_PRIOR, "N(0, I)", lambda: gen.VAEPrior(vae).fit()),
+        PlanRow(
+            VAE_GMM,
+            f"{k} components",
+            lambda: gen.LatentGMM(vae, n_components=k, random_state=seed).fit_latents(z_vae),
+        ),
+    ]
+
+
+def user_plan(fit_data: mdata.Dataset) -> list[PlanRow]:
+    """The users' generators, each over its own settings."""
+    return [
+        PlanRow(
+            g.spec,
+            "" if setting is None else str(setting),
+            lambda g=g, setting=setting: _Checked(g.factory(fit_data, setting)),
+        )
+        for g in USER_GENERATORS.values()
+        for setting in g.settings
+    ]
+
+
+def sweep_settings(
+    plan: list[PlanRow],
+    config: GenerationConfig,
+    scorer: metrics.Scorer,
+    refs: dict[str, np.ndarray],
+    x_train: np.ndarray,
+    x_val: np.ndarray,
+    context: Context,
+) -> list[SettingResult]:
+    """Sample and score every row of the plan, in order."""
+    settings: list[SettingResult] = []
+    done: dict[tuple[GeneratorSpec, float], SettingResult] = {}
+    bar = progress_bar(total=len(plan), desc="generators", unit="setting", enabled=context.progress)
+    for row in plan:
+        twin = done.get((row.spec, row.bandwidth)) if row.bandwidth is not None else None
+        if twin is not None:
             # A rule that picks a grid value (cross-validation chooses from the grid) gives the
             # same samples as that grid setting, with the same seed: reuse its scores.
-            twin = done[(name, bandwidth)]
             settings.append(
-                dataclasses.replace(twin, setting=setting, automatic=automatic, seconds=0.0)
+                dataclasses.replace(twin, setting=row.setting, automatic=row.automatic, seconds=0.0)
             )
-            bar.update()
-            continue
-        start = time.perf_counter()
-        generator = make()
-        images = generator.sample(config.samples, random_state=config.seed)
-        own = RECONSTRUCTIONS_OF.get(name)
-        scores = scorer.score(images, copies_of=recon_refs[own] if own else None)
-        if loglik is None:
-            loglik = _loglik(generator, x_val)
-        settings.append(
-            SettingResult(
-                generator=name,
-                setting=setting,
-                bandwidth=bandwidth,
-                scores=scores.as_dict(),
-                loglik=loglik,
-                seconds=time.perf_counter() - start,
-                grid=images[:40],
-                nearest=data.x_train[scores.per_image["nn_index"][:10]],
-                automatic=automatic,
+        else:
+            settings.append(measure_setting(row, config, scorer, refs, x_train, x_val))
+            if row.bandwidth is not None:
+                done[(row.spec, row.bandwidth)] = settings[-1]
+            sc = settings[-1].scores
+            bar.set_postfix_str(
+                f"{row.spec.label} {row.setting} Q={sc['quality']:.2f} N={sc['novelty']:.2f}"
             )
-        )
-        if bandwidth is not None:
-            done[(name, bandwidth)] = settings[-1]
-        bar.set_postfix_str(f"{name} {setting} Q={scores.quality:.2f} N={scores.novelty:.2f}")
         bar.update()
     bar.close()
+    return settings
 
-    # Brief 001's conditional sampling ("500 eights"): ten samples of each digit, and how many
-    # of them the judge reads as the digit asked for.
-    class_gen = gen.ClassConditionalGaussian(ae).fit_latents(z_ae, y_fit)
-    per_digit = np.stack(
-        [class_gen.sample(config.conditional_samples, config.seed, digit=k) for k in range(10)]
-    )  # (10, n, 28, 28)
-    probs, _ = models.judge_outputs(judge, per_digit.reshape(-1, 28, 28))
-    asked = np.repeat(np.arange(10), config.conditional_samples)
-    conditional = {
-        "grid": per_digit[:, :10],
-        "accuracy_per_digit": [
-            float(v) for v in (probs.argmax(1) == asked).reshape(10, -1).mean(1)
-        ],
-        "samples_per_digit": config.conditional_samples,
-    }
-    conditional_flow = {}
-    for w in config.guidance_scales:
-        flow_digits = np.stack(
-            [
-                flow_base.with_guidance(w).sample(config.conditional_samples, config.seed, digit=k)
-                for k in range(10)
-            ]
-        )
-        probs, _ = models.judge_outputs(judge, flow_digits.reshape(-1, 28, 28))
-        conditional_flow[f"w={w:g}"] = {
-            "grid": flow_digits[:, :10],
-            "accuracy_per_digit": [
-                float(v) for v in (probs.argmax(1) == asked).reshape(10, -1).mean(1)
-            ],
-            "samples_per_digit": config.conditional_samples,
-        }
 
-    log("interpolation")
-    interpolation = _interpolate(data, ae, vae, judge, config)
-    interp_stats = interpolation_stats(data, ae, vae, judge, config)
-    result = GenerationResult(
-        config=config,
-        data_source=data.source,
-        data_checksum=data.checksum,
-        judge=judge_meta,
-        models={k: _model_summary(m) for k, (_, m) in trained.items()},
-        calibration=calibration,
-        settings=settings,
-        interpolation=interpolation,
-        verdicts={},
-        seconds=0.0,
-        extras={
-            "conditional": conditional,
-            "conditional_flow": conditional_flow,
-            "flow": {
-                "floor": floor,
-                "autoencoder": dict(FLOW_AE),
-                "train_seconds": float(flow_base.train_seconds_),
-                "hidden": config.flow_hidden,
-                "epochs": config.flow_epochs,
-                "final_loss": float(flow_base.losses_[-1]),
-            },
-            "interpolation_stats": interp_stats,
-        },
+def measure_setting(
+    row: PlanRow,
+    config: GenerationConfig,
+    scorer: metrics.Scorer,
+    refs: dict[str, np.ndarray],
+    x_train: np.ndarray,
+    x_val: np.ndarray,
+) -> SettingResult:
+    """Fit one row's generator, draw ``config.samples`` and score them."""
+    start = time.perf_counter()
+    generator = row.make()
+    images = generator.sample(config.samples, random_state=config.seed)
+    own = row.spec.decoder
+    scores = scorer.score(images, copies_of=refs[own] if own else None)
+    return SettingResult(
+        spec=row.spec,
+        setting=row.setting,
+        bandwidth=row.bandwidth,
+        scores=scores.as_dict(),
+        loglik=_loglik(generator, x_val) if row.loglik is None else row.loglik,
+        seconds=time.perf_counter() - start,
+        grid=images[:40],
+        nearest=x_train[scores.per_image["nn_index"][:10]],
+        automatic=row.automatic,
     )
-    result.verdicts = verdicts(result)
-    result.seconds = time.perf_counter() - t0
-    return result
-
-
-def _logger(progress: bool):
-    def log(message: str) -> None:
-        if progress:
-            progress_log(f"[generation] {message}")
-
-    return log
-
-
-def _model_summary(meta: dict[str, Any]) -> dict[str, Any]:
-    keep = ("model", "config", "test", "seed", "path", "train_seconds", "cached")
-    return {k: meta[k] for k in keep if k in meta}
 
 
 def _loglik(generator: Any, x_val: np.ndarray) -> float | None:
@@ -388,376 +589,310 @@ def _loglik(generator: Any, x_val: np.ndarray) -> float | None:
     return None if value is None else float(value)
 
 
-def _plan(config, ae, vae, z_ae, x_fit, y_fit, x_val) -> list[tuple]:
-    """Every (generator, setting, bandwidth, rule, factory, held-out log-likelihood) to run; the
-    factories take no argument and return fitted generators.
-
-    Each density model is fitted once (the PCA, the encodings); a bandwidth sweep reuses the fit
-    through ``with_bandwidth``, which shares the fitted arrays, and gets its held-out
-    log-likelihoods from one ``loglik_sweep`` (the distances to the centres computed once:
-    ``make bench`` measured 1.6 s for ten bandwidths in pixel space, against 0.57 s for each).
-    The other generators' log-likelihood is None here, computed after sampling.
-    """
-    seed = config.seed
-    plan: list[tuple] = []
-
-    def kde_rows(name: str, base) -> None:
-        points = base.points_  # (n_train, d): the points the KDE lives on
-        grid = [float(h) for h in gen.bandwidth_grid(points, n=config.n_bandwidths)]
-        rules = {"scott": gen.scott(points), "silverman": gen.silverman(points)}
-        if not config.quick:
-            rules["cv"] = gen.cv_bandwidth(points, grid, random_state=seed)
-        rules = {rule: float(h) for rule, h in rules.items()}
-        every = grid + list(rules.values())
-        lls = dict(zip(every, base.loglik_sweep(x_val, every), strict=True))
-        for bw in grid:
-            plan.append(
-                (name, f"h={bw:.3g}", bw, None, lambda bw=bw: base.with_bandwidth(bw), lls[bw])
-            )
-        for rule, bw in rules.items():
-            plan.append(
-                (
-                    name,
-                    f"{rule} (h={bw:.3g})",
-                    bw,
-                    rule,
-                    lambda bw=bw: base.with_bandwidth(bw),
-                    lls[bw],
-                )
-            )
-
-    kde_rows("pixel KDE", gen.PixelKDE().fit(x_fit))  # the lecture's baseline
-    kde_rows("PCA + KDE", gen.PCAKDE(n_components=config.pca_components).fit(x_fit))  # brief 000
-    kde_rows("AE latent + KDE", gen.LatentKDE(ae).fit_latents(z_ae))  # brief 000
-
-    k = config.gmm_components
-    z_vae = gen.encode(vae, x_fit)  # posterior means
-    plan += [
-        (
-            "AE latent + GMM",
-            f"{k} components",
-            None,
-            None,
-            lambda: gen.LatentGMM(ae, n_components=k, random_state=seed).fit_latents(z_ae),
-            None,
-        ),
-        (
-            "AE latent + class Gaussians",
-            "10 classes",
-            None,
-            None,
-            lambda: gen.ClassConditionalGaussian(ae).fit_latents(z_ae, y_fit),
-            None,
-        ),
-        ("VAE prior", "N(0, I)", None, None, lambda: gen.VAEPrior(vae).fit(), None),
-        (
-            "VAE latent + GMM",
-            f"{k} components",
-            None,
-            None,
-            lambda: gen.LatentGMM(vae, n_components=k, random_state=seed).fit_latents(z_vae),
-            None,
-        ),
-    ]
-    return plan
+def digits_on_demand(generator: Any, judge: Any, n: int, seed: int) -> Conditional:
+    """``n`` samples of each digit from a generator that takes ``digit=``, and the share of
+    each digit's that the judge reads as the digit asked for."""
+    per_digit = np.stack([generator.sample(n, seed, digit=k) for k in range(10)])  # (10, n, 28, 28)
+    probs, _ = models.judge_outputs(judge, per_digit.reshape(-1, 28, 28))
+    asked = np.repeat(np.arange(10), n)
+    right = (probs.argmax(1) == asked).reshape(10, -1).mean(1)  # (10,)
+    return Conditional(per_digit[:, :10], [float(v) for v in right], n)
 
 
-def _slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Spherical interpolation between latents a and b (d,) at times t (T,) -> (T, d)."""
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    cos = np.clip(np.dot(a / na, b / nb), -1.0, 1.0)
-    omega = np.arccos(cos)
-    if omega < 1e-6:
-        return (1 - t)[:, None] * a + t[:, None] * b
-    so = np.sin(omega)
-    return (np.sin((1 - t) * omega) / so)[:, None] * a + (np.sin(t * omega) / so)[:, None] * b
+def conditional_sampling(
+    config: GenerationConfig,
+    ae: Any,
+    z_ae: np.ndarray,
+    y_fit: np.ndarray,
+    flow_base: gen.LatentFlow,
+    judge: Any,
+) -> tuple[Conditional, dict[str, Conditional]]:
+    """Brief 001's conditional sampling ("500 eights"): digits on demand from the AE's class
+    Gaussians, and from the flow at every guidance scale ("w=1" -> ...)."""
+    class_gen = gen.ClassConditionalGaussian(ae).fit_latents(z_ae, y_fit)
+    n, seed = config.conditional_samples, config.seed
+    conditional = digits_on_demand(class_gen, judge, n, seed)
+    conditional_flow = {
+        f"w={w:g}": digits_on_demand(flow_base.with_guidance(w), judge, n, seed)
+        for w in config.guidance_scales
+    }
+    return conditional, conditional_flow
 
 
-def _paths(xa: np.ndarray, xb: np.ndarray, ae, vae, t: np.ndarray) -> dict[str, np.ndarray]:
-    """The four interpolation paths between uint8 digits xa and xb (P, 28, 28) at times t (T,):
-    each (P, T, 28, 28) float32 in [0, 1]."""
-    p, n_t = len(xa), len(t)
-    fa, fb = mdata.to_float(xa).reshape(p, 1, 28, 28), mdata.to_float(xb).reshape(p, 1, 28, 28)
-    tt = t[None, :, None, None]
-    out = {"pixel": ((1 - tt) * fa + tt * fb).astype(np.float32)}
-    za, zb = models.encode(ae, xa), models.encode(ae, xb)  # (P, d)
-    z = (1 - t)[None, :, None] * za[:, None] + t[None, :, None] * zb[:, None]  # (P, T, d)
-    out["AE latent"] = models.decode(ae, z.reshape(p * n_t, -1)).reshape(p, n_t, 28, 28)
-    va, vb = models.encode(vae, xa), models.encode(vae, xb)
-    v = (1 - t)[None, :, None] * va[:, None] + t[None, :, None] * vb[:, None]
-    out["VAE latent (linear)"] = models.decode(vae, v.reshape(p * n_t, -1)).reshape(p, n_t, 28, 28)
-    sv = np.stack([_slerp(a, b, t) for a, b in zip(va, vb, strict=True)]).astype(np.float32)
-    out["VAE latent (spherical)"] = models.decode(vae, sv.reshape(p * n_t, -1)).reshape(
-        p, n_t, 28, 28
+def interpolation(
+    config: GenerationConfig,
+    data: mdata.Dataset,
+    ae: Any,
+    vae: Any,
+    judge: Any,
+    context: Context,
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """(the example strips between INTERPOLATION_PAIRS, the statistics over random pairs) of
+    the test digits (``mnistlab.analysis.interpolation``)."""
+    context.log("interpolation")
+    x, y, steps = data.x_test, data.y_test, config.interpolation_steps
+    strips = interp.interpolate(x, y, INTERPOLATION_PAIRS, ae, vae, judge, steps)
+    stats = interp.interpolation_stats(
+        x, y, ae, vae, judge, pairs=config.interpolation_pairs, steps=steps, seed=config.seed
     )
-    return out
-
-
-def _interpolate(data, ae, vae, judge, config: GenerationConfig) -> list[dict[str, Any]]:
-    """Pixel, AE-latent and VAE-latent (linear and spherical) paths between test digits: the
-    first test digit of each class of INTERPOLATION_PAIRS, shown as strips in the report."""
-    t = np.linspace(0.0, 1.0, config.interpolation_steps)
-    rows = []
-    for a_digit, b_digit in INTERPOLATION_PAIRS:
-        ia = int(np.flatnonzero(data.y_test == a_digit)[0])
-        ib = int(np.flatnonzero(data.y_test == b_digit)[0])
-        paths = _paths(data.x_test[[ia]], data.x_test[[ib]], ae, vae, t)
-        for path, images in paths.items():
-            probs, _ = models.judge_outputs(judge, images[0])
-            rows.append(
-                {
-                    "pair": f"{a_digit}->{b_digit}",
-                    "path": path,
-                    "t": t.tolist(),
-                    "images": np.asarray(images[0], dtype=np.float32),
-                    "quality": metrics.quality(probs).tolist(),
-                    "predicted": probs.argmax(1).tolist(),
-                }
-            )
-    return rows
-
-
-def interpolation_stats(data, ae, vae, judge, config: GenerationConfig) -> dict[str, dict]:
-    """The judge along every path, over ``config.interpolation_pairs`` seeded random pairs of
-    test digits from two different classes.
-
-    For each path: ``end_quality``, the mean quality of the weaker endpoint; ``min_quality``, the
-    mean of the lowest quality between the endpoints; ``dip``, the mean of (weaker endpoint -
-    lowest in between), how far the path sinks below its own ends; ``third_digit``, the share of
-    in-between images the judge reads as neither end's digit.
-    """
-    rng = np.random.default_rng([config.seed, 17])
-    n = config.interpolation_pairs
-    ia = rng.integers(0, len(data.y_test), size=4 * n)
-    ib = rng.integers(0, len(data.y_test), size=4 * n)
-    keep = data.y_test[ia] != data.y_test[ib]
-    ia, ib = ia[keep][:n], ib[keep][:n]
-    t = np.linspace(0.0, 1.0, config.interpolation_steps)
-    ya, yb = data.y_test[ia].astype(np.int64), data.y_test[ib].astype(np.int64)
-    out = {}
-    for path, images in _paths(data.x_test[ia], data.x_test[ib], ae, vae, t).items():
-        probs, _ = models.judge_outputs(judge, images.reshape(-1, 28, 28))
-        q = metrics.quality(probs).reshape(len(ia), len(t))  # (P, T)
-        pred = probs.argmax(1).reshape(len(ia), len(t))
-        ends = q[:, [0, -1]].min(1)
-        inner = q[:, 1:-1].min(1)
-        third = (pred[:, 1:-1] != ya[:, None]) & (pred[:, 1:-1] != yb[:, None])
-        out[path] = {
-            "pairs": len(ia),
-            "end_quality": float(ends.mean()),
-            "min_quality": float(inner.mean()),
-            "dip": float((ends - inner).mean()),
-            "third_digit": float(third.mean()),
-        }
-    return out
+    return strips, stats
 
 
 # ---------------------------------------------------------------------------------------------
-# Verdicts: each answers one question of brief 000 from the numbers of this run.
+# Verdicts: one function per question of brief 000, each from the numbers of this run. A
+# question whose generators (or measurements) the run lacks is answered "not measured".
+
+NOT_MEASURED = "not measured"
 
 
-def balance(quality: float, novelty: float, novelty_ref: float) -> float:
-    """Harmonic mean of quality and novelty relative to real test digits, capped at 1.
-
-    A sample as new as a fresh real digit (novelty >= novelty_ref) counts as fully new: novelty
-    beyond that of real digits is not rewarded, it only means the samples leave the digits'
-    manifold. 1 = as sure and as new as real digits; 0 = unreadable or copies.
-    """
-    rel = min(novelty / novelty_ref, 1.0) if novelty_ref > 0 else 0.0
-    return 0.0 if quality + rel == 0 else 2 * quality * rel / (quality + rel)
+def not_measured(question: str, missing: str) -> Verdict:
+    """The answer to a question the run has no numbers for: says what is missing."""
+    return Verdict(question, NOT_MEASURED, f"Not measured: this run has no {missing}.")
 
 
-def novelty_ref(result: GenerationResult) -> float:
-    """The novelty of real test digits against the training set (about 0.5 by construction)."""
-    return float(result.calibration.get("test vs train", {}).get("novelty", 0.5))
+def _missing(result: GenerationResult, *needed: GeneratorSpec) -> str:
+    """The labels of the ``needed`` generators that the result has no setting of ("" if none)."""
+    return " and ".join(g.label for g in needed if not settings_of(result, g))
 
 
-def best_setting(result: GenerationResult, generator: str) -> SettingResult | None:
-    """The setting with the highest ``balance`` of quality and novelty."""
-    rows = [s for s in result.settings if s.generator == generator]
-    if not rows:
-        return None
-    ref = novelty_ref(result)
-    return max(rows, key=lambda s: balance(s.scores["quality"], s.scores["novelty"], ref))
-
-
-def verdicts(result: GenerationResult) -> dict[str, str]:
-    """Short answers to brief 000's questions, written from the numbers."""
+def _real(result: GenerationResult) -> tuple[float, float]:
+    """Real test digits' (quality, novelty) against the training set; NaN where not measured."""
     ref = result.calibration.get("test vs train", {})
-    q_ref, n_ref = ref.get("quality", float("nan")), ref.get("novelty", float("nan"))
-    out = {}
+    return ref.get("quality", float("nan")), ref.get("novelty", float("nan"))
 
-    def rows(name):
-        return sorted(
-            (s for s in result.settings if s.generator == name and s.automatic is None),
-            key=lambda s: s.bandwidth or 0.0,
-        )
 
-    # 1. Does the KDE copy its training digits?
+def _balance_of(s: SettingResult, n_ref: float) -> float:
+    return selection.balance(s.scores["quality"], s.scores["novelty"], n_ref)
+
+
+def copy_verdict(result: GenerationResult) -> Verdict:
+    """Does the KDE copy? Read off the pixel KDE at its smallest bandwidth."""
+    question = "Does the KDE copy?"
+    if not sweep_of(result, PIXEL_KDE):
+        return not_measured(question, f"{PIXEL_KDE.label} bandwidth sweep")
+    q_ref, n_ref = _real(result)
     lines = []
-    for name in ("pixel KDE", "PCA + KDE"):
-        r = rows(name)
+    for spec in (PIXEL_KDE, PCA_KDE):
+        r = sweep_of(result, spec)
         if not r:
             continue
         lo, hi = r[0], r[-1]
         lines.append(
-            f"{name}: at the smallest bandwidth (h={lo.bandwidth:.3g}) novelty is "
+            f"{spec.label}: at the smallest bandwidth (h={lo.bandwidth:.3g}) novelty is "
             f"{lo.scores['novelty']:.3f} with {100 * lo.scores['near_copy_rate']:.1f}% near-copies "
             f"and quality {lo.scores['quality']:.3f}; at the largest (h={hi.bandwidth:.3g}) "
             f"novelty rises to {hi.scores['novelty']:.3f} while quality falls to "
             f"{hi.scores['quality']:.3f}."
         )
-    r = rows("AE latent + KDE")
+    r = sweep_of(result, AE_KDE)
     if r and "recon_near_copy_rate" in r[0].scores:
         lo = r[0]
         lines.append(
-            f"AE latent + KDE: at the smallest bandwidth (h={lo.bandwidth:.3g}) "
+            f"{AE_KDE.label}: at the smallest bandwidth (h={lo.bandwidth:.3g}) "
             f"{100 * lo.scores['recon_near_copy_rate']:.1f}% of its samples are near-copies of the "
             f"autoencoder's own reconstructions of training digits "
             f"({100 * lo.scores['near_copy_rate']:.1f}% of the training digits themselves)."
         )
-    copies = any(r[0].scores["novelty"] < 0.5 * n_ref for r in map(rows, ("pixel KDE",)) if r)
+    copies = sweep_of(result, PIXEL_KDE)[0].scores["novelty"] < 0.5 * n_ref
     lead = (
         "Yes: at small bandwidths the KDE mostly returns its training digits with a little noise."
         if copies
         else "Not at the bandwidths tried: even the smallest ones move away from the training set."
     )
-    out["Does the KDE copy?"] = (
+    return Verdict(
+        question,
+        "yes" if copies else "no",
         f"{lead} Real test digits score quality {q_ref:.3f} and novelty {n_ref:.3f}. "
-        + " ".join(lines)
+        + " ".join(lines),
     )
 
-    # 2. Does the autoencoder help?
-    best = {n: best_setting(result, n) for n in ("PCA + KDE", "AE latent + KDE", "pixel KDE")}
-    if best["PCA + KDE"] and best["AE latent + KDE"]:
-        p, a = best["PCA + KDE"], best["AE latent + KDE"]
-        bp = balance(p.scores["quality"], p.scores["novelty"], n_ref)
-        ba = balance(a.scores["quality"], a.scores["novelty"], n_ref)
-        better_balance, better_fid = ba > bp, a.scores["fid"] < p.scores["fid"]
-        if better_balance and better_fid:
-            lead = "Yes, on both counts"
-        elif not better_balance and not better_fid:
-            lead = "No, on both counts"
-        else:
-            lead = (
-                "Mixed: better on the balance of quality and novelty, worse on FID"
-                if better_balance
-                else "Mixed: better on FID, worse on the balance of quality and novelty"
-            )
-        out["Does the autoencoder help?"] = (
-            f"{lead}: at its best setting ({a.setting}) the autoencoder's latent KDE reaches "
-            f"quality {a.scores['quality']:.3f} and novelty {a.scores['novelty']:.3f} (balance "
-            f"{ba:.3f}, FID {a.scores['fid']:.1f}), against {p.scores['quality']:.3f} / "
-            f"{p.scores['novelty']:.3f} (balance {bp:.3f}, FID {p.scores['fid']:.1f}) for the PCA "
-            f"KDE at its best ({p.setting})."
-        )
 
-    # 3. Which bandwidth?
-    parts = []
-    for name in ("pixel KDE", "PCA + KDE", "AE latent + KDE"):
-        b = best[name] if name in best else best_setting(result, name)
-        if b is None:
+def autoencoder_verdict(result: GenerationResult) -> Verdict:
+    """Does the autoencoder help? The AE's latent KDE against the PCA KDE, each at its best."""
+    question = "Does the autoencoder help?"
+    missing = _missing(result, PCA_KDE, AE_KDE)
+    if missing:
+        return not_measured(question, missing)
+    _, n_ref = _real(result)
+    p, a = best_setting(result, PCA_KDE), best_setting(result, AE_KDE)
+    bp, ba = _balance_of(p, n_ref), _balance_of(a, n_ref)
+    better_balance, better_fid = ba > bp, a.scores["fid"] < p.scores["fid"]
+    if better_balance and better_fid:
+        finding, lead = "yes", "Yes, on both counts"
+    elif not better_balance and not better_fid:
+        finding, lead = "no", "No, on both counts"
+    elif better_balance:
+        finding = "mixed: better balance, worse FID"
+        lead = "Mixed: better on the balance of quality and novelty, worse on FID"
+    else:
+        finding = "mixed: better FID, worse balance"
+        lead = "Mixed: better on FID, worse on the balance of quality and novelty"
+    return Verdict(
+        question,
+        finding,
+        f"{lead}: at its best setting ({a.setting}) the autoencoder's latent KDE reaches "
+        f"quality {a.scores['quality']:.3f} and novelty {a.scores['novelty']:.3f} (balance "
+        f"{ba:.3f}, FID {a.scores['fid']:.1f}), against {p.scores['quality']:.3f} / "
+        f"{p.scores['novelty']:.3f} (balance {bp:.3f}, FID {p.scores['fid']:.1f}) for the PCA "
+        f"KDE at its best ({p.setting}).",
+    )
+
+
+def bandwidth_trend(sweeps: dict[GeneratorSpec, list[SettingResult]]) -> tuple[str, str]:
+    """(finding, sentence): how quality and novelty move as the bandwidth grows, read off the
+    sweeps (the sign of Spearman's rank correlation with the bandwidth, pooled over the KDEs);
+    ("no trend measured", "") where no sweep has three settings that differ."""
+    from scipy.stats import spearmanr
+
+    rho = {"quality": [], "novelty": []}
+    for sweep in sweeps.values():
+        if len(sweep) < 3:
             continue
-        autos = {s.automatic: s for s in result.settings if s.generator == name and s.automatic}
+        h = [s.bandwidth for s in sweep]
+        for key in rho:
+            values = [s.scores[key] for s in sweep]
+            if max(values) > min(values):  # a constant metric has no rank correlation
+                rho[key].append(float(spearmanr(h, values).statistic))
+    if not rho["quality"] or not rho["novelty"]:
+        return "no trend measured", ""
+    q, n = float(np.mean(rho["quality"])), float(np.mean(rho["novelty"]))
+
+    def word(r: float, up: str, down: str) -> str:
+        return up if r > 0.5 else down if r < -0.5 else "does not move steadily"
+
+    q_word, n_word = word(q, "rises", "falls"), word(n, "rises", "falls")
+    trade = q < -0.5 and n > 0.5
+    return f"quality {q_word}, novelty {n_word}", (
+        f"As the bandwidth grows, quality {q_word} and novelty {n_word} (mean rank correlation "
+        f"with the bandwidth: {q:+.2f} and {n:+.2f})"
+        + ("; the choice is a trade-off. " if trade else ". ")
+    )
+
+
+def _edge_note(best: SettingResult, sweep: list[SettingResult], n_ref: float) -> str:
+    """Where the best setting is an end of the grid: whether the sweep has gone flat there."""
+    if (
+        len(sweep) <= 2
+        or best.automatic is not None
+        or (best is not sweep[0] and best is not sweep[-1])
+    ):
+        return ""
+    end = "smallest" if best is sweep[0] else "largest"
+    inner = sweep[1] if best is sweep[0] else sweep[-2]
+    gap = abs(_balance_of(best, n_ref) - _balance_of(inner, n_ref))
+    same = "the same to three decimals" if gap < 0.0005 else f"within {gap:.3f}"
+    if gap < 0.002:
+        return (
+            f" (the {end} bandwidth of the grid, where the sweep has gone flat: the next "
+            f"bandwidth scores {same})"
+        )
+    return f" (the {end} bandwidth of the grid: the optimum may lie beyond it)"
+
+
+def bandwidth_verdict(result: GenerationResult) -> Verdict:
+    """Which bandwidth? Each KDE's best setting, the rules' picks, and the trend."""
+    question = "Which bandwidth?"
+    present = [g for g in KDES if settings_of(result, g)]
+    if not present:
+        return not_measured(question, " or ".join(g.label for g in KDES))
+    _, n_ref = _real(result)
+    parts = []
+    for spec in present:
+        b = best_setting(result, spec)
+        autos = {s.automatic: s for s in settings_of(result, spec) if s.automatic}
         auto_txt = ", ".join(
             f"{k} picks h={s.bandwidth:.3g} (Q {s.scores['quality']:.2f}, N "
             f"{s.scores['novelty']:.2f})"
             for k, s in autos.items()
         )
-        sweep = rows(name)
-        edge = ""
-        if len(sweep) > 2 and b.automatic is None and (b is sweep[0] or b is sweep[-1]):
-            end = "smallest" if b is sweep[0] else "largest"
-            inner = sweep[1] if b is sweep[0] else sweep[-2]
-            gap = abs(
-                balance(b.scores["quality"], b.scores["novelty"], n_ref)
-                - balance(inner.scores["quality"], inner.scores["novelty"], n_ref)
-            )
-            same = "the same to three decimals" if gap < 0.0005 else f"within {gap:.3f}"
-            edge = (
-                f" (the {end} bandwidth of the grid, where the sweep has gone flat: the next "
-                f"bandwidth scores {same})"
-                if gap < 0.002
-                else f" (the {end} bandwidth of the grid: the optimum may lie beyond it)"
-            )
+        edge = _edge_note(b, sweep_of(result, spec), n_ref)
         parts.append(
-            f"{name}: the best balance of quality and novelty is at {b.setting}{edge} "
+            f"{spec.label}: the best balance of quality and novelty is at {b.setting}{edge} "
             f"(Q {b.scores['quality']:.2f}, N {b.scores['novelty']:.2f})"
             + (f"; {auto_txt}" if auto_txt else "")
             + "."
         )
-    out["Which bandwidth?"] = _bandwidth_trend(
-        {n: rows(n) for n in ("pixel KDE", "PCA + KDE", "AE latent + KDE")}
-    ) + " ".join(parts)
+    finding, trend = bandwidth_trend({g: sweep_of(result, g) for g in KDES})
+    return Verdict(question, finding, trend + " ".join(parts))
 
-    # 4. Which generator comes closest to real digits?
+
+def closest_verdict(result: GenerationResult) -> Verdict:
+    """Which generator comes closest to real digits? The lowest FID among the best settings."""
+    question = "Which generator is closest to real digits?"
+    if not result.settings:
+        return not_measured(question, "generator")
     ranked = sorted(
-        (best_setting(result, n) for n in dict.fromkeys(s.generator for s in result.settings)),
-        key=lambda s: s.scores["fid"],
+        (best_setting(result, g) for g in generators_in(result)), key=lambda s: s.scores["fid"]
     )
     top = ranked[0]
-    out["Which generator is closest to real digits?"] = (
+    return Verdict(
+        question,
+        top.generator,
         f"By FID in the judge's feature space, {top.generator} ({top.setting}) with FID "
         f"{top.scores['fid']:.1f}, precision {top.scores['precision']:.2f}, recall "
         f"{top.scores['recall']:.2f}, diversity {top.scores['diversity']:.2f}. The ranking: "
         + ", ".join(f"{s.generator} {s.scores['fid']:.1f}" for s in ranked)
-        + "."
+        + ".",
     )
 
-    # 5. Interpolation: does pixel space dip midway?
-    stats = result.extras.get("interpolation_stats") or {}
-    if "pixel" in stats and len(stats) > 1:
-        latent = {k: v for k, v in stats.items() if k != "pixel"}
-        px = stats["pixel"]
-        txt = "; ".join(
-            f"{k}: lowest quality {v['min_quality']:.2f}, dip {v['dip']:.2f}, "
-            f"{100 * v['third_digit']:.0f}% read as a third digit"
-            for k, v in stats.items()
+
+def _interpolation_lead(gaps: list[float]) -> tuple[str, str]:
+    """(finding, lead) from the pixel path's dip minus each latent path's (> 0: deeper)."""
+    m = INTERPOLATION_MARGIN
+    if min(gaps) > m:
+        return "yes", (
+            "Yes: the pixel cross-fade sinks further below its own endpoints than every "
+            f"latent path (by at least {min(gaps):.2f}), which the decoder keeps on "
+            "digit-like images"
         )
-        gaps = [px["dip"] - v["dip"] for v in latent.values()]  # > 0: the cross-fade dips deeper
-        m = INTERPOLATION_MARGIN
-        if min(gaps) > m:
-            lead = (
-                "Yes: the pixel cross-fade sinks further below its own endpoints than every "
-                f"latent path (by at least {min(gaps):.2f}), which the decoder keeps on "
-                "digit-like images"
-            )
-        elif max(gaps) < -m:
-            lead = (
-                "Not by this judge: the pixel cross-fade sinks less below its endpoints than "
-                "every latent path. The judge reads a superposition of two digits surely as one "
-                "of them, while a decoded midpoint can be a blurred shape it is unsure of"
-            )
-        elif all(abs(g) <= m for g in gaps):
-            lead = (
-                "About equally, by this judge: the dips of the cross-fade and of the latent paths "
-                f"differ by {min(gaps):+.2f} to {max(gaps):+.2f}, within the {m:.2f} this study "
-                "counts as equal. The judge reads a superposition of two digits fairly surely as "
-                "one of them; the strips show what the number hides, a cross-fade that is two "
-                "digits at once"
-            )
-        else:
-            lead = (
-                "Mixed: the pixel cross-fade dips deeper than some latent paths and less than "
-                "others"
-            )
-        third = max(latent.values(), key=lambda v: v["third_digit"])["third_digit"]
-        if third > 2 * px["third_digit"] and third > 0.05:
-            lead += (
-                f". The latent paths pass through a third digit more often (up to "
-                f"{100 * third:.0f}% of the in-between images, against "
-                f"{100 * px['third_digit']:.0f}% for the cross-fade): they cross other classes' "
-                "regions of the code, as a morph from 7 to 2 may pass a 3"
-            )
-        out["Can we interpolate in latent space?"] = (
-            f"{lead}. Over {px['pairs']} random pairs of test digits from different classes "
-            f"({result.config.interpolation_steps} steps; the dip is the weaker endpoint's "
-            f"quality minus the lowest one in between): {txt}."
+    if max(gaps) < -m:
+        return "no", (
+            "Not by this judge: the pixel cross-fade sinks less below its endpoints than "
+            "every latent path. The judge reads a superposition of two digits surely as one "
+            "of them, while a decoded midpoint can be a blurred shape it is unsure of"
         )
-    flow_answer = flow_verdict(result)
-    if flow_answer:
-        out["Does a flow pass for real?"] = flow_answer
-    return out
+    if all(abs(g) <= m for g in gaps):
+        return "about equally", (
+            "About equally, by this judge: the dips of the cross-fade and of the latent paths "
+            f"differ by {min(gaps):+.2f} to {max(gaps):+.2f}, within the {m:.2f} this study "
+            "counts as equal. The judge reads a superposition of two digits fairly surely as "
+            "one of them; the strips show what the number hides, a cross-fade that is two "
+            "digits at once"
+        )
+    return "mixed", (
+        "Mixed: the pixel cross-fade dips deeper than some latent paths and less than others"
+    )
+
+
+def interpolation_verdict(result: GenerationResult) -> Verdict:
+    """Can we interpolate in latent space? Does the pixel cross-fade dip deeper midway?"""
+    question = "Can we interpolate in latent space?"
+    stats = result.interpolation_stats
+    if interp.PIXEL not in stats or len(stats) < 2:
+        return not_measured(question, "interpolation statistics of pixel and latent paths")
+    latent = {k: v for k, v in stats.items() if k != interp.PIXEL}
+    px = stats[interp.PIXEL]
+    txt = "; ".join(
+        f"{k}: lowest quality {v['min_quality']:.2f}, dip {v['dip']:.2f}, "
+        f"{100 * v['third_digit']:.0f}% read as a third digit"
+        for k, v in stats.items()
+    )
+    finding, lead = _interpolation_lead([px["dip"] - v["dip"] for v in latent.values()])
+    third = max(latent.values(), key=lambda v: v["third_digit"])["third_digit"]
+    if third > 2 * px["third_digit"] and third > 0.05:
+        lead += (
+            f". The latent paths pass through a third digit more often (up to "
+            f"{100 * third:.0f}% of the in-between images, against "
+            f"{100 * px['third_digit']:.0f}% for the cross-fade): they cross other classes' "
+            "regions of the code, as a morph from 7 to 2 may pass a 3"
+        )
+    return Verdict(
+        question,
+        finding,
+        f"{lead}. Over {px['pairs']} random pairs of test digits from different classes "
+        f"({result.config.interpolation_steps} steps; the dip is the weaker endpoint's "
+        f"quality minus the lowest one in between): {txt}.",
+    )
 
 
 def flow_targets(result: GenerationResult, scores: dict[str, float]) -> list[tuple[str, bool]]:
@@ -765,7 +900,7 @@ def flow_targets(result: GenerationResult, scores: dict[str, float]) -> list[tup
     real = result.calibration.get("test vs train", {})
     half = result.calibration.get("half vs half", {})
     fid_floor = half.get("fid", float("nan"))
-    checks = [
+    return [
         (f"precision {scores['precision']:.3f} (target >= 0.9)", scores["precision"] >= 0.9),
         (f"recall {scores['recall']:.3f} (>= 0.85)", scores["recall"] >= 0.85),
         (
@@ -786,14 +921,34 @@ def flow_targets(result: GenerationResult, scores: dict[str, float]) -> list[tup
             scores["near_copy_rate"] <= 2 * real.get("near_copy_rate", 0),
         ),
     ]
-    return checks
 
 
-def flow_verdict(result: GenerationResult) -> str:
-    """Whether the flow's best setting meets every target; where not, what stands in the way."""
-    rows = [s for s in result.settings if s.generator == FLOW]
-    if not rows:
+def _flow_floor_text(result: GenerationResult, rows: list[SettingResult]) -> str:
+    """The flow's sharpest setting against its decoder's reconstructions ("" without a floor)."""
+    floor = result.flow.floor
+    if not floor:
         return ""
+    sharpest = min(rows, key=lambda r: r.scores["fid"])
+    text = (
+        f" Its decoder's own reconstructions of the test digits reach FID {floor['fid']:.2f}"
+        f" (precision {floor['precision']:.3f}, recall {floor['recall']:.3f}); the flow's "
+        f"lowest FID is {sharpest.scores['fid']:.2f} ({sharpest.setting}). "
+    )
+    if sharpest.scores["fid"] <= 1.25 * floor["fid"]:
+        return text + (
+            "The flow is already as close to real digits as its decoder's reconstructions: "
+            "the FID target needs a sharper decoder, not a better flow."
+        )
+    return text + "The flow is still short of its decoder: a better flow would gain here."
+
+
+def flow_verdict(result: GenerationResult) -> Verdict:
+    """Does a flow pass for real? Whether the flow's best setting meets every target of issue
+    11; where not, what stands in the way."""
+    question = "Does a flow pass for real?"
+    rows = settings_of(result, FLOW)
+    if not rows:
+        return not_measured(question, FLOW.label)
     best = max(rows, key=lambda r: sum(ok for _, ok in flow_targets(result, r.scores)))
     checks = flow_targets(result, best.scores)
     missed = [text for text, ok in checks if not ok]
@@ -802,75 +957,34 @@ def flow_verdict(result: GenerationResult) -> str:
     text = f"{head} at its best setting ({best.setting}). Missed: {'; '.join(missed) or 'none'}."
     if met:
         text += f" Met: {'; '.join(met)}."
-    floor = result.extras.get("flow", {}).get("floor")
-    if floor:
-        sharpest = min(rows, key=lambda r: r.scores["fid"])
-        text += (
-            f" Its decoder's own reconstructions of the test digits reach FID {floor['fid']:.2f}"
-            f" (precision {floor['precision']:.3f}, recall {floor['recall']:.3f}); the flow's "
-            f"lowest FID is {sharpest.scores['fid']:.2f} ({sharpest.setting}). "
-        )
-        if sharpest.scores["fid"] <= 1.25 * floor["fid"]:
-            text += (
-                "The flow is already as close to real digits as its decoder's reconstructions: "
-                "the FID target needs a sharper decoder, not a better flow."
-            )
-        else:
-            text += "The flow is still short of its decoder: a better flow would gain here."
-    cf = result.extras.get("conditional_flow", {}).get(best.setting)
+    text += _flow_floor_text(result, rows)
+    cf = result.conditional_flow.get(best.setting)
     if cf:
-        acc = cf["accuracy_per_digit"]
+        acc = cf.accuracy_per_digit
         text += (
             f" Asked for one digit at {best.setting}, the judge reads {100 * min(acc):.1f}% to "
             f"{100 * max(acc):.1f}% of the samples as the digit asked for (target >= 98%)."
         )
-    return text
+    return Verdict(question, "meets all targets" if not missed else "misses some targets", text)
 
 
-def _bandwidth_trend(sweeps: dict[str, list[SettingResult]]) -> str:
-    """One sentence on how quality and novelty move as the bandwidth grows, read off the sweeps
-    (the sign of Spearman's rank correlation with the bandwidth, pooled over the KDEs)."""
-    from scipy.stats import spearmanr
-
-    rho = {"quality": [], "novelty": []}
-    for sweep in sweeps.values():
-        if len(sweep) < 3:
-            continue
-        h = [s.bandwidth for s in sweep]
-        for key in rho:
-            values = [s.scores[key] for s in sweep]
-            if max(values) > min(values):  # a constant metric has no rank correlation
-                rho[key].append(float(spearmanr(h, values).statistic))
-    if not rho["quality"] or not rho["novelty"]:
-        return ""
-    q, n = float(np.mean(rho["quality"])), float(np.mean(rho["novelty"]))
-
-    def word(r: float, up: str, down: str) -> str:
-        return up if r > 0.5 else down if r < -0.5 else "does not move steadily"
-
-    q_word, n_word = word(q, "rises", "falls"), word(n, "rises", "falls")
-    trade = q < -0.5 and n > 0.5
-    return (
-        f"As the bandwidth grows, quality {q_word} and novelty {n_word} (mean rank correlation "
-        f"with the bandwidth: {q:+.2f} and {n:+.2f})"
-        + ("; the choice is a trade-off. " if trade else ". ")
-    )
+def verdicts(result: GenerationResult) -> list[Verdict]:
+    """Short answers to brief 000's questions (and issue 11's), in the report's order."""
+    return [
+        copy_verdict(result),
+        autoencoder_verdict(result),
+        bandwidth_verdict(result),
+        closest_verdict(result),
+        interpolation_verdict(result),
+        flow_verdict(result),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
-# Output: report.html, metrics.json, CSV tables and the figures.
+# metrics.json, the CSV tables, the terminal's summary and the page.
 
-SCORE_COLUMNS = (
-    "quality",
-    "novelty",
-    "diversity",
-    "fid",
-    "precision",
-    "recall",
-    "density",
-    "coverage",
-    "near_copy_rate",
-)
+SCORE_COLUMNS = tuple(k for k in metrics.SCORE_KEYS if k != "n")
+HEADLINE_COLUMNS = ("quality", "novelty", "fid", "precision", "recall", "near_copy_rate")
 
 
 def settings_rows(result: GenerationResult) -> list[dict[str, Any]]:
@@ -881,15 +995,12 @@ def settings_rows(result: GenerationResult) -> list[dict[str, Any]]:
         row.update({k: s.scores[k] for k in SCORE_COLUMNS})
         if "recon_near_copy_rate" in s.scores:  # latent generators only
             row["recon_near_copy_rate"] = s.scores["recon_near_copy_rate"]
-        row["balance"] = balance(s.scores["quality"], s.scores["novelty"], novelty_ref(result))
+        row["balance"] = _balance_of(s, novelty_ref(result))
         row["held_out_loglik"] = s.loglik
         row["rule"] = s.automatic or ""
         row["seconds"] = s.seconds
         rows.append(row)
     return rows
-
-
-HEADLINE_COLUMNS = ("quality", "novelty", "fid", "precision", "recall", "near_copy_rate")
 
 
 def headline_rows(
@@ -905,7 +1016,7 @@ def headline_rows(
         for name, b in best.items()
         if b is not None
     ]
-    floor = result.extras.get("flow", {}).get("floor")
+    floor = result.flow.floor
     if floor:
         rows.append(
             {
@@ -924,43 +1035,86 @@ def calibration_rows(result: GenerationResult) -> list[dict[str, Any]]:
     ]
 
 
-def to_json(result: GenerationResult) -> dict[str, Any]:
-    """Every number of the report, for metrics.json."""
+def interpolation_rows(result: GenerationResult) -> list[dict[str, Any]]:
+    """One row per image of every example strip: its pair, path, time, quality and class."""
+    return [
+        {"pair": r["pair"], "path": r["path"], "t": t, "quality": q, "predicted": p}
+        for r in result.interpolation
+        for t, q, p in zip(r["t"], r["quality"], r["predicted"], strict=True)
+    ]
+
+
+def numbers(result: GenerationResult) -> dict[str, Any]:
+    """The study's own part of metrics.json: every number of the report."""
     return {
-        "study": "generation",
-        "config": dataclasses.asdict(result.config),
-        "data": {"source": result.data_source, "checksum": result.data_checksum},
-        "judge": result.judge,
         "models": result.models,
         "calibration": result.calibration,
         "settings": settings_rows(result),
         "interpolation": [
             {k: v for k, v in row.items() if k != "images"} for row in result.interpolation
         ],
-        "interpolation_stats": result.extras.get("interpolation_stats", {}),
-        "conditional_sampling": {
-            k: v for k, v in result.extras.get("conditional", {}).items() if k != "grid"
-        },
-        "conditional_flow": {
-            setting: {k: v for k, v in c.items() if k != "grid"}
-            for setting, c in result.extras.get("conditional_flow", {}).items()
-        },
-        "flow": result.extras.get("flow", {}),
-        "verdicts": result.verdicts,
-        "seconds": result.seconds,
+        "interpolation_stats": result.interpolation_stats,
+        "conditional_sampling": result.conditional.numbers() if result.conditional else {},
+        "conditional_flow": {k: c.numbers() for k, c in result.conditional_flow.items()},
+        "flow": dataclasses.asdict(result.flow),
     }
 
 
-def write(result: GenerationResult, out_dir: str | Path) -> Path:
-    """Write report.html, metrics.json, settings.csv, calibration.csv and figures/ into out_dir."""
+def tables(result: GenerationResult) -> dict[str, list[dict[str, Any]]]:
+    """CSV file stem -> rows: settings.csv, calibration.csv, interpolation.csv."""
+    return {
+        "settings": settings_rows(result),
+        "calibration": calibration_rows(result),
+        "interpolation": interpolation_rows(result),
+    }
+
+
+def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The headline rows of one run's metrics.json ``results`` (for ``mnistlab sweep``): real
+    digits, then each generator at its best setting (``selection.best_setting`` on the rows)."""
+    calibration = results.get("calibration", {})
+    ref = calibration.get("test vs train", {}).get("novelty", selection.REAL_NOVELTY)
+    rows = [
+        {"images": f"real: {name}", **{k: sc.get(k) for k in HEADLINE_COLUMNS}}
+        for name, sc in calibration.items()
+    ]
+    by_generator: dict[str, dict[int, dict[str, Any]]] = {}
+    for i, row in enumerate(results.get("settings", [])):
+        by_generator.setdefault(row["generator"], {})[i] = row
+    for name, runs in by_generator.items():
+        best = runs[selection.best_setting(runs, ref)]
+        rows.append({"images": name, **{k: best.get(k) for k in HEADLINE_COLUMNS}})
+    return rows
+
+
+def _num(value: float | None) -> str:
+    """A FID for the summary table; n/a where it is not defined (the test set against itself)."""
+    return "n/a" if value is None or value != value else f"{value:.2f}"
+
+
+def summary(result: GenerationResult) -> list[str]:
+    """The terminal's table: real digits, then each generator at its best setting."""
+    lines = [f"{'generator':<30} {'setting':<22} {'quality':>8} {'novelty':>8} {'FID':>8}"]
+    for name, s in result.calibration.items():
+        lines.append(
+            f"{'real: ' + name:<30} {'':<22} {s['quality']:>8.3f} {s['novelty']:>8.3f} "
+            f"{_num(s.get('fid')):>8}"
+        )
+    for spec in generators_in(result):
+        b = best_setting(result, spec)
+        lines.append(
+            f"{spec.label:<30} {b.setting:<22} {b.scores['quality']:>8.3f} "
+            f"{b.scores['novelty']:>8.3f} {b.scores['fid']:>8.2f}"
+        )
+    return lines
+
+
+def report(result: GenerationResult, verdicts: list[Verdict]) -> Report:
+    """report.html's layout: the headline, the answers, then the figures behind them."""
     from mnistlab import __version__
-    from mnistlab.report import Report, figures, write_csv, write_json
     from mnistlab.report.html import QUICK_BANNER
 
-    out = Path(out_dir)
     cfg = result.config
-    rows = settings_rows(result)
-
     rep = Report(
         "mnistlab: how good and how new are generated digits?",
         banner=QUICK_BANNER if cfg.quick else "",
@@ -971,9 +1125,23 @@ def write(result: GenerationResult, out_dir: str | Path) -> Path:
             f"{result.seconds:.0f} s."
         ),
     )
+    _glance_section(rep, result)
+    _scatter_section(rep, result)
+    _answers_section(rep, verdicts)
+    _sweeps_section(rep, result)
+    _settings_section(rep, result)
+    _samples_section(rep, result)
+    _conditional_section(rep, result)
+    _neighbours_section(rep, result)
+    _interpolation_section(rep, result)
+    _models_section(rep, result)
+    return rep
 
-    generators = list(dict.fromkeys(s.generator for s in result.settings))
-    best = {name: best_setting(result, name) for name in generators}
+
+def _glance_section(rep: Report, result: GenerationResult) -> None:
+    from mnistlab.report import figures
+
+    best = {g.label: best_setting(result, g) for g in generators_in(result)}
     rep.section("At a glance")
     rep.table(
         headline_rows(result, best),
@@ -991,6 +1159,10 @@ def write(result: GenerationResult, out_dir: str | Path) -> Path:
         alt="ten samples of each generator",
     )
 
+
+def _scatter_section(rep: Report, result: GenerationResult) -> None:
+    from mnistlab.report import figures
+
     rep.section("Quality against novelty")
     refs = {k: (v["quality"], v["novelty"]) for k, v in result.calibration.items()}
     curves: dict[str, list] = {}
@@ -1005,10 +1177,12 @@ def write(result: GenerationResult, out_dir: str | Path) -> Path:
         "for its setting.",
     )
 
+
+def _answers_section(rep: Report, verdicts: list[Verdict]) -> None:
     rep.section("Answers")
     rep.text("The questions of brief 000; click an answer for the numbers behind it.")
-    for question, answer in result.verdicts.items():
-        rep.answer(question, answer)
+    for v in verdicts:
+        rep.answer(v.question, v.answer)
     rep.fold(
         "How the metrics read",
         "**Quality** is how sure the judge classifier is of one class: 1 minus the entropy of its "
@@ -1025,16 +1199,17 @@ def write(result: GenerationResult, out_dir: str | Path) -> Path:
         "to a training digit than 99% of real test digits are.",
     )
 
+
+def _sweeps_section(rep: Report, result: GenerationResult) -> None:
+    from mnistlab.report import figures
+
     rep.section("The bandwidth sweeps")
-    sweeps = {}
     for metric in ("quality", "novelty", "fid"):
         series = {}
-        for name in dict.fromkeys(s.generator for s in result.settings):
-            pts = [s for s in result.settings if s.generator == name and s.automatic is None]
+        for spec in generators_in(result):
+            pts = [s for s in settings_of(result, spec) if s.automatic is None]
             if len(pts) > 1 and pts[0].bandwidth is not None:
-                series[name] = ([p.bandwidth for p in pts], [p.scores[metric] for p in pts])
-        sweeps[metric] = series
-    for metric, series in sweeps.items():
+                series[spec.label] = ([p.bandwidth for p in pts], [p.scores[metric] for p in pts])
         if series:
             rep.plotly(
                 figures.line_plot(
@@ -1048,9 +1223,11 @@ def write(result: GenerationResult, out_dir: str | Path) -> Path:
                 caption=f"{metric} over the bandwidth sweep.",
             )
 
+
+def _settings_section(rep: Report, result: GenerationResult) -> None:
     rep.section("Every generator and setting")
     rep.table(
-        rows,
+        settings_rows(result),
         columns=[
             "generator",
             "setting",
@@ -1068,67 +1245,93 @@ def write(result: GenerationResult, out_dir: str | Path) -> Path:
         ),
     )
 
-    rep.section("Samples at every setting")
-    for name in dict.fromkeys(s.generator for s in result.settings):
-        pts = [s for s in result.settings if s.generator == name]
-        grid = np.concatenate([p.grid[:10] for p in pts])
-        fig = figures.sample_grid(grid, ncols=10, row_labels=[p.setting for p in pts], title=name)
-        rep.figure(fig, caption=f"{name}: ten samples per setting.")
 
-    cond = result.extras.get("conditional")
+def _samples_section(rep: Report, result: GenerationResult) -> None:
+    from mnistlab.report import figures
+
+    rep.section("Samples at every setting")
+    for spec in generators_in(result):
+        pts = settings_of(result, spec)
+        grid = np.concatenate([p.grid[:10] for p in pts])
+        fig = figures.sample_grid(
+            grid, ncols=10, row_labels=[p.setting for p in pts], title=spec.label
+        )
+        rep.figure(fig, caption=f"{spec.label}: ten samples per setting.")
+
+
+def _conditional_section(rep: Report, result: GenerationResult) -> None:
+    cond = result.conditional
     if cond is not None:
         rep.section("Conditional sampling: digits on demand")
-        acc = cond["accuracy_per_digit"]
-        rep.figure(
-            figures.sample_grid(
-                np.asarray(cond["grid"]).reshape(-1, 28, 28),
-                ncols=10,
-                row_labels=[f"{k} ({100 * a:.0f}%)" for k, a in enumerate(acc)],
-                title="AE latent + class Gaussians: ten samples of each digit",
-            ),
-            caption=(
-                "Brief 001's class-conditional Gaussians sample a chosen digit "
-                "(ClassConditionalGaussian.sample(n, seed, digit=8)). Beside each row: the share "
-                f"of {cond['samples_per_digit']:,} samples of that digit that the judge reads as "
-                f"it (mean {100 * float(np.mean(acc)):.1f}%)."
-            ),
-            alt="ten class-conditional samples of each digit",
+        _digits_figure(
+            rep,
+            cond,
+            0,
+            "AE latent + class Gaussians: ten samples of each digit",
+            "Brief 001's class-conditional Gaussians sample a chosen digit "
+            "(ClassConditionalGaussian.sample(n, seed, digit=8)). Beside each row: the share "
+            f"of {cond.samples_per_digit:,} samples of that digit that the judge reads as "
+            f"it (mean {100 * float(np.mean(cond.accuracy_per_digit)):.1f}%).",
+            "ten class-conditional samples of each digit",
+        )
+    for setting, cf in result.conditional_flow.items():
+        acc = cf.accuracy_per_digit
+        _digits_figure(
+            rep,
+            cf,
+            1,
+            f"AE latent + flow, guidance {setting}: ten samples of each digit",
+            "The flow asked for each digit (LatentFlow.sample(n, seed, digit=8)). Beside each "
+            f"row: the share of {cf.samples_per_digit:,} samples that the judge reads as "
+            f"the digit asked for (mean {100 * float(np.mean(acc)):.1f}%, lowest "
+            f"{100 * min(acc):.1f}%).",
+            f"ten flow samples of each digit at guidance {setting}",
         )
 
-    for setting, cf in (result.extras.get("conditional_flow") or {}).items():
-        acc = cf["accuracy_per_digit"]
-        rep.figure(
-            figures.sample_grid(
-                np.asarray(cf["grid"]).reshape(-1, 28, 28),
-                ncols=10,
-                row_labels=[f"{k} ({100 * a:.1f}%)" for k, a in enumerate(acc)],
-                title=f"AE latent + flow, guidance {setting}: ten samples of each digit",
-            ),
-            caption=(
-                "The flow asked for each digit (LatentFlow.sample(n, seed, digit=8)). Beside each "
-                f"row: the share of {cf['samples_per_digit']:,} samples that the judge reads as "
-                f"the digit asked for (mean {100 * float(np.mean(acc)):.1f}%, lowest "
-                f"{100 * min(acc):.1f}%)."
-            ),
-            alt=f"ten flow samples of each digit at guidance {setting}",
-        )
+
+def _digits_figure(
+    rep: Report, cond: Conditional, decimals: int, title: str, caption: str, alt: str
+) -> None:
+    """One row of samples per digit, each labelled with the share the judge reads as it."""
+    from mnistlab.report import figures
+
+    rep.figure(
+        figures.sample_grid(
+            np.asarray(cond.grid).reshape(-1, 28, 28),
+            ncols=10,
+            row_labels=[
+                f"{k} ({100 * a:.{decimals}f}%)" for k, a in enumerate(cond.accuracy_per_digit)
+            ],
+            title=title,
+        ),
+        caption=caption,
+        alt=alt,
+    )
+
+
+def _neighbours_section(rep: Report, result: GenerationResult) -> None:
+    from mnistlab.report import figures
 
     rep.section("Generated digits beside their nearest training digit")
     rep.text(
         "The visual proof of novelty: left of each pair a sample, right the training digit "
         "nearest to it in the judge's feature space."
     )
-    for name in dict.fromkeys(s.generator for s in result.settings):
-        pts = [s for s in result.settings if s.generator == name and s.automatic is None]
+    for spec in generators_in(result):
+        pts = [s for s in settings_of(result, spec) if s.automatic is None]
         shown = [pts[0]] if len(pts) == 1 else [pts[0], pts[-1]]
         for s in shown:
             fig = figures.pairs_with_neighbours(
-                s.grid[:10], s.nearest[:10], ncols=5, title=f"{name}, {s.setting}"
+                s.grid[:10], s.nearest[:10], ncols=5, title=f"{spec.label}, {s.setting}"
             )
-            rep.figure(fig, caption=f"{name}, {s.setting}")
+            rep.figure(fig, caption=f"{spec.label}, {s.setting}")
+
+
+def _interpolation_section(rep: Report, result: GenerationResult) -> None:
+    from mnistlab.report import figures
 
     rep.section("Interpolation: pixel space against latent space")
-    stats = result.extras.get("interpolation_stats") or {}
+    stats = result.interpolation_stats
     if stats:
         rep.table(
             [{"path": k, **v} for k, v in stats.items()],
@@ -1144,14 +1347,16 @@ def write(result: GenerationResult, out_dir: str | Path) -> Path:
         "judge's quality."
     )
     for pair in dict.fromkeys(r["pair"] for r in result.interpolation):
-        rows_i = [r for r in result.interpolation if r["pair"] == pair]
+        rows = [r for r in result.interpolation if r["pair"] == pair]
         fig = figures.strip(
-            {r["path"]: r["images"] for r in rows_i},
-            {r["path"]: r["quality"] for r in rows_i},
+            {r["path"]: r["images"] for r in rows},
+            {r["path"]: r["quality"] for r in rows},
             title=f"{pair}",
         )
         rep.figure(fig, caption=f"Interpolation {pair}.")
 
+
+def _models_section(rep: Report, result: GenerationResult) -> None:
     rep.section("Models")
     rep.table(
         [
@@ -1160,16 +1365,3 @@ def write(result: GenerationResult, out_dir: str | Path) -> Path:
         ],
         caption="Test-set figures of the judge and the autoencoders used here.",
     )
-
-    write_json(out / "metrics.json", to_json(result))
-    write_csv(out / "settings.csv", rows)
-    write_csv(out / "calibration.csv", calibration_rows(result))
-    write_csv(
-        out / "interpolation.csv",
-        [
-            {"pair": r["pair"], "path": r["path"], "t": t, "quality": q, "predicted": p}
-            for r in result.interpolation
-            for t, q, p in zip(r["t"], r["quality"], r["predicted"], strict=True)
-        ],
-    )
-    return rep.write(out, save_figures=True)
