@@ -460,3 +460,24 @@ def test_numbers_tables_and_report_of_a_made_up_result():
     for section in ("At a glance", "Answers", "The bandwidth sweeps", "Interpolation", "Models"):
         assert section in html
     assert "KDE mostly returns its training digits" in html
+
+
+def test_comparisons_say_whether_the_difference_is_beyond_one_runs_spread():
+    """The closest-generator answer compares the two best FIDs by their bootstrap intervals."""
+
+    def with_ci(s, lo, hi):
+        s.scores["ci"] = {"fid": [lo, hi]}
+        return s
+
+    apart = [
+        with_ci(_setting(study.AE_KDE, 1.0, 0.9, 0.5, fid=2.0), 1.9, 2.1),
+        with_ci(_setting(study.PCA_KDE, 1.0, 0.9, 0.5, fid=5.0), 4.8, 5.2),
+    ]
+    answer = study.closest_verdict(_result(apart)).answer
+    assert "larger than the spread of one run" in answer
+    close = [
+        with_ci(_setting(study.AE_KDE, 1.0, 0.9, 0.5, fid=2.0), 1.6, 2.4),
+        with_ci(_setting(study.PCA_KDE, 1.0, 0.9, 0.5, fid=2.2), 1.9, 2.6),
+    ]
+    answer = study.closest_verdict(_result(close)).answer
+    assert "cannot tell these two apart" in answer

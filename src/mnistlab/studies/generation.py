@@ -24,13 +24,14 @@ import numpy as np
 
 from mnistlab import data as mdata
 from mnistlab import generators as gen
-from mnistlab import metrics, models, store
+from mnistlab import metrics, models, spread, store
 from mnistlab.analysis import interpolation as interp
 from mnistlab.analysis import selection
 from mnistlab.catalog import FLOW_AE
 from mnistlab.images import as_images
 from mnistlab.progress import bar as progress_bar
 from mnistlab.report import Report
+from mnistlab.studies import scaffold
 from mnistlab.studies.scaffold import Context, Verdict, model_summary, quick_config
 from mnistlab.training import TrainConfig, default_train_config
 
@@ -734,7 +735,9 @@ def autoencoder_verdict(result: GenerationResult) -> Verdict:
         f"quality {a.scores['quality']:.3f} and novelty {a.scores['novelty']:.3f} (balance "
         f"{ba:.3f}, FID {a.scores['fid']:.1f}), against {p.scores['quality']:.3f} / "
         f"{p.scores['novelty']:.3f} (balance {bp:.3f}, FID {p.scores['fid']:.1f}) for the PCA "
-        f"KDE at its best ({p.setting}).",
+        f"KDE at its best ({p.setting})."
+        + _lead_spread(a, p, "quality", "quality")
+        + _lead_spread(a, p, "novelty", "novelty"),
     )
 
 
@@ -832,7 +835,26 @@ def closest_verdict(result: GenerationResult) -> Verdict:
         f"{top.scores['fid']:.1f}, precision {top.scores['precision']:.2f}, recall "
         f"{top.scores['recall']:.2f}, diversity {top.scores['diversity']:.2f}. The ranking: "
         + ", ".join(f"{s.generator} {s.scores['fid']:.1f}" for s in ranked)
-        + ".",
+        + "."
+        + (_lead_spread(top, ranked[1], "fid", "FID") if len(ranked) > 1 else ""),
+    )
+
+
+def _lead_spread(a: SettingResult, b: SettingResult, key: str, label: str) -> str:
+    """Whether a and b differ on ``key`` by more than one run's spread: their 95% bootstrap
+    intervals (``Scores.intervals``) apart, or overlapping ("" without intervals)."""
+    ia, ib = a.scores.get("ci", {}).get(key), b.scores.get("ci", {}).get(key)
+    if not ia or not ib:
+        return ""
+    apart = not spread.intervals_overlap(tuple(ia), tuple(ib))
+    return (
+        f" {a.generator}'s {label} ({ia[0]:.2f} to {ia[1]:.2f}, 95% "
+        f"bootstrap interval) and {b.generator}'s ({ib[0]:.2f} to {ib[1]:.2f}) "
+        + (
+            "do not overlap: the difference is larger than the spread of one run."
+            if apart
+            else "overlap: one run cannot tell these two apart."
+        )
     )
 
 
@@ -1111,19 +1133,14 @@ def summary(result: GenerationResult) -> list[str]:
 
 def report(result: GenerationResult, verdicts: list[Verdict]) -> Report:
     """report.html's layout: the headline, the answers, then the figures behind them."""
-    from mnistlab import __version__
-    from mnistlab.report.html import QUICK_BANNER
-
     cfg = result.config
-    rep = Report(
+    rep = scaffold.page(
         "mnistlab: how good and how new are generated digits?",
-        banner=QUICK_BANNER if cfg.quick else "",
-        subtitle=(
-            f"Generation study on {result.data_source}: {cfg.samples:,} samples per generator and "
-            f"setting, seed {cfg.seed}{', quick mode' if cfg.quick else ''}. Judge: "
-            f"{result.judge.get('judge_id', '?')}. mnistlab {__version__}, "
-            f"{result.seconds:.0f} s."
-        ),
+        f"Generation study on {result.data_source}: {cfg.samples:,} samples per generator and "
+        "setting",
+        result,
+        verdicts,
+        answers=False,
     )
     _glance_section(rep, result)
     _scatter_section(rep, result)

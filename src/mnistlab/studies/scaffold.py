@@ -135,9 +135,12 @@ def answers(metrics: dict[str, Any]) -> dict[str, str]:
     return {v["question"]: v["answer"] for v in metrics.get("verdicts", [])}
 
 
-def page(title: str, what: str, result: Any, verdicts: list[Verdict]) -> Any:
+def page(
+    title: str, what: str, result: Any, verdicts: list[Verdict], *, answers: bool = True
+) -> Any:
     """A study's report page, begun: its title, the quick-mode banner, a subtitle that says what
-    ran (``what``), the seed, the judge, the version and the time, then the answers."""
+    ran (``what``), the seed, the judge, the version and the time, then the answers (unless
+    ``answers`` is False: a page that shows its headline first places them itself)."""
     from mnistlab import __version__
     from mnistlab.report import Report
     from mnistlab.report.html import QUICK_BANNER
@@ -152,6 +155,8 @@ def page(title: str, what: str, result: Any, verdicts: list[Verdict]) -> Any:
             f"{result.seconds:.0f} s."
         ),
     )
+    if not answers:
+        return rep
     rep.section("Answers")
     for v in verdicts:
         question = v.question if v.question[-1] in "?.:" else v.question + "."
