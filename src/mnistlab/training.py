@@ -200,38 +200,13 @@ def fit(
     """
     torch.manual_seed(config.seed)  # model-internal randomness: dropout, VAE sampling
     gen = torch.Generator().manual_seed(config.seed)  # shuffling and input noise
-    x_all = torch.from_numpy(np.array(data.x_train))  # (N, 28, 28) uint8, a writable copy
-    y_all = torch.from_numpy(data.y_train.astype(np.int64))  # (N,)
-    if config.val_fraction > 0:
-        train_idx, val_idx = data_mod.train_val_split(len(x_all), config.val_fraction, config.seed)
-    else:
-        train_idx, val_idx = np.arange(len(x_all)), np.arange(0)
-    x_tr, y_tr = x_all[train_idx], y_all[train_idx]
-    x_val, y_val = x_all[val_idx], y_all[val_idx]
-
-    decay = [p for p in model.parameters() if p.ndim > 1]  # no weight decay on biases / norms
-    rest = [p for p in model.parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": config.weight_decay},
-            {"params": rest, "weight_decay": 0.0},
-        ],
-        lr=config.lr,
-    )
+    x_tr, y_tr, x_val, y_val = _splits(data, config)
+    opt = make_optimizer(model, config)
     steps_per_epoch = math.ceil(len(x_tr) / config.batch_size)
     total_steps = config.epochs * steps_per_epoch
 
-    history: list[dict[str, float]] = []
-    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    best_val, best_epoch, start_epoch = math.inf, 0, 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    if ckpt is not None and ckpt.exists():
-        state = load_checkpoint(ckpt, model, opt, config)
-        history, best_val, best_epoch = state["history"], state["best_val"], state["best_epoch"]
-        start_epoch = state["epoch"]
-        best_state = state["best_state"]
-        torch.set_rng_state(state["torch_rng"])
-        gen.set_state(state["gen_rng"])
+    history, best_state, best_val, best_epoch, start_epoch = _start(ckpt, model, opt, config, gen)
 
     t0, trained = time.perf_counter(), 0
     # The same stopping rule as at the end of an epoch: a run killed after its last checkpoint
@@ -248,13 +223,8 @@ def fit(
         seconds = time.perf_counter() - te
         trained += len(x_tr)
         val_terms = evaluate(model, x_val, y_val, config) if len(x_val) else {}
-        row = {
-            "epoch": epoch + 1,
-            "lr": lr_at((epoch + 1) * steps_per_epoch - 1, total_steps, config),
-        }
-        row |= {f"train_{k}": v for k, v in train_terms.items()}
-        row |= {f"val_{k}": v for k, v in val_terms.items()}
-        row |= {"seconds": seconds, "images_per_s": len(x_tr) / seconds}
+        lr = lr_at((epoch + 1) * steps_per_epoch - 1, total_steps, config)
+        row = _history_row(epoch + 1, lr, train_terms, val_terms, seconds, len(x_tr))
         history.append(row)
         # Without a validation split every epoch is the best so far: the last one is kept.
         if not val_terms or val_terms["loss"] < best_val:
@@ -262,10 +232,7 @@ def fit(
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         stopped = len(x_val) > 0 and epoch + 1 - best_epoch >= config.patience
         if progress:
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in (val_terms or train_terms).items())
-            split = "val" if val_terms else "train"
-            msg = f"epoch {epoch + 1}: {split} {shown} ({row['images_per_s']:,.0f} img/s)"
-            progress_log(msg)
+            _log_epoch(row, train_terms, val_terms)
         if ckpt is not None:
             save_checkpoint(
                 ckpt, model, opt, config, history, best_state, best_val, best_epoch, gen
@@ -288,6 +255,67 @@ def fit(
         seconds=elapsed,
         images_per_s=trained / elapsed if trained else 0.0,
     )
+
+
+def _start(ckpt: Path | None, model: nn.Module, opt, config: TrainConfig, gen) -> tuple:
+    """(history, best_state, best_val, best_epoch, start_epoch): a fresh start, or where the
+    checkpoint ``ckpt`` left off (model, optimiser and both random states restored)."""
+    if ckpt is None or not ckpt.exists():
+        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return [], best_state, math.inf, 0, 0
+    state = load_checkpoint(ckpt, model, opt, config)
+    torch.set_rng_state(state["torch_rng"])
+    gen.set_state(state["gen_rng"])
+    return (
+        state["history"], state["best_state"], state["best_val"], state["best_epoch"],
+        state["epoch"],
+    )  # fmt: skip
+
+
+def _splits(data: data_mod.Dataset, config: TrainConfig) -> tuple[torch.Tensor, ...]:
+    """(x_train, y_train, x_val, y_val) tensors: the seeded validation split of the training
+    set (none when ``config.val_fraction`` is 0); images stay uint8 (N, 28, 28)."""
+    x_all = torch.from_numpy(np.array(data.x_train))  # (N, 28, 28) uint8, a writable copy
+    y_all = torch.from_numpy(data.y_train.astype(np.int64))  # (N,)
+    if config.val_fraction > 0:
+        train_idx, val_idx = data_mod.train_val_split(len(x_all), config.val_fraction, config.seed)
+    else:
+        train_idx, val_idx = np.arange(len(x_all)), np.arange(0)
+    return x_all[train_idx], y_all[train_idx], x_all[val_idx], y_all[val_idx]
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW at ``config.lr``, with weight decay on weight matrices only (not biases or norms)."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    rest = [p for p in model.parameters() if p.ndim <= 1]
+    return torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": rest, "weight_decay": 0.0},
+        ],
+        lr=config.lr,
+    )
+
+
+def _history_row(
+    epoch: int,
+    lr: float,
+    train_terms: dict[str, float],
+    val_terms: dict[str, float],
+    seconds: float,
+    n_images: int,
+) -> dict[str, float]:
+    """One epoch's row of the training curve."""
+    row = {"epoch": epoch, "lr": lr}
+    row |= {f"train_{k}": v for k, v in train_terms.items()}
+    row |= {f"val_{k}": v for k, v in val_terms.items()}
+    return row | {"seconds": seconds, "images_per_s": n_images / seconds}
+
+
+def _log_epoch(row: dict[str, float], train_terms: dict, val_terms: dict) -> None:
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in (val_terms or train_terms).items())
+    split = "val" if val_terms else "train"
+    progress_log(f"epoch {row['epoch']}: {split} {shown} ({row['images_per_s']:,.0f} img/s)")
 
 
 # ---- checkpoints --------------------------------------------------------------------------------
