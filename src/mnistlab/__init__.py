@@ -15,7 +15,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Scorer", "evaluate", "read_images", "register_generator", "run_study", "set_device"]
+__all__ = [
+    "Scorer",
+    "best_setting",
+    "evaluate",
+    "read_images",
+    "register_generator",
+    "run_study",
+    "run_sweep",
+    "set_device",
+]
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -71,6 +80,14 @@ def __getattr__(name: str) -> Any:
         from mnistlab.studies.generation import register_generator
 
         return register_generator
+    if name == "best_setting":
+        from mnistlab.analysis.selection import best_setting
+
+        return best_setting
+    if name == "run_sweep":
+        from mnistlab.sweep import run_sweep
+
+        return run_sweep
     if name == "set_device":
         from mnistlab.models import set_device
 
