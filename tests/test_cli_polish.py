@@ -28,11 +28,9 @@ def test_study_quick_runs_the_generation_study_quickly(monkeypatch):
     from mnistlab.commands import study_cmd
 
     calls = []
-    monkeypatch.setattr(study_cmd, "generation", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(study_cmd, "run_command", lambda name, **kw: calls.append((name, kw)))
     assert main(["study", "--quick", "--seed", "3"]) == 0
-    assert calls == [
-        {"data": None, "out": None, "quick": True, "samples": None, "seed": 3, "retrain": False}
-    ]
+    assert calls == [("generation", {"data": None, "out": None, "quick": True, "seed": 3})]
 
 
 def test_a_quick_report_says_so_before_anything_else(tmp_path):
