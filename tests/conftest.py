@@ -43,3 +43,24 @@ def small(mnist):
 def rng():
     """A fresh seeded generator per test: a test's data never depends on which tests ran first."""
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def quick_study(tmp_path):
+    """Run ``mnistlab study NAME --quick`` through the CLI into a fresh folder; check that it
+    wrote its page and a metrics.json of the common schema; return (folder, metrics)."""
+    import json
+
+    from mnistlab import cli
+    from mnistlab.studies import scaffold
+
+    def run(name: str, *args: str) -> tuple:
+        out = tmp_path / name
+        assert cli.main(["study", name, "--quick", "--out", str(out), "--no-progress", *args]) == 0
+        assert (out / "report.html").is_file()
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["schema"] == scaffold.SCHEMA and metrics["study"] == name
+        assert metrics["config"]["quick"] is True
+        return out, metrics
+
+    return run

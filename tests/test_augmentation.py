@@ -5,7 +5,6 @@ with the library: test_metrics_moved.py, test_generators.py)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
@@ -82,15 +81,8 @@ def test_perturbation_sweep_goes_on_until_recognition_breaks():
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_quick_study_end_to_end(tmp_path):
-    from mnistlab import cli
-
-    out = tmp_path / "augmentation"
-    rc = cli.main(["study", "augmentation", "--quick", "--out", str(out), "--no-progress"])
-    assert rc == 0
-    assert (out / "report.html").is_file()
-    m = json.loads((out / "metrics.json").read_text())
-    assert m["schema"] == scaffold.SCHEMA and m["study"] == "augmentation"
+def test_quick_study_end_to_end(quick_study):
+    out, m = quick_study("augmentation")
     r = m["results"]
     settings = {s["N"]: s for s in r["settings"]}
     assert sorted(settings) == ["10", "100"]
@@ -214,15 +206,11 @@ def made_up(shots=None, real=None, classifier=(0.02, 0.03)):
     )  # fmt: skip
 
 
-def findings(result):
-    return {v.question: v.finding for v in aug.verdicts(result)}
-
-
 def test_verdicts_ask_the_same_questions_in_order():
     verdicts = aug.verdicts(made_up())
     assert [v.question for v in verdicts] == QUESTIONS
-    for v in verdicts:
-        assert v.answer and not any(ch.isdigit() for ch in v.finding), v.finding
+    assert all(v.answer for v in verdicts)
+    assert not [v.finding for v in verdicts if any(ch.isdigit() for ch in v.finding)]
     # Without classifier runs there is no fifth question.
     assert [v.question for v in aug.verdicts(made_up(classifier=()))] == QUESTIONS[:4]
 
@@ -273,7 +261,7 @@ def test_task5_verdict_does_not_call_blobs_digits():
         result = made_up(shots=[_shot([_row(0.0, 1.0), _row(128.0, 0.7, last_ink)])])
         v = aug.breaking_verdict(result)
         assert says in v.answer and "128 sigma" in v.answer and v.finding == finding
-        assert findings(result)["Are the synthetic digits new?"] == "yes"
+        assert scaffold.findings(aug.verdicts(result))["Are the synthetic digits new?"] == "yes"
 
 
 def test_task5_verdict_where_recognition_breaks_or_never_starts():

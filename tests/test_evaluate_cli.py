@@ -19,18 +19,7 @@ from mnistlab import metrics, models
 from mnistlab.cli import main
 from mnistlab.commands import evaluate_cmd
 
-KEYS = [
-    "n",
-    "quality",
-    "novelty",
-    "diversity",
-    "fid",
-    "precision",
-    "recall",
-    "density",
-    "coverage",
-    "near_copy_rate",
-]
+KEYS = list(metrics.SCORE_KEYS)  # the JSON has the library's keys, in its order
 
 
 def write_idx(path, array: np.ndarray) -> None:

@@ -10,21 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mnistlab import metrics
 from mnistlab.analysis import selection
 from mnistlab.cli import main
 from mnistlab.studies import generation as study
 from mnistlab.studies import scaffold
 
-SCORE_KEYS = {
-    "quality",
-    "novelty",
-    "diversity",
-    "fid",
-    "precision",
-    "recall",
-    "density",
-    "coverage",
-}
+SCORE_KEYS = set(metrics.SCORE_KEYS) - {"n", "near_copy_rate"}
 QUESTIONS = [
     "Does the KDE copy?",
     "Does the autoencoder help?",

@@ -4,7 +4,6 @@ and ``study latent --quick`` end to end."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 
 import numpy as np
@@ -110,7 +109,7 @@ def _result(*spaces, dims=(7, 16)) -> latent.LatentResult:
 
 
 def _findings(result: latent.LatentResult) -> dict[str, str]:
-    return {v.question: v.finding for v in latent.verdicts(result)}
+    return scaffold.findings(latent.verdicts(result))
 
 
 QUESTIONS = [
@@ -338,15 +337,9 @@ def test_cli_rejects_bad_latent_dims(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_quick_study_end_to_end(tmp_path):
-    from mnistlab.cli import main
-
-    out = tmp_path / "latent"
-    assert main(["study", "latent", "--quick", "--out", str(out), "--no-progress"]) == 0
-    report, metrics_path = out / "report.html", out / "metrics.json"
-    assert report.is_file() and metrics_path.is_file()
-    m = json.loads(metrics_path.read_text())
-    assert m["study"] == "latent" and m["config"]["quick"] is True
+def test_quick_study_end_to_end(quick_study):
+    out, m = quick_study("latent")
+    report = out / "report.html"
     r = m["results"]
     assert set(r["spaces"]) == {"ae 2-d", "ae 16-d", "vae 2-d", "vae 16-d", "sae 16-d"}
     # The supervised autoencoder's code is trained with the labels: its probe beats the plain

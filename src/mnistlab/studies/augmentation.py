@@ -20,7 +20,7 @@ import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.spatial.distance import pdist
@@ -34,8 +34,12 @@ from mnistlab.metrics import FewShotScorer, SetScores
 from mnistlab.progress import bar as progress_bar
 from mnistlab.report import Report
 from mnistlab.studies import scaffold
-from mnistlab.studies.scaffold import Context, Verdict, model_history, model_summary, quick_config
+from mnistlab.studies.scaffold import Context, Verdict, model_history, model_summary
 from mnistlab.training import TrainConfig
+
+# report.html and the CSV tables beside it, declared below with @PAGE
+PAGE = scaffold.Page("mnistlab: few-shot digits from an autoencoder")
+report, tables = PAGE.render, PAGE.tables
 
 # Noise scales of the latent perturbation, in units of the per-dimension spread of the N latents.
 SCALES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
@@ -50,7 +54,7 @@ REAL_PER_DIGIT = 1000  # real test digits of the class: the reference row and no
 
 
 @dataclass(frozen=True)
-class AugmentationConfig:
+class AugmentationConfig(scaffold.Quick):
     """Settings of the augmentation study; saved beside every output."""
 
     quick: bool = False
@@ -87,22 +91,19 @@ class AugmentationConfig:
         if any(s is not None and s < 2 for s in (*self.shots, *self.classifier_shots)):
             raise ValueError("every N must be at least 2 (a Gaussian needs two latents)")
 
-    @classmethod
-    def for_quick(cls, **overrides: Any) -> AugmentationConfig:
-        """The ``--quick`` preset: small enough for the tests (at most 90 s on 2 cores)."""
-        preset = {
-            "digits": (2,),
-            "shots": (10, 100),
-            "ae_steps": 200,
-            "samples": 200,
-            "scales": (0.0, 0.5, 1.0, 2.0, 4.0, 8.0),
-            "classifier_shots": (10,),
-            "classifier_seeds": (0,),
-            "classifier_steps": 100,
-            "classifier_ae_steps": 120,
-            "n_test": 2_000,
-        }
-        return quick_config(cls, preset, overrides)
+    # The --quick preset: small enough for the tests (at most 90 s on 2 cores).
+    QUICK: ClassVar[dict[str, Any]] = {
+        "digits": (2,),
+        "shots": (10, 100),
+        "ae_steps": 200,
+        "samples": 200,
+        "scales": (0.0, 0.5, 1.0, 2.0, 4.0, 8.0),
+        "classifier_shots": (10,),
+        "classifier_seeds": (0,),
+        "classifier_steps": 100,
+        "classifier_ae_steps": 120,
+        "n_test": 2_000,
+    }
 
 
 def shot_label(n: int | None) -> str:
@@ -701,6 +702,7 @@ def verdicts(result: AugmentationResult) -> list[Verdict]:
 # metrics.json, the CSV tables and the page.
 
 
+@PAGE.csv("sets")
 def shot_rows(result: AugmentationResult) -> list[dict[str, Any]]:
     """One row per digit, N and image set (training digits, Gaussian samples, real test digits)."""
     rows = []
@@ -713,19 +715,21 @@ def shot_rows(result: AugmentationResult) -> list[dict[str, Any]]:
     return rows
 
 
+def _shot_key(s: ShotResult) -> dict[str, Any]:
+    """The columns that name one digit and N in every per-shot table."""
+    return {"digit": s.digit, "N": shot_label(s.shots)}
+
+
+@PAGE.csv("perturbation")
 def perturbation_rows(result: AugmentationResult) -> list[dict[str, Any]]:
-    return [
-        {"digit": s.digit, "N": shot_label(s.shots), **row}
-        for s in result.shots
-        for row in s.perturbation
-    ]
+    return [{**_shot_key(s), **row} for s in result.shots for row in s.perturbation]
 
 
+@PAGE.csv("breaking_point")
 def breaking_rows(result: AugmentationResult) -> list[dict[str, Any]]:
     return [
-        {
-            "digit": s.digit,
-            "N": shot_label(s.shots),
+        _shot_key(s)
+        | {
             "breaking_scale_sigma": s.breaking_scale,
             "breaking_latent_distance": s.breaking_distance,
             "median_distance_between_training_latents": s.latent_spread,
@@ -734,17 +738,18 @@ def breaking_rows(result: AugmentationResult) -> list[dict[str, Any]]:
     ]
 
 
+@PAGE.csv("history")
 def history_rows(result: AugmentationResult) -> list[dict[str, Any]]:
     return [
-        {
-            "digit": s.digit,
-            "N": shot_label(s.shots),
-            "step": h.get("epoch", 0) * s.steps_per_epoch,
-            **h,
-        }
+        {**_shot_key(s), "step": h.get("epoch", 0) * s.steps_per_epoch, **h}
         for s in result.shots
         for h in s.history
     ]
+
+
+@PAGE.csv("classifier")
+def classifier_rows(result: AugmentationResult) -> list[dict[str, Any]]:
+    return result.classifier
 
 
 def numbers(result: AugmentationResult) -> dict[str, Any]:
@@ -816,40 +821,9 @@ def summary(result: AugmentationResult) -> list[str]:
     return lines
 
 
-def tables(result: AugmentationResult) -> dict[str, list[dict[str, Any]]]:
-    """CSV file stem -> rows: sets, perturbation, breaking_point, classifier, history."""
-    return {
-        "sets": shot_rows(result),
-        "perturbation": perturbation_rows(result),
-        "breaking_point": breaking_rows(result),
-        "classifier": result.classifier,
-        "history": history_rows(result),
-    }
-
-
-def report(result: AugmentationResult, verdicts: list[Verdict]) -> Report:
-    """report.html's layout: the answers, the set-up, then the figures behind them."""
+@PAGE.section("The set-up")
+def _setup_section(rep: Report, result: AugmentationResult) -> None:
     cfg = result.config
-    rep = scaffold.page(
-        "mnistlab: few-shot digits from an autoencoder",
-        f"Augmentation study (brief 003) on {result.data_source}: digits "
-        f"{', '.join(map(str, cfg.digits))}, N = {', '.join(map(shot_label, cfg.shots))}, "
-        f"{cfg.samples} samples per generator",
-        result,
-        verdicts,
-    )
-    _setup_section(rep, cfg)
-    rep.section("Synthetic digits by N")
-    rep.table(shot_rows(result), caption="The judge's view of each set of images.")
-    for digit in cfg.digits:
-        _digit_section(rep, digit, [s for s in result.shots if s.digit == digit])
-    _push_section(rep, result)
-    _classifier_section(rep, result)
-    return rep
-
-
-def _setup_section(rep: Report, cfg: AugmentationConfig) -> None:
-    rep.section("The set-up")
     rep.text(
         f"For each digit and N, an autoencoder (`ae`, latent dimension {cfg.latent_dim}) is "
         f"trained for about {cfg.ae_steps} optimiser steps on exactly N training images of the "
@@ -866,6 +840,13 @@ def _setup_section(rep: Report, cfg: AugmentationConfig) -> None:
         "closer to the N training digits than d (0 for a copy, 0.5 on average for fresh real "
         "digits, 1 farther than any)."
     )
+
+
+@PAGE.section("Synthetic digits by N")
+def _sets_section(rep: Report, result: AugmentationResult) -> None:
+    rep.table(shot_rows(result), caption="The judge's view of each set of images.")
+    for digit in result.config.digits:
+        _digit_section(rep, digit, [s for s in result.shots if s.digit == digit])
 
 
 def _digit_section(rep: Report, digit: int, rows: list[ShotResult]) -> None:
@@ -930,11 +911,11 @@ def _by_scale(result: AugmentationResult, key: str) -> dict[str, tuple[list, lis
     }
 
 
+@PAGE.section("Pushing the latents until the judge gives up")
 def _push_section(rep: Report, result: AugmentationResult) -> None:
     """Task 5: where recognition breaks, recognition and Vendi by scale, the paths' strips."""
     from mnistlab.report import figures
 
-    rep.section("Pushing the latents until the judge gives up")
     rep.table(breaking_rows(result), caption="Where recognition falls below 50%.")
     for key, title, xlabel, ylabel, caption in (
         (
@@ -972,10 +953,15 @@ def _push_section(rep: Report, result: AugmentationResult) -> None:
     rep.table(perturbation_rows(result), caption="Every perturbation scale.")
 
 
+@PAGE.section("Does augmentation help a classifier?")
 def _classifier_section(rep: Report, result: AugmentationResult) -> None:
-    cfg = result.config
-    rep.section("Does augmentation help a classifier?")
-    rep.text(
+    rep.text(_classifier_setup(result.config))
+    rep.table(classifier_summary(result), caption="Test accuracy, mean and sd over seeds.")
+    rep.table(result.classifier, caption="Every run.")
+
+
+def _classifier_setup(cfg: AugmentationConfig) -> str:
+    return (
         f"A small CNN (`classifier`, channels {cfg.classifier_channels}) trained for about "
         f"{cfg.classifier_steps} optimiser steps on N real digits per class, or on the same "
         f"digits plus {cfg.synthetic_ratio} x N synthetic ones per class (Gaussian samples of "
@@ -983,8 +969,16 @@ def _classifier_section(rep: Report, result: AugmentationResult) -> None:
         "its own real digits; test accuracy on the test set. The synthetic digits are not "
         "filtered by the judge, which has seen all of MNIST and would leak labels."
     )
-    rep.table(classifier_summary(result), caption="Test accuracy, mean and sd over seeds.")
-    rep.table(result.classifier, caption="Every run.")
+
+
+@PAGE.subtitle
+def _what(result: AugmentationResult) -> str:
+    cfg = result.config
+    return (
+        f"Augmentation study (brief 003) on {result.data_source}: digits "
+        f"{', '.join(map(str, cfg.digits))}, N = {', '.join(map(shot_label, cfg.shots))}, "
+        f"{cfg.samples} samples per generator"
+    )
 
 
 def _pad10(images: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -32,8 +32,12 @@ from mnistlab.images import as_images
 from mnistlab.progress import bar as progress_bar
 from mnistlab.report import Report
 from mnistlab.studies import scaffold
-from mnistlab.studies.scaffold import Context, Verdict, model_summary, quick_config
+from mnistlab.studies.scaffold import Context, Verdict, model_summary
 from mnistlab.training import TrainConfig, default_train_config
+
+# report.html and the CSV tables beside it, declared below with @PAGE
+PAGE = scaffold.Page("mnistlab: how good and how new are generated digits?")
+report, tables = PAGE.render, PAGE.tables
 
 # Pairs of test digits to interpolate between (brief 000: "transform a 0 into a 1").
 INTERPOLATION_PAIRS = ((0, 1), (4, 9), (3, 8), (7, 2))
@@ -42,7 +46,7 @@ INTERPOLATION_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
-class GenerationConfig:
+class GenerationConfig(scaffold.Quick):
     """Settings of the generation study; saved beside every output."""
 
     quick: bool = False
@@ -75,20 +79,17 @@ class GenerationConfig:
         """How many training images the generators and autoencoders see (None: all)."""
         return 5_000 if self.quick else None
 
-    @classmethod
-    def for_quick(cls, **overrides: Any) -> GenerationConfig:
-        """The ``--quick`` preset: small enough for the tests (at most 90 s on 2 cores)."""
-        preset = {
-            "samples": 1_000,
-            "n_bandwidths": 3,
-            "interpolation_steps": 7,
-            "conditional_samples": 50,
-            "interpolation_pairs": 40,
-            "guidance_scales": (1.0, 2.0),
-            "flow_hidden": 128,
-            "flow_epochs": 4,
-        }
-        return quick_config(cls, preset, overrides)
+    # The --quick preset: small enough for the tests (at most 90 s on 2 cores).
+    QUICK: ClassVar[dict[str, Any]] = {
+        "samples": 1_000,
+        "n_bandwidths": 3,
+        "interpolation_steps": 7,
+        "conditional_samples": 50,
+        "interpolation_pairs": 40,
+        "guidance_scales": (1.0, 2.0),
+        "flow_hidden": 128,
+        "flow_epochs": 4,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1009,6 +1010,7 @@ SCORE_COLUMNS = tuple(k for k in metrics.SCORE_KEYS if k != "n")
 HEADLINE_COLUMNS = ("quality", "novelty", "fid", "precision", "recall", "near_copy_rate")
 
 
+@PAGE.csv("settings")
 def settings_rows(result: GenerationResult) -> list[dict[str, Any]]:
     """One flat row per generator and setting: every number the tables show."""
     rows = []
@@ -1050,6 +1052,7 @@ def headline_rows(
     return rows
 
 
+@PAGE.csv("calibration")
 def calibration_rows(result: GenerationResult) -> list[dict[str, Any]]:
     return [
         {"reference": name, **{k: scores[k] for k in SCORE_COLUMNS if k in scores}}
@@ -1057,6 +1060,7 @@ def calibration_rows(result: GenerationResult) -> list[dict[str, Any]]:
     ]
 
 
+@PAGE.csv("interpolation")
 def interpolation_rows(result: GenerationResult) -> list[dict[str, Any]]:
     """One row per image of every example strip: its pair, path, time, quality and class."""
     return [
@@ -1079,15 +1083,6 @@ def numbers(result: GenerationResult) -> dict[str, Any]:
         "conditional_sampling": result.conditional.numbers() if result.conditional else {},
         "conditional_flow": {k: c.numbers() for k, c in result.conditional_flow.items()},
         "flow": dataclasses.asdict(result.flow),
-    }
-
-
-def tables(result: GenerationResult) -> dict[str, list[dict[str, Any]]]:
-    """CSV file stem -> rows: settings.csv, calibration.csv, interpolation.csv."""
-    return {
-        "settings": settings_rows(result),
-        "calibration": calibration_rows(result),
-        "interpolation": interpolation_rows(result),
     }
 
 
@@ -1131,35 +1126,11 @@ def summary(result: GenerationResult) -> list[str]:
     return lines
 
 
-def report(result: GenerationResult, verdicts: list[Verdict]) -> Report:
-    """report.html's layout: the headline, the answers, then the figures behind them."""
-    cfg = result.config
-    rep = scaffold.page(
-        "mnistlab: how good and how new are generated digits?",
-        f"Generation study on {result.data_source}: {cfg.samples:,} samples per generator and "
-        "setting",
-        result,
-        verdicts,
-        answers=False,
-    )
-    _glance_section(rep, result)
-    _scatter_section(rep, result)
-    _answers_section(rep, verdicts)
-    _sweeps_section(rep, result)
-    _settings_section(rep, result)
-    _samples_section(rep, result)
-    _conditional_section(rep, result)
-    _neighbours_section(rep, result)
-    _interpolation_section(rep, result)
-    _models_section(rep, result)
-    return rep
-
-
+@PAGE.section("At a glance")
 def _glance_section(rep: Report, result: GenerationResult) -> None:
     from mnistlab.report import figures
 
     best = {g.label: best_setting(result, g) for g in generators_in(result)}
-    rep.section("At a glance")
     rep.table(
         headline_rows(result, best),
         caption="The best setting of each generator (the best balance of quality and novelty) "
@@ -1177,10 +1148,10 @@ def _glance_section(rep: Report, result: GenerationResult) -> None:
     )
 
 
+@PAGE.section("Quality against novelty")
 def _scatter_section(rep: Report, result: GenerationResult) -> None:
     from mnistlab.report import figures
 
-    rep.section("Quality against novelty")
     refs = {k: (v["quality"], v["novelty"]) for k, v in result.calibration.items()}
     curves: dict[str, list] = {}
     for s in result.settings:
@@ -1195,8 +1166,8 @@ def _scatter_section(rep: Report, result: GenerationResult) -> None:
     )
 
 
+@PAGE.answers("Answers")
 def _answers_section(rep: Report, verdicts: list[Verdict]) -> None:
-    rep.section("Answers")
     rep.text("The questions of brief 000; click an answer for the numbers behind it.")
     for v in verdicts:
         rep.answer(v.question, v.answer)
@@ -1217,10 +1188,10 @@ def _answers_section(rep: Report, verdicts: list[Verdict]) -> None:
     )
 
 
+@PAGE.section("The bandwidth sweeps")
 def _sweeps_section(rep: Report, result: GenerationResult) -> None:
     from mnistlab.report import figures
 
-    rep.section("The bandwidth sweeps")
     for metric in ("quality", "novelty", "fid"):
         series = {}
         for spec in generators_in(result):
@@ -1241,8 +1212,8 @@ def _sweeps_section(rep: Report, result: GenerationResult) -> None:
             )
 
 
+@PAGE.section("Every generator and setting")
 def _settings_section(rep: Report, result: GenerationResult) -> None:
-    rep.section("Every generator and setting")
     rep.table(
         settings_rows(result),
         columns=[
@@ -1263,10 +1234,10 @@ def _settings_section(rep: Report, result: GenerationResult) -> None:
     )
 
 
+@PAGE.section("Samples at every setting")
 def _samples_section(rep: Report, result: GenerationResult) -> None:
     from mnistlab.report import figures
 
-    rep.section("Samples at every setting")
     for spec in generators_in(result):
         pts = settings_of(result, spec)
         grid = np.concatenate([p.grid[:10] for p in pts])
@@ -1276,10 +1247,12 @@ def _samples_section(rep: Report, result: GenerationResult) -> None:
         rep.figure(fig, caption=f"{spec.label}: ten samples per setting.")
 
 
+@PAGE.section("Conditional sampling: digits on demand")
 def _conditional_section(rep: Report, result: GenerationResult) -> None:
     cond = result.conditional
+    if cond is None and not result.conditional_flow:
+        rep.text("No generator that samples a chosen digit ran.")
     if cond is not None:
-        rep.section("Conditional sampling: digits on demand")
         _digits_figure(
             rep,
             cond,
@@ -1326,10 +1299,10 @@ def _digits_figure(
     )
 
 
+@PAGE.section("Generated digits beside their nearest training digit")
 def _neighbours_section(rep: Report, result: GenerationResult) -> None:
     from mnistlab.report import figures
 
-    rep.section("Generated digits beside their nearest training digit")
     rep.text(
         "The visual proof of novelty: left of each pair a sample, right the training digit "
         "nearest to it in the judge's feature space."
@@ -1344,10 +1317,10 @@ def _neighbours_section(rep: Report, result: GenerationResult) -> None:
             rep.figure(fig, caption=f"{spec.label}, {s.setting}")
 
 
+@PAGE.section("Interpolation: pixel space against latent space")
 def _interpolation_section(rep: Report, result: GenerationResult) -> None:
     from mnistlab.report import figures
 
-    rep.section("Interpolation: pixel space against latent space")
     stats = result.interpolation_stats
     if stats:
         rep.table(
@@ -1373,12 +1346,18 @@ def _interpolation_section(rep: Report, result: GenerationResult) -> None:
         rep.figure(fig, caption=f"Interpolation {pair}.")
 
 
+@PAGE.section("Models")
 def _models_section(rep: Report, result: GenerationResult) -> None:
-    rep.section("Models")
-    rep.table(
-        [
-            {"model": k, **{f"test {m}": v for m, v in (meta.get("test") or {}).items()}}
-            for k, meta in {"judge": result.judge, **result.models}.items()
-        ],
-        caption="Test-set figures of the judge and the autoencoders used here.",
+    scaffold.models_table(
+        rep,
+        {"judge": result.judge, **result.models},
+        "Test-set figures of the judge and the autoencoders used here.",
+    )
+
+
+@PAGE.subtitle
+def _what(result: GenerationResult) -> str:
+    return (
+        f"Generation study on {result.data_source}: {result.config.samples:,} samples per "
+        "generator and setting"
     )

@@ -29,7 +29,7 @@ import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -60,8 +60,12 @@ from mnistlab.analysis.reconstruction import error_examples, per_class
 from mnistlab.progress import bar as progress_bar
 from mnistlab.report import Report
 from mnistlab.studies import scaffold
-from mnistlab.studies.scaffold import Context, Verdict, model_summary, quick_config
+from mnistlab.studies.scaffold import Context, Verdict, model_summary
 from mnistlab.training import TrainConfig, default_train_config
+
+# report.html and the CSV tables beside it, declared below with @PAGE
+PAGE = scaffold.Page("mnistlab: an atlas of autoencoder latent spaces")
+report, tables = PAGE.render, PAGE.tables
 
 DIGITS = tuple(range(10))
 RECON_METRICS = ("mse", "bce", "psnr", "ssim")
@@ -71,7 +75,7 @@ COLLAPSE_SHARE = 0.25  # one judged class holding over 25% of samples meant to b
 
 
 @dataclass(frozen=True)
-class LatentConfig:
+class LatentConfig(scaffold.Quick):
     """Settings of the latent-space study; saved beside every output."""
 
     quick: bool = False
@@ -110,21 +114,18 @@ class LatentConfig:
         """How many training images the autoencoders are trained on (None: all)."""
         return 5_000 if self.quick else None
 
-    @classmethod
-    def for_quick(cls, **overrides: Any) -> LatentConfig:
-        """The ``--quick`` preset: dims 2 and 16, small subsamples; at most 90 s on 2 cores."""
-        preset = {
-            "latent_dims": (2, 16),
-            "eval_images": 2_000,
-            "embed_points": 500,
-            "scatter_points": 1_000,
-            "cluster_points": 1_000,
-            "probe_train": 5_000,
-            "pixel_probe_train": 2_000,
-            "samples_per_class": 100,
-            "tsne_iter": 500,
-        }
-        return quick_config(cls, preset, overrides)
+    # The --quick preset: dims 2 and 16, small subsamples; at most 90 s on 2 cores.
+    QUICK: ClassVar[dict[str, Any]] = {
+        "latent_dims": (2, 16),
+        "eval_images": 2_000,
+        "embed_points": 500,
+        "scatter_points": 1_000,
+        "cluster_points": 1_000,
+        "probe_train": 5_000,
+        "pixel_probe_train": 2_000,
+        "samples_per_class": 100,
+        "tsne_iter": 500,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -942,10 +943,12 @@ def _tradeoff_sentence(result: LatentResult) -> str:
 # metrics.json and the CSV tables.
 
 
+@PAGE.csv("reconstruction")
 def recon_rows(result: LatentResult) -> list[dict[str, Any]]:
     return [{"model": s.model, "latent_dim": s.dim, **s.recon} for s in result.spaces]
 
 
+@PAGE.csv("reconstruction_per_class")
 def recon_class_rows(result: LatentResult) -> list[dict[str, Any]]:
     return [
         {"model": s.model, "latent_dim": s.dim, **row}
@@ -954,6 +957,7 @@ def recon_class_rows(result: LatentResult) -> list[dict[str, Any]]:
     ]
 
 
+@PAGE.csv("projections")
 def projection_rows(result: LatentResult) -> list[dict[str, Any]]:
     return [
         {"model": s.model, "latent_dim": s.dim, "projection": name, **sc}
@@ -973,6 +977,7 @@ def _cluster_numbers(c: ClusterResult) -> dict[str, Any]:
     }
 
 
+@PAGE.csv("clusters")
 def cluster_rows(result: LatentResult) -> list[dict[str, Any]]:
     return [
         {
@@ -993,6 +998,7 @@ def _all_probes(result: LatentResult) -> list[tuple[str, ProbeResult]]:
     return out
 
 
+@PAGE.csv("probes")
 def probe_rows(result: LatentResult) -> list[dict[str, Any]]:
     return [
         {
@@ -1010,6 +1016,7 @@ def probe_rows(result: LatentResult) -> list[dict[str, Any]]:
     ]
 
 
+@PAGE.csv("probe_per_class")
 def probe_class_rows(result: LatentResult) -> list[dict[str, Any]]:
     return [
         {"features": name, "probe": p.probe, "class": cls, **rep}
@@ -1018,6 +1025,7 @@ def probe_class_rows(result: LatentResult) -> list[dict[str, Any]]:
     ]
 
 
+@PAGE.csv("conditional")
 def conditional_rows(result: LatentResult) -> list[dict[str, Any]]:
     rows = []
     for s in result.spaces:
@@ -1037,19 +1045,6 @@ def conditional_rows(result: LatentResult) -> list[dict[str, Any]]:
             row.update({f"judged_{d}": int(counts[d]) for d in DIGITS})
             rows.append(row)
     return rows
-
-
-def tables(result: LatentResult) -> dict[str, list[dict[str, Any]]]:
-    """CSV file stem -> rows."""
-    return {
-        "reconstruction": recon_rows(result),
-        "reconstruction_per_class": recon_class_rows(result),
-        "projections": projection_rows(result),
-        "clusters": cluster_rows(result),
-        "probes": probe_rows(result),
-        "probe_per_class": probe_class_rows(result),
-        "conditional": conditional_rows(result),
-    }
 
 
 OUTLIER_KEYS = ("index", "label", "mse", "nearest_cluster", "nearest_majority", "from_noise")
@@ -1161,37 +1156,11 @@ def summary(result: LatentResult) -> list[str]:
 # The page.
 
 
-def report(result: LatentResult, verdicts: list[Verdict]) -> Report:
-    """report.html's layout: the answers, then one section per measurement."""
-    cfg = result.config
-    sae = (
-        f", and the supervised autoencoder (sae) at {', '.join(map(str, cfg.supervised_dims))}"
-        if cfg.supervised_dims
-        else ""
-    )
-    rep = scaffold.page(
-        "mnistlab: an atlas of autoencoder latent spaces",
-        f"Latent study on {result.data_source}: {', '.join(cfg.model_names)} at latent "
-        f"dimensions {', '.join(map(str, cfg.latent_dims))}{sae}; {result.n_eval:,} test digits",
-        result,
-        verdicts,
-    )
-    _reconstruction_section(rep, result)
-    _examples_section(rep, result)
-    _projections_section(rep, result)
-    _clusters_section(rep, result)
-    _outliers_section(rep, result)
-    _probes_section(rep, result)
-    _conditional_section(rep, result)
-    _models_section(rep, result)
-    return rep
-
-
+@PAGE.section("Reconstruction")
 def _reconstruction_section(rep: Report, result: LatentResult) -> None:
     from mnistlab.report import figures
 
     spaces = result.spaces
-    rep.section("Reconstruction")
     rep.text(
         "Test-set figures, averaged per image: MSE and BCE per pixel, PSNR in dB (data range 1), "
         "SSIM (torchmetrics: Gaussian window 11, sigma 1.5), and the share of reconstructions "
@@ -1237,10 +1206,10 @@ def _reconstruction_section(rep: Report, result: LatentResult) -> None:
         )
 
 
+@PAGE.section("Highest, lowest and random errors", level=3)
 def _examples_section(rep: Report, result: LatentResult) -> None:
     from mnistlab.report import figures
 
-    rep.section("Highest, lowest and random errors", level=3)
     rep.text(
         "Each pair: the test digit (left) and its reconstruction (right), with its MSE. Rows 1-2: "
         "the ten highest errors; rows 3-4: the ten lowest; rows 5-6: ten random test digits."
@@ -1261,11 +1230,11 @@ def _examples_section(rep: Report, result: LatentResult) -> None:
         )
 
 
+@PAGE.section("Projections of the latents")
 def _projections_section(rep: Report, result: LatentResult) -> None:
     from mnistlab.report import figures
 
     cfg = result.config
-    rep.section("Projections of the latents")
     rep.text(
         f"PCA and LDA are fitted on the training digits' codes and drawn for "
         f"{len(result.scatter_index):,} random test digits; t-SNE (perplexity 30, PCA "
@@ -1299,8 +1268,8 @@ def _projections_section(rep: Report, result: LatentResult) -> None:
                 )
 
 
+@PAGE.section("Clusters")
 def _clusters_section(rep: Report, result: LatentResult) -> None:
-    rep.section("Clusters")
     rep.text(
         f"k-means (k = 10), DBSCAN and HDBSCAN on {len(result.cluster_index):,} random test "
         "digits' codes, each coordinate standardised. DBSCAN: min_samples = max(5, 2 x latent "
@@ -1347,10 +1316,10 @@ def _centres_figure(spaces: list[SpaceResult], method: str) -> Any:
     )
 
 
+@PAGE.section("Outliers", level=3)
 def _outliers_section(rep: Report, result: LatentResult) -> None:
     from mnistlab.report import figures
 
-    rep.section("Outliers", level=3)
     rep.text(
         "HDBSCAN's noise points farthest from every cluster centre (where there is no noise, the "
         "points farthest from their centre): the digit, its reconstruction, and the decoded "
@@ -1375,10 +1344,10 @@ def _outliers_section(rep: Report, result: LatentResult) -> None:
         )
 
 
+@PAGE.section("Linear probes")
 def _probes_section(rep: Report, result: LatentResult) -> None:
     from mnistlab.report import figures
 
-    rep.section("Linear probes")
     rep.text(
         "Logistic regression (multinomial, lbfgs, C = 1) and a linear SVM (one-vs-rest "
         "LinearSVC, C = 1) on standardised features, trained on the training digits and scored "
@@ -1420,10 +1389,10 @@ def _probes_section(rep: Report, result: LatentResult) -> None:
         )
 
 
+@PAGE.section("Digits on demand: one Gaussian per class")
 def _conditional_section(rep: Report, result: LatentResult) -> None:
     from mnistlab.report import figures
 
-    rep.section("Digits on demand: one Gaussian per class")
     rep.text(
         f"One Gaussian per digit fitted by maximum likelihood to the training codes; "
         f"{result.config.samples_per_class:,} samples drawn per digit and decoded, then "
@@ -1472,16 +1441,26 @@ def _conditional_section(rep: Report, result: LatentResult) -> None:
         )
 
 
+@PAGE.section("Models and timings")
 def _models_section(rep: Report, result: LatentResult) -> None:
-    rep.section("Models and timings")
-    rep.table(
-        [
-            {
-                "space": s.key,
-                **{f"test {k}": v for k, v in (s.meta.get("test") or {}).items()},
-                **{f"{k} s": v for k, v in s.seconds.items()},
-            }
-            for s in result.spaces
-        ],
-        caption="Test figures of each model as trained, and seconds spent per step.",
+    scaffold.models_table(
+        rep,
+        {s.key: s.meta for s in result.spaces},
+        "Test figures of each model as trained, and seconds spent per step.",
+        key="space",
+        extra={s.key: {f"{k} s": v for k, v in s.seconds.items()} for s in result.spaces},
+    )
+
+
+@PAGE.subtitle
+def _what(result: LatentResult) -> str:
+    cfg = result.config
+    sae = (
+        f", and the supervised autoencoder (sae) at {', '.join(map(str, cfg.supervised_dims))}"
+        if cfg.supervised_dims
+        else ""
+    )
+    return (
+        f"Latent study on {result.data_source}: {', '.join(cfg.model_names)} at latent "
+        f"dimensions {', '.join(map(str, cfg.latent_dims))}{sae}; {result.n_eval:,} test digits"
     )

@@ -8,7 +8,8 @@ A study is a module with five names (see ``docs/ARCHITECTURE.md``):
 - ``verdicts(result) -> list[Verdict]``: pure, tested on made-up results;
 - ``numbers(result) -> dict`` (the study's part of metrics.json) and ``tables(result) -> dict``
   (CSV name -> rows);
-- ``report(result, verdicts) -> Report``: the page's layout.
+- ``report(result, verdicts) -> Report``: the page's layout, usually ``PAGE.render`` of a
+  ``Page`` whose sections the module declares in reading order with ``@PAGE.section``.
 
 ``execute`` does the rest for all of them, in one order: claim the output folder, run, judge,
 write metrics.json (one schema, ``SCHEMA``), the CSV tables and the page, all atomically.
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 SCHEMA = "mnistlab.study/2"
 
@@ -106,11 +107,17 @@ def model_history(meta: dict[str, Any]) -> list[dict[str, float]]:
     return list(train.get("history", [])) if isinstance(train, dict) else []
 
 
-def quick_config(cls: type, preset: dict[str, Any], overrides: dict[str, Any]) -> Any:
-    """``cls`` with the quick ``preset`` under the given overrides (None values ignored)."""
-    base: dict[str, Any] = {"quick": True, **preset}
-    base.update({k: v for k, v in overrides.items() if v is not None})
-    return cls(**base)
+class Quick:
+    """What every study's config shares: ``for_quick(**overrides)``, the config of ``--quick``
+    (``quick=True`` and the class's ``QUICK`` preset, under the overrides that are not None)."""
+
+    QUICK: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def for_quick(cls, **overrides: Any) -> Any:
+        base: dict[str, Any] = {"quick": True, **cls.QUICK}
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**base)
 
 
 def envelope(study: str, result: Any, verdicts: list[Verdict], body: dict[str, Any]) -> dict:
@@ -128,6 +135,11 @@ def envelope(study: str, result: Any, verdicts: list[Verdict], body: dict[str, A
         "verdicts": [dataclasses.asdict(v) for v in verdicts],
         "results": body,
     }
+
+
+def findings(verdicts: list[Verdict]) -> dict[str, str]:
+    """question -> finding of a study's verdicts: what runs over several seeds compare."""
+    return {v.question: v.finding for v in verdicts}
 
 
 def answers(metrics: dict[str, Any]) -> dict[str, str]:
@@ -162,6 +174,97 @@ def page(
         question = v.question if v.question[-1] in "?.:" else v.question + "."
         rep.text(f"**{question}** {v.answer}")
     return rep
+
+
+class Page:
+    """A study's report page and the CSV tables beside it, declared where their code is.
+
+    ``Page(title)``; ``@PAGE.subtitle`` marks the function that says, from the result, what
+    ran. Sections, in the order the module declares them, each opened with its heading::
+
+        PAGE = scaffold.Page("mnistlab: denoising digits")
+        report, tables = PAGE.render, PAGE.tables
+
+        @PAGE.subtitle
+        def _what(result: DenoisingResult) -> str: ...
+
+        @PAGE.section("Every noise level")
+        def _levels_section(rep: Report, result: DenoisingResult) -> None: ...
+
+        @PAGE.csv("levels")
+        def level_rows(result: DenoisingResult) -> list[dict[str, Any]]: ...
+
+    The answers open the page unless the module places them with ``@PAGE.answers(heading)`` (a
+    function of ``(rep, verdicts)``), as the generation study does after its headline.
+    ``PAGE.render`` is the study's ``report`` and ``PAGE.tables`` its ``tables``.
+    """
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.what: Callable[[Any], str] = lambda result: type(result).__name__
+        self.steps: list[tuple[str, int, Callable[[Any, Any, list[Verdict]], None]]] = []
+        self.table_rows: dict[str, Callable[[Any], list[dict[str, Any]]]] = {}
+        self.places_answers = False
+
+    def subtitle(self, fn: Callable[[Any], str]) -> Callable[[Any], str]:
+        self.what = fn
+        return fn
+
+    def section(self, heading: str, level: int = 2) -> Callable:
+        def add(fn: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+            self.steps.append((heading, level, lambda rep, result, verdicts: fn(rep, result)))
+            return fn
+
+        return add
+
+    def answers(self, heading: str) -> Callable:
+        def add(fn: Callable[[Any, list[Verdict]], None]) -> Callable:
+            self.steps.append((heading, 2, lambda rep, result, verdicts: fn(rep, verdicts)))
+            self.places_answers = True
+            return fn
+
+        return add
+
+    def csv(self, stem: str) -> Callable:
+        def add(fn: Callable[[Any], list[dict[str, Any]]]) -> Callable:
+            self.table_rows[stem] = fn
+            return fn
+
+        return add
+
+    def render(self, result: Any, verdicts: list[Verdict]) -> Any:
+        """The page: its head (``page``), then every section under its heading."""
+        rep = page(self.title, self.what(result), result, verdicts, answers=not self.places_answers)
+        for heading, level, step in self.steps:
+            rep.section(heading, level=level)
+            step(rep, result, verdicts)
+        return rep
+
+    def tables(self, result: Any) -> dict[str, list[dict[str, Any]]]:
+        """CSV file stem -> rows, in the order the module declares them."""
+        return {stem: rows(result) for stem, rows in self.table_rows.items()}
+
+
+def models_table(
+    rep: Any,
+    models: dict[str, dict[str, Any]],
+    caption: str,
+    *,
+    key: str = "model",
+    extra: dict[str, dict[str, Any]] | None = None,
+    float_format: str = "{:.3f}",
+) -> None:
+    """A table of models (name -> metadata) with their ``test`` figures, plus ``extra`` columns
+    per name (timings, a noise level)."""
+    rows = [
+        {
+            key: name,
+            **(extra or {}).get(name, {}),
+            **{f"test {k}": v for k, v in (meta.get("test") or {}).items()},
+        }
+        for name, meta in models.items()
+    ]
+    rep.table(rows, caption=caption, float_format=float_format)
 
 
 @dataclass
