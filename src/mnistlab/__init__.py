@@ -62,36 +62,23 @@ def evaluate(
     return scorer.score(x).as_dict()
 
 
+# Loaded on first use (PEP 562), so that importing mnistlab stays cheap: name -> its module.
+_LAZY = {
+    "Scorer": "mnistlab.metrics",
+    "read_images": "mnistlab.images",
+    "run_study": "mnistlab.studies",
+    "register_generator": "mnistlab.studies.generation",
+    "best_setting": "mnistlab.analysis.selection",
+    "run_sweep": "mnistlab.sweep",
+    "set_device": "mnistlab.models",
+}
+
+
 def __getattr__(name: str) -> Any:
-    # Lazily: importing mnistlab stays cheap; torch and friends load on first use.
-    if name == "Scorer":
-        from mnistlab.metrics import Scorer
+    if name in _LAZY:
+        import importlib
 
-        return Scorer
-    if name == "read_images":
-        from mnistlab.images import read_images
-
-        return read_images
-    if name == "run_study":
-        from mnistlab.studies import run_study
-
-        return run_study
-    if name == "register_generator":
-        from mnistlab.studies.generation import register_generator
-
-        return register_generator
-    if name == "best_setting":
-        from mnistlab.analysis.selection import best_setting
-
-        return best_setting
-    if name == "run_sweep":
-        from mnistlab.sweep import run_sweep
-
-        return run_sweep
-    if name == "set_device":
-        from mnistlab.models import set_device
-
-        return set_device
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'mnistlab' has no attribute {name!r}")
 
 

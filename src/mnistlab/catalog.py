@@ -56,6 +56,13 @@ def _positive(value: Any, what: str) -> float:
     return number
 
 
+def _latent_gmm(model: str) -> Callable[[mdata.Dataset, Any, int, bool], gen.Generator]:
+    """The build step of a GMM on the codes of autoencoder ``model`` ("ae" or "vae")."""
+    return lambda d, s, seed, p: gen.LatentGMM(
+        _model(model, d, p), n_components=_components(s), random_state=seed
+    ).fit(d.x_train)
+
+
 def _components(value: Any) -> int:
     number = _positive(value, "components")
     if number != int(number) or number > 1000:
@@ -90,16 +97,7 @@ ENTRIES = (
             d.x_train
         ),
     ),
-    Entry(
-        "ae-gmm",
-        "AE latent + GMM",
-        "components",
-        10,
-        False,
-        lambda d, s, seed, p: gen.LatentGMM(
-            _model("ae", d, p), n_components=_components(s), random_state=seed
-        ).fit(d.x_train),
-    ),
+    Entry("ae-gmm", "AE latent + GMM", "components", 10, False, _latent_gmm("ae")),
     Entry(
         "ae-class-gaussians",
         "AE latent + class Gaussians",
@@ -118,16 +116,7 @@ ENTRIES = (
         False,
         lambda d, s, seed, p: gen.VAEPrior(_model("vae", d, p), scale=_positive(s, "scale")).fit(),
     ),
-    Entry(
-        "vae-gmm",
-        "VAE latent + GMM",
-        "components",
-        10,
-        False,
-        lambda d, s, seed, p: gen.LatentGMM(
-            _model("vae", d, p), n_components=_components(s), random_state=seed
-        ).fit(d.x_train),
-    ),
+    Entry("vae-gmm", "VAE latent + GMM", "components", 10, False, _latent_gmm("vae")),
     Entry(
         "flow",
         "AE latent + flow",

@@ -26,11 +26,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from mnistlab.errors import ModelFileError
-from mnistlab.fileio import atomic_write
 
 FORMAT = "mnistlab-flow/1"
 NULL_CLASS = 10  # the "no class" label of classifier-free guidance
@@ -173,19 +172,11 @@ def integrate(
 
 def save(path: str | Path, net: Velocity, meta: dict[str, Any]) -> Path:
     """Write the network to ``path`` (safetensors) and ``path.json`` atomically."""
-    path = Path(path)
-    tensors = {k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}
-    digest = ""
+    from mnistlab import store
 
-    def write(tmp: Path) -> None:
-        nonlocal digest
-        save_file(tensors, str(tmp))
-        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-
-    atomic_write(path, write)
-    info = {"format": FORMAT, "config": dataclasses.asdict(net.config), "weights_sha256": digest}
-    atomic_write(path.with_suffix(".json"), (json.dumps(info | meta, indent=2) + "\n").encode())
-    return path
+    return store.write_weights(
+        path, net, {"format": FORMAT, "config": dataclasses.asdict(net.config)} | meta
+    )
 
 
 def load(path: str | Path) -> tuple[Velocity, dict[str, Any]]:

@@ -827,7 +827,24 @@ class LatentGaussian(_LatentGenerator):
 
 class _Conditional:
     """Sampling for latent generators that draw codes with their labels (``_draw_with_labels``):
-    ``sample(n, random_state, digit=None)``, ``sample_with_labels``, ``sample_latents``."""
+    ``sample(n, random_state, digit=None)``, ``sample_with_labels``, ``sample_latents``; they
+    are fitted with the labels."""
+
+    def fit(self, X: Any, y: Any = None) -> Self:
+        """X : images (n_samples, 28, 28) or (n_samples, 784); y : labels of shape (n_samples,)."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__}.fit needs the labels y (it samples digits)")
+        return super().fit(X, y)
+
+    def _labelled(self, Z: Any, y: Any, dtype: type, min_rows: int = 1) -> tuple:
+        """(Z as ``dtype``, y as an integer array) checked for ``fit_latents``."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__} needs the labels y")
+        Z = _check_points(Z, "Z", min_rows=min_rows).astype(dtype)
+        y = np.asarray(y)
+        if y.shape != (len(Z),) or not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"y must be {len(Z)} integer labels, got {y.dtype} {y.shape}")
+        return Z, y
 
     def _draw_latents(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return self._draw_with_labels(n, rng, None)[0]
@@ -871,20 +888,9 @@ class ClassConditionalGaussian(_Conditional, _LatentGenerator):
         self.model = model
         self.reg_covar = reg_covar
 
-    def fit(self, X: Any, y: Any = None) -> Self:
-        """X : images (n_samples, 28, 28) or (n_samples, 784); y : labels of shape (n_samples,)."""
-        if y is None:
-            raise ValueError("ClassConditionalGaussian.fit needs the labels y")
-        return super().fit(X, y)
-
     def fit_latents(self, Z: Any, y: Any = None) -> Self:
         """Z : array of shape (n_samples, latent_dim); y : labels of shape (n_samples,)."""
-        if y is None:
-            raise ValueError("ClassConditionalGaussian needs the labels y")
-        Z = _check_points(Z, "Z").astype(np.float64)
-        y = np.asarray(y)
-        if y.shape != (len(Z),) or not np.issubdtype(y.dtype, np.integer):
-            raise DataError(f"y must be {len(Z)} integer labels, got {y.dtype} {y.shape}")
+        Z, y = self._labelled(Z, y, np.float64)
         classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
         if counts.min() < 2:
             raise DataError(f"class {classes[counts.argmin()]} has fewer than 2 examples")
@@ -982,22 +988,11 @@ class LatentFlow(_Conditional, _LatentGenerator):
         self.random_state = random_state
         self.cache = cache
 
-    def fit(self, X: Any, y: Any = None) -> Self:
-        """X : images (n_samples, 28, 28) or (n_samples, 784); y : labels of shape (n_samples,)."""
-        if y is None:
-            raise ValueError("LatentFlow.fit needs the labels y (it samples digits on demand)")
-        return super().fit(X, y)
-
     def fit_latents(self, Z: Any, y: Any = None) -> Self:
         """Z : codes (n_samples, latent_dim); y : labels of shape (n_samples,) in 0..9."""
         from mnistlab import flow
 
-        if y is None:
-            raise ValueError("LatentFlow needs the labels y")
-        Z = _check_points(Z, "Z", min_rows=2).astype(np.float32)
-        y = np.asarray(y)
-        if y.shape != (len(Z),) or not np.issubdtype(y.dtype, np.integer):
-            raise DataError(f"y must be {len(Z)} integer labels, got {y.dtype} {y.shape}")
+        Z, y = self._labelled(Z, y, np.float32, min_rows=2)
         if y.min() < 0 or y.max() > 9:
             raise DataError(f"y must hold digits 0-9, found {int(y.min())}..{int(y.max())}")
         if not (isinstance(self.guidance, numbers.Real) and self.guidance >= 0):

@@ -46,10 +46,12 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any] | None = None) -> Path:
-    """Write ``path`` (safetensors) and its JSON sidecar atomically; returns ``path``."""
+def write_weights(path: str | Path, module: nn.Module, info: dict[str, Any]) -> Path:
+    """Write ``module``'s weights to ``path`` (safetensors), then ``info`` with the weights'
+    SHA-256 to its JSON sidecar, each atomically; returns ``path``. Every mnistlab model file
+    (the registry's models, the flow's velocity network) is written here."""
     path = Path(path)
-    tensors = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    tensors = {k: v.detach().contiguous().clone() for k, v in module.state_dict().items()}
     digest = ""
 
     def write(tmp: Path) -> None:
@@ -61,16 +63,21 @@ def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any] | None =
         atomic_write(path, write)
     except SafetensorError as exc:  # safetensors reports a full disk or a denied write this way
         raise ModelFileError(f"cannot write {path}: {exc}") from None
+    info = {**info, "weights_sha256": digest}
+    atomic_write(sidecar(path), (json.dumps(info, indent=2) + "\n").encode())
+    return path
+
+
+def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any] | None = None) -> Path:
+    """Write ``path`` (safetensors) and its JSON sidecar atomically; returns ``path``."""
     info = {
         "format": MODEL_FORMAT,
         "model": model.model_name,
         "config": dataclasses.asdict(model.config),
-        "weights_sha256": digest,
         "versions": package_versions(),
     }
     info |= {k: v for k, v in (meta or {}).items() if k not in info}
-    atomic_write(sidecar(path), (json.dumps(info, indent=2) + "\n").encode())
-    return path
+    return write_weights(path, model, info)
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:

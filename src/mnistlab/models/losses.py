@@ -34,11 +34,12 @@ def kl_per_image(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def recon_figures(logits: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-pixel MSE and BCE of a reconstruction, batch means, for logging."""
+    """Per-pixel MSE and BCE and the PSNR of a reconstruction, batch means, for logging."""
     n_pix = target[0].numel()
     return {
         "mse": recon_per_image(logits, target, "mse").mean() / n_pix,
         "bce": recon_per_image(logits, target, "bce").mean() / n_pix,
+        "psnr": psnr_per_image(torch.sigmoid(logits), target).mean(),
     }
 
 
