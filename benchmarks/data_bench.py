@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import time
+from timing import best  # benchmarks/ is on the path: run.py or the file as a script
 
 from mnistlab import data
 
 
-def _best(fn, repeat: int = 5) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def run() -> list[dict]:
     data.load()  # make sure the cache entry exists
-    cached = _best(lambda: data.load())
-    plain = _best(lambda: data.load(use_cache=False), repeat=2)
+    cached = best(lambda: data.load(), repeat=5)
+    plain = best(lambda: data.load(use_cache=False), repeat=2)
     return [
         {
             "what": "load bundled MNIST (70,000 images)",

@@ -15,20 +15,12 @@ import numpy as np
 import torch
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KernelDensity
+from timing import best  # benchmarks/ is on the path: run.py or the file as a script
 
 from mnistlab import data, models, store
 from mnistlab import generators as gen
 
 N = 10_000  # brief 000: 10,000 samples per generator and setting
-
-
-def _best(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def _once(fn) -> tuple[float, object]:
@@ -51,8 +43,8 @@ def run() -> list[dict]:
         {
             "what": "PixelKDE sample 10,000",
             "fit_s": fit_s,
-            "sample_s": _best(lambda: pixel.sample(N, 0)),
-            "sklearn_sample_s": _best(lambda: sk.sample(N, random_state=0)),
+            "sample_s": best(lambda: pixel.sample(N, 0)),
+            "sklearn_sample_s": best(lambda: sk.sample(N, random_state=0)),
         }
     )
 
@@ -61,15 +53,15 @@ def run() -> list[dict]:
         {
             "what": "PCAKDE(50) sample 10,000",
             "fit_s": fit_s,
-            "sample_s": _best(lambda: pca.sample(N, 0)),
+            "sample_s": best(lambda: pca.sample(N, 0)),
         }
     )
 
     # The judge, 10,000 test digits: the batch the scorer uses against the 2,048 it used before.
     judge, _ = store.load_judge(mnist, progress=False)
     x_test = mnist.x_test[:N]
-    ours = _best(lambda: models.judge_outputs(judge, x_test))
-    big = _best(lambda: models.judge_outputs(judge, x_test, batch_size=2048))
+    ours = best(lambda: models.judge_outputs(judge, x_test))
+    big = best(lambda: models.judge_outputs(judge, x_test, batch_size=2048))
     rows.append(
         {
             "what": f"judge features 10,000 (batch {models.JUDGE_BATCH} vs 2,048)",
@@ -91,8 +83,8 @@ def run() -> list[dict]:
     ]
     for label, g, z, labels in latent:
         fit_s, _ = _once(lambda g=g, z=z, labels=labels: g.fit_latents(z, labels))
-        draw_s = _best(lambda g=g: g.sample_latents(N, 0))
-        total_s = _best(lambda g=g: g.sample(N, 0), repeat=2)
+        draw_s = best(lambda g=g: g.sample_latents(N, 0))
+        total_s = best(lambda g=g: g.sample(N, 0), repeat=2)
         rows.append(
             {
                 "what": f"{label} sample 10,000",

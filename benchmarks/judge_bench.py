@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from gen_bench import N, _best  # benchmarks/ is on the path: run.py or this file as a script
+from gen_bench import N
+from timing import best  # benchmarks/ is on the path: run.py or this file as a script
 
 from mnistlab import data, metrics, models, store
 
@@ -24,11 +25,11 @@ def run() -> list[dict]:
             scorer = metrics.Scorer(judge, mnist, judge_id=meta["judge_id"], progress=False)
             scorer.score(samples)
 
-        evaluate_s[version] = _best(evaluate)
+        evaluate_s[version] = best(evaluate)
         rows.append(
             {
                 "what": f"judge {version} outputs, 10,000 images",
-                "s": _best(lambda judge=judge: models.judge_all(judge, samples)),
+                "s": best(lambda judge=judge: models.judge_all(judge, samples)),
             }
         )
     rows.append(

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import best  # benchmarks/ is on the path: run.py or the file as a script
 
 from mnistlab import neighbors
 from mnistlab.neighbors import nearest
@@ -66,16 +67,6 @@ def _measure(fn: Callable[[], object]) -> tuple[float, float | None, object]:
     return seconds, mb, out
 
 
-def _best_of(fn: Callable[[], object], repeats: int = 3) -> float:
-    fn()  # warm up: thread pools, page faults of the first allocations
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def _tiles(q: torch.Tensor, r: torch.Tensor) -> None:
     """The product q r^T in TILE x TILE blocks, each written and dropped (no reduction)."""
     for i in range(0, len(q), TILE):
@@ -94,9 +85,9 @@ def gemm_floor(q: np.ndarray, r: np.ndarray) -> dict[str, float]:
                 r[j : j + TILE] @ q[i : i + TILE].T
 
     return {
-        "one_mm_s": _best_of(lambda: torch.mm(qt, r_t), repeats=1),
-        "tiles_s": _best_of(lambda: _tiles(qt, rt)),
-        "numpy_tiles_s": _best_of(numpy_tiles),
+        "one_mm_s": best(lambda: torch.mm(qt, r_t), 1, warmup=True),
+        "tiles_s": best(lambda: _tiles(qt, rt), warmup=True),
+        "numpy_tiles_s": best(numpy_tiles, warmup=True),
     }
 
 
