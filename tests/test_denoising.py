@@ -3,12 +3,11 @@ the report's layout, and the study end to end."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from mnistlab import data as mdata
+from mnistlab import spread
 from mnistlab.studies import denoising, scaffold
 
 
@@ -127,15 +126,11 @@ def made_up(
     )  # fmt: skip
 
 
-def findings(result):
-    return {v.question: v.finding for v in denoising.verdicts(result)}
-
-
 def test_verdicts_ask_the_same_questions_in_order():
     verdicts = denoising.verdicts(made_up())
     assert [v.question for v in verdicts] == QUESTIONS
-    for v in verdicts:
-        assert v.answer and not any(ch.isdigit() for ch in v.finding), v.finding
+    assert all(v.answer for v in verdicts)
+    assert not [v.finding for v in verdicts if any(ch.isdigit() for ch in v.finding)]
 
 
 def test_brief_verdict_follows_the_bce():
@@ -158,10 +153,25 @@ def test_readable_verdict_follows_the_accuracies():
     assert worse.finding == "denoising does not help"
     free = denoising.readable_verdict(made_up(noisy_accuracy=0.99, clean_accuracy=0.99))
     assert free.finding == "noise costs nothing"
+    # On 1,000 images, 50.0% against 51.5% is inside the spread: the verdict does not call it.
+    close = denoising.readable_verdict(made_up(noisy_accuracy=0.5, denoised_accuracy=0.515))
+    assert close.finding == "too close to tell" and "+1.5 points" in close.answer
+    assert "46.9-53.1% noisy" in close.answer  # the Wilson interval of 500 / 1,000
+
+
+def test_proportion_intervals_cover_the_share_and_shrink_with_n():
+    lo, hi = spread.proportion_interval(0.5, 1_000)
+    assert lo < 0.5 < hi and hi - lo == pytest.approx(0.062, abs=0.001)  # 2 x 1.96 x 0.0158
+    lo10k, hi10k = spread.proportion_interval(0.5, 10_000)
+    assert hi10k - lo10k == pytest.approx((hi - lo) / 10**0.5, rel=0.01)
+    assert spread.proportion_interval(1.0, 100)[1] == 1.0  # never past 1
 
 
 def test_level_verdict_follows_the_order_of_the_bces():
-    assert findings(made_up(bce=(0.09, 0.12, 0.14)))[QUESTIONS[2]] == "steadily worse"
+    assert (
+        scaffold.findings(denoising.verdicts(made_up(bce=(0.09, 0.12, 0.14))))[QUESTIONS[2]]
+        == "steadily worse"
+    )
     v = denoising.level_verdict(made_up(bce=(0.09, 0.15, 0.14)))
     assert v.finding == "not steadily worse"
     assert v.answer.startswith("The denoised images do not get steadily worse")
@@ -195,16 +205,9 @@ def test_numbers_tables_and_report_of_a_made_up_result():
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_quick_study_end_to_end(tmp_path):
-    from mnistlab import cli
-
-    out = tmp_path / "denoising"
-    rc = cli.main(["study", "denoising", "--quick", "--out", str(out), "--no-progress"])
-    assert rc == 0
-    assert (out / "report.html").is_file()
+def test_quick_study_end_to_end(quick_study):
+    out, m = quick_study("denoising")
     assert (out / "cross_level.csv").is_file()
-    m = json.loads((out / "metrics.json").read_text())
-    assert m["schema"] == scaffold.SCHEMA and m["study"] == "denoising"
     r = m["results"]
     levels = {lv["noise_factor"]: lv for lv in r["levels"]}
     assert sorted(levels) == [0.5, 0.7, 0.9]

@@ -133,6 +133,16 @@ def clearly_different(a: Sequence[float], b: Sequence[float], level: float = LEV
     return d["n"] > 1 and (d["lo"] > 0 or d["hi"] < 0)
 
 
+def proportion_interval(p: float, n: int, level: float = LEVEL) -> tuple[float, float]:
+    """The Wilson ``level`` interval of a share ``p`` measured on ``n`` items (an accuracy on n
+    test images), from scipy's binomial test."""
+    from scipy import stats
+
+    k = min(n, max(0, round(p * n)))
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
 def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     """Whether two intervals (lo, hi) share a point: then one run cannot tell them apart."""
     return a[0] <= b[1] and b[0] <= a[1]

@@ -13,18 +13,22 @@ metrics.json and the CSV files, and ``report`` lays out report.html.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from mnistlab import data as mdata
-from mnistlab import metrics, models, store
+from mnistlab import metrics, models, spread, store
 from mnistlab.images import as_images
 from mnistlab.progress import bar as progress_bar
 from mnistlab.report import Report
 from mnistlab.studies import scaffold
-from mnistlab.studies.scaffold import Context, Verdict, model_history, model_summary, quick_config
+from mnistlab.studies.scaffold import Context, Verdict, model_history, model_summary
 from mnistlab.training import default_train_config
+
+# report.html and the CSV tables beside it, declared below with @PAGE
+PAGE = scaffold.Page("mnistlab: denoising digits with an autoencoder")
+report, tables = PAGE.render, PAGE.tables
 
 # Brief 003's reported per-pixel BCE of its denoised test images, the figures to beat.
 BRIEF_BCE = {0.5: 0.10, 0.9: 0.15}
@@ -32,7 +36,7 @@ RECON_KEYS = ("bce", "mse", "psnr", "ssim")
 
 
 @dataclass(frozen=True)
-class DenoisingConfig:
+class DenoisingConfig(scaffold.Quick):
     """Settings of the denoising study; saved beside every output."""
 
     quick: bool = False
@@ -57,10 +61,8 @@ class DenoisingConfig:
         """Levels of the cross-level table's columns: clean images, then every trained level."""
         return (0.0, *self.noise_factors)
 
-    @classmethod
-    def for_quick(cls, **overrides: Any) -> DenoisingConfig:
-        """The ``--quick`` preset: small enough for the tests (at most 90 s on 2 cores)."""
-        return quick_config(cls, {"epochs": 4, "n_train": 8_000, "n_test": 1_000}, overrides)
+    # The --quick preset: small enough for the tests (at most 90 s on 2 cores).
+    QUICK: ClassVar[dict[str, Any]] = {"epochs": 4, "n_train": 8_000, "n_test": 1_000}
 
 
 @dataclass
@@ -257,17 +259,30 @@ def brief_verdict(result: DenoisingResult) -> Verdict | None:
     )
 
 
-def recovery(clean: float, noisy: float, denoised: float) -> tuple[str, str]:
-    """(finding, sentence): the share of the accuracy lost to noise that denoising wins back."""
+def recovery(clean: float, noisy: float, denoised: float, n: int) -> tuple[str, str]:
+    """(finding, sentence): the share of the accuracy lost to noise that denoising wins back,
+    each accuracy measured on ``n`` images; a gain or loss inside the spread of the two
+    accuracies (their 95% Wilson intervals overlap) is called too small to tell."""
     lost = clean - noisy
     if lost <= 0:
         return "noise costs nothing", "The noise costs the judge nothing here."
     share = (denoised - noisy) / lost
+    lo_noisy, hi_noisy = spread.proportion_interval(noisy, n)
+    lo_den, hi_den = spread.proportion_interval(denoised, n)
+    apart = (
+        f"(95% intervals {100 * lo_noisy:.1f}-{100 * hi_noisy:.1f}% noisy, "
+        f"{100 * lo_den:.1f}-{100 * hi_den:.1f}% denoised, {n:,} images each)"
+    )
+    if spread.intervals_overlap((lo_noisy, hi_noisy), (lo_den, hi_den)):
+        return "too close to tell", (
+            f"Denoising changes the judge's accuracy by {100 * (denoised - noisy):+.1f} points, "
+            f"within the spread of the two accuracies {apart}."
+        )
     if share <= 0:
-        return "denoising does not help", "Denoising does not help the judge here."
+        return "denoising does not help", f"Denoising does not help the judge here {apart}."
     return (
         "denoising helps",
-        f"Denoising wins back {100 * share:.0f}% of the accuracy the noise took.",
+        f"Denoising wins back {100 * share:.0f}% of the accuracy the noise took {apart}.",
     )
 
 
@@ -279,7 +294,7 @@ def readable_verdict(result: DenoisingResult) -> Verdict:
         lv.noisy["judge_accuracy"],
         lv.denoised["judge_accuracy"],
     )
-    finding, sentence = recovery(result.clean_accuracy, noisy, denoised)
+    finding, sentence = recovery(result.clean_accuracy, noisy, denoised, result.n_test)
     return Verdict(
         f"Can you still read it at noise {top:g}?",
         finding,
@@ -348,6 +363,7 @@ def verdicts(result: DenoisingResult) -> list[Verdict]:
 # metrics.json, the CSV tables and the page.
 
 
+@PAGE.csv("levels")
 def level_rows(result: DenoisingResult) -> list[dict[str, Any]]:
     """One row per noise factor: the noisy and denoised figures side by side."""
     rows = []
@@ -374,8 +390,14 @@ def cross_pivot(result: DenoisingResult, key: str) -> list[dict[str, Any]]:
     return rows
 
 
+@PAGE.csv("history")
 def history_rows(result: DenoisingResult) -> list[dict[str, Any]]:
     return [{"noise_factor": lv.noise_factor, **h} for lv in result.levels for h in lv.history]
+
+
+@PAGE.csv("cross_level")
+def cross_rows(result: DenoisingResult) -> list[dict[str, Any]]:
+    return result.cross
 
 
 def numbers(result: DenoisingResult) -> dict[str, Any]:
@@ -424,36 +446,8 @@ def summary(result: DenoisingResult) -> list[str]:
     ]
 
 
-def tables(result: DenoisingResult) -> dict[str, list[dict[str, Any]]]:
-    """CSV file stem -> rows: levels.csv, cross_level.csv, history.csv."""
-    return {
-        "levels": level_rows(result),
-        "cross_level": result.cross,
-        "history": history_rows(result),
-    }
-
-
-def report(result: DenoisingResult, verdicts: list[Verdict]) -> Report:
-    """report.html's layout: the answers, the set-up, then the figures behind them."""
-    cfg = result.config
-    rep = scaffold.page(
-        "mnistlab: denoising digits with an autoencoder",
-        f"Denoising study (brief 003) on {result.data_source}: noise factors "
-        f"{', '.join(f'{f:g}' for f in cfg.noise_factors)}, {result.n_test:,} test images",
-        result,
-        verdicts,
-    )
-    _setup_section(rep, result)
-    _levels_section(rep, result)
-    _grid_section(rep, result)
-    _loss_section(rep, result)
-    _cross_section(rep, result)
-    _models_section(rep, result)
-    return rep
-
-
+@PAGE.section("The set-up")
 def _setup_section(rep: Report, result: DenoisingResult) -> None:
-    rep.section("The set-up")
     rep.text(
         "**Noise model**: x_noisy = clip(x + f * N(0, 1), 0, 1) per pixel, with f the noise "
         "factor, as in brief 003. The test noise is seeded by (seed, f): the same run gives the "
@@ -470,10 +464,10 @@ def _setup_section(rep: Report, result: DenoisingResult) -> None:
     rep.table(brief_rows(result), float_format="{:.4f}")
 
 
+@PAGE.section("Every noise level")
 def _levels_section(rep: Report, result: DenoisingResult) -> None:
     from mnistlab.report import figures
 
-    rep.section("Every noise level")
     rep.table(
         level_rows(result),
         caption=(
@@ -498,10 +492,10 @@ def _levels_section(rep: Report, result: DenoisingResult) -> None:
     )
 
 
+@PAGE.section("The ten digits, clean, noisy and denoised")
 def _grid_section(rep: Report, result: DenoisingResult) -> None:
     from mnistlab.report import figures
 
-    rep.section("The ten digits, clean, noisy and denoised")
     grid, labels = [result.grid_clean], ["clean"]
     for a in result.config.noise_factors:
         grid += [result.grid_noisy[a], result.grid_denoised[a]]
@@ -513,10 +507,10 @@ def _grid_section(rep: Report, result: DenoisingResult) -> None:
     )
 
 
+@PAGE.section("Loss curves")
 def _loss_section(rep: Report, result: DenoisingResult) -> None:
     from mnistlab.report import figures
 
-    rep.section("Loss curves")
     histories = {f"noise {lv.noise_factor:g}": lv.history for lv in result.levels if lv.history}
     if not histories:
         rep.text("The cached models carry no training curve.")
@@ -530,8 +524,8 @@ def _loss_section(rep: Report, result: DenoisingResult) -> None:
     )
 
 
+@PAGE.section("Cross-level: trained at one level, evaluated at another")
 def _cross_section(rep: Report, result: DenoisingResult) -> None:
-    rep.section("Cross-level: trained at one level, evaluated at another")
     for key, caption, fmt in (
         ("bce", "Per-pixel BCE of the denoised test images (rows: training level).", "{:.4f}"),
         ("ssim", "SSIM of the denoised test images.", "{:.3f}"),
@@ -540,16 +534,21 @@ def _cross_section(rep: Report, result: DenoisingResult) -> None:
         rep.table(cross_pivot(result, key), caption=caption, float_format=fmt)
 
 
+@PAGE.section("Models")
 def _models_section(rep: Report, result: DenoisingResult) -> None:
-    rep.section("Models")
-    rep.table(
-        [
-            {
-                "noise_factor": lv.noise_factor,
-                **{f"test {k}": v for k, v in lv.model.get("test", {}).items()},
-            }
-            for lv in result.levels
-        ],
-        caption="The trainer's own test figures of each denoiser (its own seeded noise).",
+    scaffold.models_table(
+        rep,
+        {f"noise {lv.noise_factor:g}": lv.model for lv in result.levels},
+        "The trainer's own test figures of each denoiser (its own seeded noise).",
+        key="denoiser",
         float_format="{:.4f}",
+    )
+
+
+@PAGE.subtitle
+def _what(result: DenoisingResult) -> str:
+    factors = ", ".join(f"{f:g}" for f in result.config.noise_factors)
+    return (
+        f"Denoising study (brief 003) on {result.data_source}: noise factors {factors}, "
+        f"{result.n_test:,} test images"
     )
