@@ -101,8 +101,13 @@ def test_quick_study_end_to_end(quick_study):
     rec = [r["recognised"] for r in settings["10"]["perturbation"]]
     assert rec[0] >= 0.8 and rec[-1] < rec[0]
     runs = r["classifier"]["runs"]
-    assert {r["arm"] for r in runs} == {"real only", "real + synthetic"}
+    assert {r["arm"] for r in runs} == {"real only", "real + synthetic", "real + flow"}
     assert all(0.1 < r["accuracy"] <= 1 for r in runs)
+    # Each arm with synthetic digits adds synthetic_ratio x N of each class to the same real ones.
+    for run in runs:
+        assert run["n_real"] == 10 * run["shots"]
+        assert run["n_synthetic"] == (0 if run["arm"] == "real only" else 5 * 10 * run["shots"])
+    assert "real + flow, N=10" in (out / "report.html").read_text()
     assert list(scaffold.answers(m)) == QUESTIONS
     assert all(v["finding"] for v in m["verdicts"])
 
@@ -185,11 +190,13 @@ def _shot(perturbation, breaking=None, gaussian=None, shots=10):
     )  # fmt: skip
 
 
-def _classifier(gains, base=0.6):
+def _classifier(gains, base=0.6, flow_gains=()):
     runs = []
     for seed, gain in enumerate(gains):
         runs.append({"shots": 10, "seed": seed, "arm": "real only", "accuracy": base})
         runs.append({"shots": 10, "seed": seed, "arm": "real + synthetic", "accuracy": base + gain})
+    for seed, gain in enumerate(flow_gains):
+        runs.append({"shots": 10, "seed": seed, "arm": "real + flow", "accuracy": base + gain})
     return runs
 
 
@@ -282,11 +289,27 @@ def test_task5_verdict_where_recognition_breaks_or_never_starts():
 
 def test_classifier_verdict_follows_every_seed():
     v = aug.classifier_verdict(made_up(classifier=(0.02, 0.03)))
-    assert v.finding == "yes" and v.answer.startswith("Yes. N=10 per class: 60.0%")
+    assert v.finding == "yes" and v.answer.startswith("Yes, with the few-shot Gaussians. N=10 ")
     assert "paired gain +2.5 points (from +2.0 to +3.0 over 2 seeds): it helps" in v.answer
     assert aug.classifier_verdict(made_up(classifier=(-0.02, -0.01))).finding == "no"
     assert aug.classifier_verdict(made_up(classifier=(-0.02, 0.03))).finding == "not clearly"
     assert aug.classifier_verdict(made_up(classifier=())) is None
+
+
+def test_classifier_verdict_judges_the_flow_arm_on_its_own_seeds():
+    result = made_up()
+    result.classifier = _classifier((0.02, 0.03), flow_gains=(-0.01, 0.04))
+    v = aug.classifier_verdict(result)
+    assert v.finding == "yes; with the flow: not clearly"
+    assert "61.5% (sd 3.5) with flow samples added, gain +1.5 (from -1.0 to +4.0): unclear" in (
+        v.answer
+    )
+    row = aug.classifier_summary(result)[0]
+    assert row["flow_gain_mean"] == pytest.approx(0.015) and row["gain_mean"] == pytest.approx(
+        0.025
+    )
+    result.classifier = _classifier((0.02, 0.03), flow_gains=(0.05, 0.06))
+    assert aug.classifier_verdict(result).finding == "yes; with the flow: yes"
 
 
 def test_numbers_tables_and_report_of_a_made_up_result():

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,7 +28,8 @@ from scipy.spatial.distance import pdist
 from mnistlab import data as mdata
 from mnistlab import models, store
 from mnistlab.errors import DataError
-from mnistlab.generators import LatentGaussian
+from mnistlab.flow import FlowConfig
+from mnistlab.generators import LatentFlow, LatentGaussian
 from mnistlab.images import as_images, to_uint8
 from mnistlab.metrics import FewShotScorer, SetScores
 from mnistlab.progress import bar as progress_bar
@@ -50,6 +51,8 @@ BLOB_INK = 2.0  # images with over twice the ink of real digits of the class are
 MAX_SCALE = 128.0
 AE_BATCH = 128  # the few-shot autoencoders' batch size
 CLASSIFIER_BATCH = 64
+FLOW_BATCH = FlowConfig.batch_size  # the velocity network's batch size
+FLOW_ARM = "real + flow"  # issue 11's third arm
 REAL_PER_DIGIT = 1000  # real test digits of the class: the reference row and novelty's scale
 
 
@@ -74,6 +77,15 @@ class AugmentationConfig(scaffold.Quick):
     classifier_ae_steps: int = 300  # the 10 x seeds per-class generators: half the steps, for time
     classifier_channels: tuple[int, ...] = (16, 32)  # a smaller judge: fast, and N is small
     classifier_steps: int = 300  # the same optimiser steps with and without synthetic digits
+    # Issue 11's third arm: one autoencoder on the same N x 10 real digits and a class-conditional
+    # latent flow (mnistlab.flow) on their codes, sampled per class at the guidance that
+    # `mnistlab sample flow` uses. Neither ever sees the judge.
+    flow_arm: bool = True
+    flow_latent_dim: int = 16
+    flow_ae_steps: int = 1_000  # one autoencoder for ten classes (the Gaussian arm: 10 x 300)
+    flow_steps: int = 2_000  # optimiser steps of the velocity network, whatever N
+    flow_hidden: int = 256
+    flow_guidance: float = 1.5
     n_test: int | None = None  # test images for the classifier's accuracy (None: all)
     retrain: bool = False
 
@@ -102,6 +114,9 @@ class AugmentationConfig(scaffold.Quick):
         "classifier_seeds": (0,),
         "classifier_steps": 100,
         "classifier_ae_steps": 120,
+        "flow_ae_steps": 300,
+        "flow_steps": 300,
+        "flow_hidden": 128,
         "n_test": 2_000,
     }
 
@@ -262,6 +277,8 @@ class AugmentationResult:
     shots: list[ShotResult]
     classifier: list[dict[str, Any]]  # shots, seed, arm, accuracy, n_real, n_synthetic
     seconds: float = 0.0
+    # "arm, N=n" -> ten synthetic digits of each class (100, 28, 28) uint8, the first seed's
+    classifier_grids: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,7 +291,7 @@ def run(config: AugmentationConfig, context: Context) -> AugmentationResult:
     check_sizes(config, data)
     real, shots = few_shot_settings(config, data, context)
     context.log("classifier with and without synthetic digits")
-    classifier = classifier_experiment(data, config, context.progress)
+    classifier, grids = classifier_experiment(data, config, context.progress)
     return AugmentationResult(
         config=config,
         data_source=data.source,
@@ -283,6 +300,7 @@ def run(config: AugmentationConfig, context: Context) -> AugmentationResult:
         real=real,
         shots=shots,
         classifier=classifier,
+        classifier_grids=grids,
     )
 
 
@@ -401,21 +419,26 @@ def paths(
 
 def classifier_experiment(
     data: mdata.Dataset, config: AugmentationConfig, progress: bool
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """Test accuracy of a small classifier on N real digits per class, with and without
     ``synthetic_ratio * N`` synthetic digits per class from that class's few-shot generator
     (an autoencoder on the N digits, and a Gaussian fitted to their latents).
 
     Each seed draws its own N digits per class, its own synthetic digits and its own
-    initialisation; both arms take the same number of optimiser steps.
+    initialisation; every arm takes the same number of optimiser steps. Returns the runs, and
+    ten synthetic digits of each class per arm and N (the first seed's) for the page.
     """
     x_test, y_test = data.x_test[: config.n_test], data.y_test[: config.n_test]
-    rows = []
+    rows, grids = [], {}
     plan = [(n, s) for n in config.classifier_shots for s in config.classifier_seeds]
     bar = progress_bar(total=len(plan), desc="classifiers", enabled=progress)
     for n, seed in plan:
         arms = classifier_arms(data, config, n, seed)
         n_real = len(arms["real only"][0])
+        for arm, (x, _) in arms.items():
+            if arm != "real only" and f"{arm}, N={n}" not in grids:
+                per_class = x[n_real:].reshape(10, -1, 28, 28)[:, :10]
+                grids[f"{arm}, N={n}"] = per_class.reshape(-1, 28, 28)
         for arm, (x, y) in arms.items():
             ds = _dataset(x, y, x_test, y_test, f"{data.source}: {arm}, N={n}, seed {seed}")
             accuracy, epochs = train_classifier(ds, config, seed)
@@ -432,7 +455,7 @@ def classifier_experiment(
             )
         bar.update()
     bar.close()
-    return rows
+    return rows, grids
 
 
 def classifier_arms(
@@ -450,10 +473,53 @@ def classifier_arms(
         xg.append(to_uint8(gaussian_digits(model, z, k, seed + 100 + digit)))
         yg.append(np.full(k, digit, dtype=np.uint8))
     x_real, y_real = np.concatenate(xs), np.concatenate(ys)
-    return {
+    arms = {
         "real only": (x_real, y_real),
         "real + synthetic": (np.concatenate([x_real, *xg]), np.concatenate([y_real, *yg])),
     }
+    if config.flow_arm:
+        xf = flow_digits(data, x_real, y_real, config, n, seed)
+        yf = np.repeat(np.arange(10, dtype=np.uint8), config.synthetic_ratio * n)
+        arms[FLOW_ARM] = (np.concatenate([x_real, xf]), np.concatenate([y_real, yf]))
+    return arms
+
+
+def flow_digits(
+    data: mdata.Dataset,
+    x_real: np.ndarray,
+    y_real: np.ndarray,
+    config: AugmentationConfig,
+    n: int,
+    seed: int,
+) -> np.ndarray:
+    """``synthetic_ratio * n`` digits of each class, uint8 (10 k, 28, 28) in class order, from a
+    latent flow on the codes of one autoencoder trained on the real digits (x_real, y_real)
+    alone; both cached."""
+    test_idx = np.arange(min(1_000, len(data.x_test)))  # the trainer's test figures
+    ds = _dataset(
+        x_real, y_real, data.x_test[test_idx], data.y_test[test_idx],
+        f"{data.source}: {n} images of each digit, seed {seed}",
+    )  # fmt: skip
+    model, _ = store.get_trained(
+        "ae",
+        ds,
+        {"latent_dim": config.flow_latent_dim},
+        _ae_train_config(len(x_real), config.flow_ae_steps, seed),
+        retrain=config.retrain,
+        progress=False,
+    )
+    batches = math.ceil(len(x_real) / FLOW_BATCH)  # the velocity network's steps per epoch
+    flow = LatentFlow(
+        model,
+        guidance=config.flow_guidance,
+        hidden=config.flow_hidden,
+        epochs=max(1, math.ceil(config.flow_steps / batches)),
+        random_state=seed,
+    ).fit(x_real, y_real.astype(np.int64))
+    k = config.synthetic_ratio * n
+    return np.concatenate(
+        [to_uint8(flow.sample(k, seed + 200 + digit, digit=digit)) for digit in range(10)]
+    )
 
 
 def train_classifier(ds: mdata.Dataset, config: AugmentationConfig, seed: int) -> tuple[float, int]:
@@ -487,34 +553,40 @@ def _sd(values: np.ndarray) -> float:
 
 
 def classifier_summary(result: AugmentationResult) -> list[dict[str, Any]]:
-    """Mean and spread of the test accuracy per N and arm, and the paired gain of augmentation."""
+    """Mean and spread of the test accuracy per N and arm, and the paired gain of each arm with
+    synthetic digits over real digits alone (``gain_*`` for the Gaussian arm, ``flow_gain_*``
+    for the flow's, where it ran)."""
     out = []
     for n in dict.fromkeys(r["shots"] for r in result.classifier):
-        acc = {}
-        for arm in ("real only", "real + synthetic"):
-            acc[arm] = {
-                r["seed"]: r["accuracy"]
-                for r in result.classifier
-                if r["shots"] == n and r["arm"] == arm
+        acc: dict[str, dict[int, float]] = {}
+        for r in result.classifier:
+            if r["shots"] == n:
+                acc.setdefault(r["arm"], {})[r["seed"]] = r["accuracy"]
+        seeds = sorted(set.intersection(*(set(a) for a in acc.values())))
+        real = np.array([acc["real only"][s] for s in seeds])
+        row: dict[str, Any] = {
+            "shots": n,
+            "seeds": len(seeds),
+            "real_only_mean": float(real.mean()),
+            "real_only_sd": _sd(real),
+        }
+        for arm, name, prefix in (
+            ("real + synthetic", "with_synthetic", ""),
+            (FLOW_ARM, "with_flow", "flow_"),
+        ):
+            if arm not in acc:
+                continue
+            b = np.array([acc[arm][s] for s in seeds])
+            gain = b - real
+            row |= {
+                f"{name}_mean": float(b.mean()),
+                f"{name}_sd": _sd(b),
+                f"{prefix}gain_mean": float(gain.mean()),
+                f"{prefix}gain_sd": _sd(gain),
+                f"{prefix}gain_min": float(gain.min()),
+                f"{prefix}gain_max": float(gain.max()),
             }
-        seeds = sorted(set(acc["real only"]) & set(acc["real + synthetic"]))
-        a = np.array([acc["real only"][s] for s in seeds])
-        b = np.array([acc["real + synthetic"][s] for s in seeds])
-        gain = b - a
-        out.append(
-            {
-                "shots": n,
-                "seeds": len(seeds),
-                "real_only_mean": float(a.mean()),
-                "real_only_sd": _sd(a),
-                "with_synthetic_mean": float(b.mean()),
-                "with_synthetic_sd": _sd(b),
-                "gain_mean": float(gain.mean()),
-                "gain_sd": _sd(gain),
-                "gain_min": float(gain.min()),
-                "gain_max": float(gain.max()),
-            }
-        )
+        out.append(row)
     return out
 
 
@@ -653,35 +725,65 @@ def breaking_verdict(result: AugmentationResult) -> Verdict:
     )
 
 
+def _gain_word(row: dict[str, Any], prefix: str) -> str:
+    """helps (every seed gained), hurts (every seed lost) or unclear, for one N and arm."""
+    lo, hi, mean = (row[f"{prefix}gain_{k}"] for k in ("min", "max", "mean"))
+    if row["seeds"] > 1:
+        return "helps" if lo > 0 else "hurts" if hi < 0 else "unclear"
+    return "helps" if mean > 0 else "hurts" if mean < 0 else "unclear"
+
+
+def _says(word: str) -> str:
+    return "unclear" if word == "unclear" else f"it {word}"
+
+
+def _lead(words: list[str]) -> str:
+    return (
+        "Yes"
+        if all(w == "helps" for w in words)
+        else "No"
+        if all(w == "hurts" for w in words)
+        else "Not clearly"
+    )
+
+
 def classifier_verdict(result: AugmentationResult) -> Verdict | None:
-    """Beyond the brief: does augmentation help a classifier, seed by seed? None without runs."""
+    """Beyond the brief: does augmentation help a classifier, seed by seed? None without runs.
+    The Gaussian arm gives the finding; the flow arm (issue 11), where it ran, adds its own."""
     summary = classifier_summary(result)
     if not summary:
         return None
-    parts, helps = [], []
+    parts, helps, flow_helps = [], [], []
     for r in summary:
-        clear = r["gain_min"] > 0 if r["seeds"] > 1 else r["gain_mean"] > 0
-        hurts = r["gain_max"] < 0 if r["seeds"] > 1 else r["gain_mean"] < 0
-        helps.append("helps" if clear else "hurts" if hurts else "unclear")
-        parts.append(
+        helps.append(_gain_word(r, ""))
+        seeds = f"{r['seeds']} seed{'s' if r['seeds'] > 1 else ''}"
+        part = (
             f"N={r['shots']} per class: {100 * r['real_only_mean']:.1f}% "
             f"(sd {100 * r['real_only_sd']:.1f}) with real digits only, "
             f"{100 * r['with_synthetic_mean']:.1f}% (sd {100 * r['with_synthetic_sd']:.1f}) "
-            f"with synthetic ones added; paired gain {100 * r['gain_mean']:+.1f} points "
+            f"with Gaussian samples added; paired gain {100 * r['gain_mean']:+.1f} points "
             f"(from {100 * r['gain_min']:+.1f} to {100 * r['gain_max']:+.1f} over "
-            f"{r['seeds']} seed{'s' if r['seeds'] > 1 else ''}): it {helps[-1]}"
+            f"{seeds}): {_says(helps[-1])}"
         )
-    lead = (
-        "Yes"
-        if all(h == "helps" for h in helps)
-        else "No"
-        if all(h == "hurts" for h in helps)
-        else "Not clearly"
-    )
+        if "flow_gain_mean" in r:
+            flow_helps.append(_gain_word(r, "flow_"))
+            part += (
+                f"; {100 * r['with_flow_mean']:.1f}% (sd {100 * r['with_flow_sd']:.1f}) with "
+                f"flow samples added, gain {100 * r['flow_gain_mean']:+.1f} (from "
+                f"{100 * r['flow_gain_min']:+.1f} to {100 * r['flow_gain_max']:+.1f}): "
+                f"{_says(flow_helps[-1])}"
+            )
+        parts.append(part)
+    lead = _lead(helps)
+    finding = lead.lower()
+    answer = f"{lead}, with the few-shot Gaussians"
+    if flow_helps:
+        finding += f"; with the flow: {_lead(flow_helps).lower()}"
+        answer += f"; {_lead(flow_helps).lower()} with the latent flow"
     return Verdict(
         "Does augmentation help a classifier?",
-        lead.lower(),
-        f"{lead}. " + "; ".join(parts) + ". 'Helps' means every seed gained; 'hurts' means "
+        finding,
+        f"{answer}. " + "; ".join(parts) + ". 'Helps' means every seed gained; 'hurts' means "
         "every seed lost.",
     )
 
@@ -796,6 +898,8 @@ def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
             "accuracy, real only": r["real_only_mean"],
             "accuracy, with synthetic": r["with_synthetic_mean"],
             "gain": r["gain_mean"],
+            "accuracy, with flow": r.get("with_flow_mean"),
+            "flow gain": r.get("flow_gain_mean"),
         }
         for r in results["classifier"]["summary"]
     ]
@@ -815,8 +919,14 @@ def summary(result: AugmentationResult) -> list[str]:
     for r in classifier_summary(result):
         lines.append(
             f"classifier N={r['shots']}: {100 * r['real_only_mean']:.1f}% real only, "
-            f"{100 * r['with_synthetic_mean']:.1f}% with synthetic (gain "
+            f"{100 * r['with_synthetic_mean']:.1f}% with Gaussian samples (gain "
             f"{100 * r['gain_mean']:+.1f} points over {r['seeds']} seeds)"
+            + (
+                f", {100 * r['with_flow_mean']:.1f}% with flow samples (gain "
+                f"{100 * r['flow_gain_mean']:+.1f})"
+                if "with_flow_mean" in r
+                else ""
+            )
         )
     return lines
 
@@ -955,8 +1065,17 @@ def _push_section(rep: Report, result: AugmentationResult) -> None:
 
 @PAGE.section("Does augmentation help a classifier?")
 def _classifier_section(rep: Report, result: AugmentationResult) -> None:
+    from mnistlab.report import figures
+
     rep.text(_classifier_setup(result.config))
     rep.table(classifier_summary(result), caption="Test accuracy, mean and sd over seeds.")
+    for name, grid in result.classifier_grids.items():
+        rep.figure(
+            figures.sample_grid(grid, ncols=10, row_labels=[str(d) for d in range(10)]),
+            caption=f"{name}: ten of the synthetic digits of each class added to the real ones "
+            "(first seed).",
+            alt=f"synthetic digits {name}",
+        )
     rep.table(result.classifier, caption="Every run.")
 
 
@@ -965,9 +1084,18 @@ def _classifier_setup(cfg: AugmentationConfig) -> str:
         f"A small CNN (`classifier`, channels {cfg.classifier_channels}) trained for about "
         f"{cfg.classifier_steps} optimiser steps on N real digits per class, or on the same "
         f"digits plus {cfg.synthetic_ratio} x N synthetic ones per class (Gaussian samples of "
-        f"that class's few-shot autoencoder, {cfg.classifier_ae_steps} steps). Each seed draws "
-        "its own real digits; test accuracy on the test set. The synthetic digits are not "
-        "filtered by the judge, which has seen all of MNIST and would leak labels."
+        f"that class's few-shot autoencoder, {cfg.classifier_ae_steps} steps)"
+        + (
+            f", or plus as many from a class-conditional latent flow (one autoencoder with a "
+            f"{cfg.flow_latent_dim}-d code trained {cfg.flow_ae_steps} steps on the same N x 10 "
+            f"real digits, a velocity network trained {cfg.flow_steps} steps on their codes, "
+            f"guidance {cfg.flow_guidance:g})"
+            if cfg.flow_arm
+            else ""
+        )
+        + ". Each seed draws its own real digits; test accuracy on the test set. The "
+        "synthetic digits are not filtered by the judge, which has seen all of MNIST and would "
+        "leak labels, and no generator is trained with it."
     )
 
 
