@@ -132,7 +132,7 @@ def test_study_all_links_the_four_reports(tmp_path, monkeypatch):
 
     seen = []
 
-    def execute(study, config, data_dir=None, out=None, *, progress=True):
+    def execute(study, config, data_dir=None, out=None, *, progress=True, judge="v2"):
         seen.append((study, config.quick, config.seed))
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)

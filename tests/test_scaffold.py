@@ -91,3 +91,18 @@ def test_models_table_lists_each_models_test_figures():
         extra={"ae": {"train s": 3.0}},
     )
     assert rows == [{"model": "ae", "train s": 3.0, "test mse": 0.01}, {"model": "judge"}]
+
+
+def test_a_study_can_be_seen_through_the_earlier_judge(capsys):
+    from mnistlab import store
+    from mnistlab.cli import main
+    from mnistlab.commands import options
+
+    assert set(options.JUDGES) == set(store.JUDGES)
+    context = scaffold.Context("denoising", judge_version="v1", progress=False)
+    assert context.judge_meta["judge_version"] == "v1"
+    assert context.judge_meta["judge_id"].startswith("classifier-mnist-")
+    assert scaffold.Context("denoising", progress=False).judge_meta["judge_version"] == "v2"
+    # An unknown judge is a usage error before any work.
+    assert main(["study", "denoising", "--judge", "v9"]) == 2
+    assert "expected one of v1, v2, got 'v9'" in capsys.readouterr().err

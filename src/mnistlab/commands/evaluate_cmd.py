@@ -37,9 +37,7 @@ def evaluate(
         typer.Option("--data", help="Folder of the four IDX files (default: the bundled MNIST)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    judge_version: Annotated[
-        str, typer.Option("--judge", help="v2 (default) or v1, the judge of earlier results.")
-    ] = "v2",
+    judge_version: options.Judge = "v2",
     value_range: Annotated[
         str,
         typer.Option(

@@ -12,9 +12,7 @@ from mnistlab.commands import options
 
 judge_app = typer.Typer(help="The judge behind every metric: check what it can tell apart.")
 
-JudgeOpt = Annotated[
-    str, typer.Option("--judge", help="v2 (default: outlier exposure + copy descriptor) or v1.")
-]
+JudgeOpt = options.Judge
 
 
 @judge_app.command("check")

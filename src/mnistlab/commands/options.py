@@ -35,6 +35,23 @@ Progress = Annotated[
     ),
 ]
 Retrain = Annotated[bool, typer.Option("--retrain", help="Retrain cached models.")]
+JUDGES = ("v1", "v2")  # store.JUDGES' names, without importing torch to parse a line
+
+
+def _judge_version(value: str) -> str:
+    if value not in JUDGES:
+        raise typer.BadParameter(f"expected one of {', '.join(JUDGES)}, got {value!r}")
+    return value
+
+
+Judge = Annotated[
+    str,
+    typer.Option(
+        "--judge",
+        callback=_judge_version,
+        help="v2 (default: outlier exposure + copy descriptor) or v1, the earlier judge.",
+    ),
+]
 Device = Annotated[
     str,
     typer.Option(

@@ -84,6 +84,7 @@ def run_command(
     retrain: bool = False,
     progress: bool = True,
     device: str = "auto",
+    judge: str = "v2",
     **settings: str | None,
 ) -> None:
     """``mnistlab study NAME ...``: parse, run the study, print its summary and where it went."""
@@ -93,7 +94,7 @@ def run_command(
     options.use_device(device)
     values = parse_settings(name, settings)
     module, config = config_for(name, quick=quick, seed=seed, retrain=retrain, **values)
-    outcome = execute(name, config, data, out, progress=progress)
+    outcome = execute(name, config, data, out, progress=progress, judge=judge)
     if quick:
         typer.echo(QUICK_LINE)
     for line in summary_lines(name, module, outcome):
@@ -119,6 +120,7 @@ def _common_parameters() -> list[inspect.Parameter]:
         inspect.Parameter("retrain", kw, default=False, annotation=RetrainOpt),
         inspect.Parameter("progress", kw, default=True, annotation=ProgressOpt),
         inspect.Parameter("device", kw, default="auto", annotation=options.Device),
+        inspect.Parameter("judge", kw, default="v2", annotation=options.Judge),
     ]
 
 
@@ -162,6 +164,7 @@ def all_studies(
     retrain: RetrainOpt = False,
     progress: ProgressOpt = True,
     device: options.Device = "auto",
+    judge: options.Judge = "v2",
 ) -> None:
     """Run every study into subfolders of --out and write index.html linking the reports."""
     options.use_device(device)
@@ -176,7 +179,7 @@ def all_studies(
         for name, entry in STUDIES.items():
             _, config = config_for(name, quick=quick, seed=seed, retrain=retrain)
             typer.echo(f"[all] {name}", err=True)
-            done = execute(name, config, data, tmp / name, progress=progress)
+            done = execute(name, config, data, tmp / name, progress=progress, judge=judge)
             first = done.verdicts[0].answer if done.verdicts else ""
             summary = f"{done.result.seconds:.0f} s. " + (
                 first.split(". ")[0] + "." if first else ""

@@ -141,6 +141,7 @@ def run_study(
     data: str | Path | None = None,
     quick: bool = False,
     progress: bool = True,
+    judge: str = "v2",
     **overrides: Any,
 ) -> Path:
     """Run study ``name`` and write its report; returns the report's path.
@@ -151,4 +152,4 @@ def run_study(
     from mnistlab.studies.scaffold import execute
 
     _, config = config_for(name, quick=quick, **overrides)
-    return execute(name, config, data, out, progress=progress).report
+    return execute(name, config, data, out, progress=progress, judge=judge).report

@@ -52,6 +52,7 @@ class Context:
     study: str
     data_dir: str | Path | None = None
     progress: bool = True
+    judge_version: str = "v2"  # "v1": the judge of earlier results, for comparisons
     log: Callable[[str], None] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -67,8 +68,8 @@ class Context:
     def judge_and_meta(self) -> tuple[Any, dict[str, Any]]:
         from mnistlab import store
 
-        self.log("judge: loading")
-        return store.load_judge(self.data, progress=self.progress)
+        self.log(f"judge {self.judge_version}: loading")
+        return store.load_judge(self.data, version=self.judge_version, progress=self.progress)
 
     @property
     def judge(self) -> Any:
@@ -299,18 +300,21 @@ def execute(
     out: str | Path | None = None,
     *,
     progress: bool = True,
+    judge: str = "v2",
 ) -> Outcome:
     """Run ``study`` with ``config`` and write its outputs into ``out`` (default
     ``runs/<time>-<study>``), claimed before the work and filled atomically: a failed run leaves
-    it as it was."""
+    it as it was. ``judge``: "v2", or "v1" to see a study through the earlier judge's eyes."""
+    from mnistlab import store
     from mnistlab.fileio import OutputFolder
     from mnistlab.studies import module_of
 
     module = module_of(study)
+    store.check_judge_version(judge)
     folder = OutputFolder(out, study)
     with folder as tmp:
         t0 = time.perf_counter()
-        result = module.run(config, Context(study, data_dir, progress))
+        result = module.run(config, Context(study, data_dir, progress, judge))
         if not getattr(result, "seconds", 0):
             result.seconds = time.perf_counter() - t0
         verdicts, page = write_outputs(module, study, result, Path(tmp))
