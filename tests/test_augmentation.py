@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mnistlab.errors import DataError
-from mnistlab.metrics import SetScores
+from mnistlab.metrics import FewShotScorer, SetScores
 from mnistlab.studies import augmentation as aug
 from mnistlab.studies import scaffold
 
@@ -163,17 +163,17 @@ QUESTIONS = [
 TASK5 = QUESTIONS[3]
 
 
-def _set(recognised=0.9, novelty=0.5, ink=0.13, vendi=2.0):
+def _set(recognised=0.9, novelty=0.5, ink=0.13, vendi=2.0, ci=None):
     return SetScores(
         n=100, recognised=recognised, p_digit=recognised, diversity=5.0, vendi=vendi,
-        novelty=novelty, nn_distance=5.0, ink=ink,
+        novelty=novelty, nn_distance=5.0, ink=ink, ci=ci or {},
     )  # fmt: skip
 
 
-def _row(scale, recognised, ink=0.13, novelty=None):
+def _row(scale, recognised, ink=0.13, novelty=None, ci=None):
     novelty = (0.1 if scale == 0 else 0.6) if novelty is None else novelty
     return {"scale": scale, "latent_distance": 5.0 * scale} | dataclasses.asdict(
-        _set(recognised=recognised, novelty=novelty, ink=ink)
+        _set(recognised=recognised, novelty=novelty, ink=ink, ci=ci)
     )
 
 
@@ -258,6 +258,33 @@ def test_novelty_verdict_follows_the_reconstructions():
     no_zero = made_up(shots=[_shot([_row(1.0, 1.0)])])  # no scale 0: nothing to compare with
     v = aug.novelty_verdict(no_zero)
     assert v.finding == "not measured" and v.answer.startswith("Only for some settings")
+
+
+def test_novelty_verdict_weighs_the_spread():
+    def shot(gaussian_ci, recon_ci):
+        gaussian = _set(novelty=0.30, ci={"novelty": gaussian_ci})
+        return _shot([_row(0.0, 1.0, novelty=0.25, ci={"novelty": recon_ci})], gaussian=gaussian)
+
+    apart = aug.novelty_verdict(made_up(shots=[shot((0.28, 0.32), (0.23, 0.27))]))
+    assert apart.finding == "yes" and "0.30 (0.28-0.32) against 0.25 (0.23-0.27)" in apart.answer
+    # Higher, but inside the spread: not called newer.
+    close = aug.novelty_verdict(made_up(shots=[shot((0.20, 0.40), (0.15, 0.35))]))
+    assert close.finding == "no" and "or not by more than the spread" in close.answer
+
+
+def test_few_shot_scores_carry_bootstrap_intervals(small):
+    from mnistlab import store
+
+    judge, _ = store.load_judge(small, progress=False)
+    eights = small.x_train[small.y_train == 8]
+    scorer = FewShotScorer(judge, 8, eights[:10], small.x_test[small.y_test == 8])
+    copies = scorer.score(eights[:10])
+    assert copies.novelty == 0 and copies.ci["novelty"] == (0.0, 0.0)
+    fresh = scorer.score(small.x_test[small.y_test == 8])
+    lo, hi = fresh.ci["novelty"]
+    assert lo <= fresh.novelty <= hi and 0 < hi - lo < 0.5
+    lo, hi = fresh.ci["recognised"]
+    assert lo <= fresh.recognised <= hi <= 1
 
 
 def test_task5_verdict_does_not_call_blobs_digits():

@@ -80,5 +80,6 @@ def test_few_shot_scorer_on_real_digits(judge, mnist):
     noise = scorer.score(np.random.default_rng(0).random((50, 28, 28), dtype=np.float32))
     assert noise.recognised < 0.5 and noise.novelty > 0.99
     assert set(fresh.as_dict()) == {
-        "n", "recognised", "p_digit", "diversity", "vendi", "novelty", "nn_distance", "ink",
+        "n", "recognised", "p_digit", "diversity", "vendi", "novelty", "nn_distance", "ink", "ci",
     }  # fmt: skip
+    assert set(fresh.ci) == {"recognised", "novelty"}

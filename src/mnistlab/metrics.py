@@ -608,8 +608,10 @@ class SetScores:
     # Mean pixel value in [0, 1]; strokes cover about 0.13 of a real digit. A judge may label
     # saturated blobs as a digit (8s most of all): ink tells them apart without the judge.
     ink: float
+    # 95% bootstrap intervals (``spread``) of the per-image means: recognised, novelty
+    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -640,15 +642,21 @@ class FewShotScorer:
         probs, feats, desc = models.judge_all(self.judge, images)
         dist = nearest(desc, self.train_descriptors_, k=1, exclude_self=exclude_self)[0]
         d = np.asarray(dist, dtype=np.float64).reshape(len(images), -1)[:, 0]  # (n,)
+        per_image = {
+            "recognised": (probs.argmax(1) == self.digit).astype(np.float64),
+            "novelty": novelty(d, self.reference_distances_),
+        }
+        counts = spread.resample_counts(len(images), spread.BOOTSTRAP, seed=0)
         return SetScores(
             n=len(images),
-            recognised=float((probs.argmax(1) == self.digit).mean()),
+            recognised=float(per_image["recognised"].mean()),
             p_digit=float(probs[:, self.digit].mean()),
             diversity=mean_pairwise_distance(feats[:1000]),  # 1,000 rows bound the (n, n) matrix
             vendi=vendi_score(feats),
-            novelty=float(novelty(d, self.reference_distances_).mean()),
+            novelty=float(per_image["novelty"].mean()),
             nn_distance=float(d.mean()),
             ink=float(as_images(images).mean()),
+            ci=spread.mean_intervals(per_image, counts),
         )
 
 

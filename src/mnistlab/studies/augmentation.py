@@ -643,35 +643,55 @@ def diversity_verdict(result: AugmentationResult) -> Verdict:
     )
 
 
+def _clearly_newer(gaussian: SetScores, recon: dict[str, Any]) -> bool:
+    """Whether the Gaussian samples' novelty is above the plain reconstructions' by more than
+    the spread: their 95% bootstrap intervals apart (the point values where either has none)."""
+    lo_hi = gaussian.ci.get("novelty"), (recon.get("ci") or {}).get("novelty")
+    if None in lo_hi:
+        return gaussian.novelty > recon["novelty"]
+    (g_lo, _), (_, r_hi) = lo_hi
+    return g_lo > r_hi
+
+
 def novelty_verdict(result: AugmentationResult) -> Verdict:
-    """Are the Gaussian samples newer than the autoencoder's plain reconstructions (scale 0)?"""
+    """Are the Gaussian samples newer than the autoencoder's plain reconstructions (scale 0), by
+    more than the spread of either?"""
     parts = []
     for s in result.shots:
         recon = s.perturbation[0] if s.perturbation and s.perturbation[0]["scale"] == 0 else None
         ref = result.real.get(s.digit)
         txt = f"digit {s.digit}, N={shot_label(s.shots)}: {s.gaussian.novelty:.2f}"
+        if "novelty" in s.gaussian.ci:
+            lo, hi = s.gaussian.ci["novelty"]
+            txt += f" ({lo:.2f}-{hi:.2f})"
         if recon is not None:
-            txt += f" against {recon['novelty']:.2f} for the plain reconstructions"
+            txt += f" against {recon['novelty']:.2f}"
+            if "novelty" in (recon.get("ci") or {}):
+                lo, hi = recon["ci"]["novelty"]
+                txt += f" ({lo:.2f}-{hi:.2f})"
+            txt += " for the plain reconstructions"
         if ref is not None and s.shots == result.config.shots[0]:
             txt += f" and {ref.novelty:.2f} for real test digits"
         parts.append(txt)
     newer = [
-        s.gaussian.novelty > s.perturbation[0]["novelty"]
+        _clearly_newer(s.gaussian, s.perturbation[0])
         for s in result.shots
         if s.perturbation and s.perturbation[0]["scale"] == 0
     ]
     finding = _share(newer) if newer else "not measured"
     lead = {
         "yes": "Yes: the Gaussian samples lie further from the N training digits than the "
-        "autoencoder's plain reconstructions of them do",
+        "autoencoder's plain reconstructions of them do, by more than the spread",
         "no": "No: the Gaussian samples lie no further from the N training digits than the plain "
-        "reconstructions do",
+        "reconstructions do, or not by more than the spread",
     }.get(finding, "Only for some settings")
     return Verdict(
         "Are the synthetic digits new?",
         finding,
         f"{lead}. Novelty against the N training digits (0 = a copy, 0.5 = as far as a fresh "
-        "real digit of the class): " + "; ".join(parts) + ".",
+        "real digit of the class), with 95% bootstrap intervals over the samples: "
+        + "; ".join(parts)
+        + ".",
     )
 
 
