@@ -94,7 +94,7 @@ def test_cli_judge_check_prints_writes_a_report_and_refuses_unknown_judges(tmp_p
     assert html.index("<img") < html.index("<table")  # the sets are shown before the numbers
     assert (out / "check.csv").is_file()
     assert main(["judge", "check", "--judge", "v3", "--out", str(tmp_path / "x")]) == 2
-    assert "unknown judge 'v3'" in capsys.readouterr().err
+    assert "expected one of v1, v2, got 'v3'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 
