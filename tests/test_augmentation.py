@@ -159,6 +159,7 @@ QUESTIONS = [
     "Are the synthetic digits new?",
     "How far must the latents be pushed before the judge stops recognising the digit?",
     "Does augmentation help a classifier?",
+    "Does augmentation with the latent flow help a classifier?",
 ]
 TASK5 = QUESTIONS[3]
 
@@ -214,8 +215,8 @@ def made_up(shots=None, real=None, classifier=(0.02, 0.03)):
 
 
 def test_verdicts_ask_the_same_questions_in_order():
-    verdicts = aug.verdicts(made_up())
-    assert [v.question for v in verdicts] == QUESTIONS
+    verdicts = aug.verdicts(made_up())  # no flow arm: no sixth question
+    assert [v.question for v in verdicts] == QUESTIONS[:5]
     assert all(v.answer for v in verdicts)
     assert not [v.finding for v in verdicts if any(ch.isdigit() for ch in v.finding)]
     # Without classifier runs there is no fifth question.
@@ -316,27 +317,35 @@ def test_task5_verdict_where_recognition_breaks_or_never_starts():
 
 def test_classifier_verdict_follows_every_seed():
     v = aug.classifier_verdict(made_up(classifier=(0.02, 0.03)))
-    assert v.finding == "yes" and v.answer.startswith("Yes, with the few-shot Gaussians. N=10 ")
+    assert v.finding == "yes" and v.answer.startswith("Yes. N=10 per class: 60.0%")
     assert "paired gain +2.5 points (from +2.0 to +3.0 over 2 seeds): it helps" in v.answer
     assert aug.classifier_verdict(made_up(classifier=(-0.02, -0.01))).finding == "no"
     assert aug.classifier_verdict(made_up(classifier=(-0.02, 0.03))).finding == "not clearly"
     assert aug.classifier_verdict(made_up(classifier=())) is None
 
 
-def test_classifier_verdict_judges_the_flow_arm_on_its_own_seeds():
+def test_flow_arm_has_its_own_verdict_on_its_own_seeds():
     result = made_up()
     result.classifier = _classifier((0.02, 0.03), flow_gains=(-0.01, 0.04))
-    v = aug.classifier_verdict(result)
-    assert v.finding == "yes; with the flow: not clearly"
-    assert "61.5% (sd 3.5) with flow samples added, gain +1.5 (from -1.0 to +4.0): unclear" in (
-        v.answer
-    )
+    v = aug.flow_classifier_verdict(result)
+    assert v.finding == "not clearly" and v.question == QUESTIONS[5]
+    assert "61.5% (sd 3.5) with flow samples added" in v.answer
+    assert "+1.5 points (from -1.0 to +4.0 over 2 seeds): unclear" in v.answer
+    assert "the Gaussian samples' gain: +2.5" in v.answer
+    assert aug.classifier_verdict(result).finding == "yes"  # the Gaussian arm's, as before
     row = aug.classifier_summary(result)[0]
-    assert row["flow_gain_mean"] == pytest.approx(0.015) and row["gain_mean"] == pytest.approx(
-        0.025
-    )
+    assert row["flow_gain_mean"] == pytest.approx(0.015)
+    assert row["gain_mean"] == pytest.approx(0.025)
+    # A flow run missing for one seed changes nothing of the Gaussian arm's figures.
+    result.classifier = result.classifier[:-1]
+    summary = aug.classifier_summary(result)[0]
+    assert summary["flow_seeds"] == 1 and summary["seeds"] == 2
+    assert {k: summary[k] for k in row if not k.startswith(("flow_", "with_flow"))} == {
+        k: row[k] for k in row if not k.startswith(("flow_", "with_flow"))
+    }
     result.classifier = _classifier((0.02, 0.03), flow_gains=(0.05, 0.06))
-    assert aug.classifier_verdict(result).finding == "yes; with the flow: yes"
+    assert aug.flow_classifier_verdict(result).finding == "yes"
+    assert aug.flow_classifier_verdict(made_up()) is None  # no flow arm, no question
 
 
 def test_numbers_tables_and_report_of_a_made_up_result():

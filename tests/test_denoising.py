@@ -97,6 +97,7 @@ def made_up(
     clean_accuracy=0.99,
     own_level_best=True,
     factors=(0.5, 0.7, 0.9),
+    flips=None,
 ):
     """A DenoisingResult with small numbers, no model behind it."""
     config = denoising.DenoisingConfig(noise_factors=factors)
@@ -107,6 +108,7 @@ def made_up(
             history=[{"epoch": 1, "train_loss": 0.2, "val_loss": 0.21}],
             noisy=_figures(1.5, noisy_accuracy, psnr=10.0, ssim=0.3),
             denoised=_figures(b, denoised_accuracy),
+            judge_flips=flips or {},
         )
         for f, b in zip(config.noise_factors, bce, strict=True)
     ]
@@ -154,17 +156,23 @@ def test_readable_verdict_follows_the_accuracies():
     free = denoising.readable_verdict(made_up(noisy_accuracy=0.99, clean_accuracy=0.99))
     assert free.finding == "noise costs nothing"
     # On 1,000 images, 50.0% against 51.5% is inside the spread: the verdict does not call it.
-    close = denoising.readable_verdict(made_up(noisy_accuracy=0.5, denoised_accuracy=0.515))
+    # The same 1,000 images read twice: 55 right only once denoised, 40 only while noisy is
+    # within the spread (McNemar's exact p = 0.15); 410 against 10 is not.
+    flips = {"noisy_only": 40, "denoised_only": 55}
+    close = denoising.readable_verdict(
+        made_up(noisy_accuracy=0.5, denoised_accuracy=0.515, flips=flips)
+    )
     assert close.finding == "too close to tell" and "+1.5 points" in close.answer
-    assert "46.9-53.1% noisy" in close.answer  # the Wilson interval of 500 / 1,000
+    assert "McNemar's p = 0.15" in close.answer
+    flips = {"noisy_only": 10, "denoised_only": 410}
+    apart = denoising.readable_verdict(made_up(flips=flips))
+    assert apart.finding == "denoising helps" and "p = 3.2e-107" in apart.answer
 
 
-def test_proportion_intervals_cover_the_share_and_shrink_with_n():
-    lo, hi = spread.proportion_interval(0.5, 1_000)
-    assert lo < 0.5 < hi and hi - lo == pytest.approx(0.062, abs=0.001)  # 2 x 1.96 x 0.0158
-    lo10k, hi10k = spread.proportion_interval(0.5, 10_000)
-    assert hi10k - lo10k == pytest.approx((hi - lo) / 10**0.5, rel=0.01)
-    assert spread.proportion_interval(1.0, 100)[1] == 1.0  # never past 1
+def test_mcnemar_counts_only_the_discordant_pairs():
+    assert spread.mcnemar(0, 0) == 1.0
+    assert spread.mcnemar(40, 55) == spread.mcnemar(55, 40) == pytest.approx(0.150, abs=0.001)
+    assert spread.mcnemar(0, 10) == pytest.approx(2 * 0.5**10)  # all ten flips one way
 
 
 def test_level_verdict_follows_the_order_of_the_bces():

@@ -71,6 +71,9 @@ def test_json_has_exactly_the_metric_keys(capsys, tmp_path, data_dir, small):
     assert code == 0
     scores = json.loads(out)
     assert list(scores) == [*KEYS, "ci"]
+    # The keys other tools read, pinned here, not taken from the library:
+    line = "n quality novelty diversity fid precision recall density coverage near_copy_rate ci"
+    assert " ".join(scores) == line
     assert scores["n"] == 40
     # Every headline number but diversity has its 95% bootstrap interval around it.
     assert set(scores["ci"]) == set(KEYS) - {"n", "diversity"}

@@ -90,7 +90,8 @@ def test_models_table_lists_each_models_test_figures():
         "caption",
         extra={"ae": {"train s": 3.0}},
     )
-    assert rows == [{"model": "ae", "train s": 3.0, "test mse": 0.01}, {"model": "judge"}]
+    assert rows == [{"model": "ae", "test mse": 0.01, "train s": 3.0}, {"model": "judge"}]
+    assert list(rows[0]) == ["model", "test mse", "train s"]
 
 
 def test_a_study_can_be_seen_through_the_earlier_judge(capsys):

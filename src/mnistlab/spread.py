@@ -133,14 +133,14 @@ def clearly_different(a: Sequence[float], b: Sequence[float], level: float = LEV
     return d["n"] > 1 and (d["lo"] > 0 or d["hi"] < 0)
 
 
-def proportion_interval(p: float, n: int, level: float = LEVEL) -> tuple[float, float]:
-    """The Wilson ``level`` interval of a share ``p`` measured on ``n`` items (an accuracy on n
-    test images), from scipy's binomial test."""
+def mcnemar(only_a: int, only_b: int) -> float:
+    """Two-sided p-value of McNemar's exact test: whether two shares measured on the same items
+    differ, from the items counted by only one of them (``only_a``, ``only_b``); scipy's binomial
+    test of ``only_b`` out of the discordant pairs against 1/2. 1.0 when none differ."""
     from scipy import stats
 
-    k = min(n, max(0, round(p * n)))
-    ci = stats.binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
-    return float(ci.low), float(ci.high)
+    n = only_a + only_b
+    return 1.0 if n == 0 else float(stats.binomtest(only_b, n, 0.5).pvalue)
 
 
 def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:

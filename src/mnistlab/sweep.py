@@ -222,9 +222,12 @@ def run_tasks(
 
 
 def numeric_leaves(obj: Any, path: str = "") -> Iterable[tuple[str, float]]:
-    """(path, value) for every number under obj: dict keys joined by '/', list items by index."""
+    """(path, value) for every number under obj: dict keys joined by '/', list items by index.
+    A run's own bootstrap intervals (``ci`` keys) are left out: the sweep gives its own spread."""
     if isinstance(obj, dict):
         for k, v in obj.items():
+            if k == "ci":
+                continue
             yield from numeric_leaves(v, f"{path}/{k}" if path else str(k))
     elif isinstance(obj, list):
         for i, v in enumerate(obj):

@@ -53,6 +53,7 @@ AE_BATCH = 128  # the few-shot autoencoders' batch size
 CLASSIFIER_BATCH = 64
 FLOW_BATCH = FlowConfig.batch_size  # the velocity network's batch size
 FLOW_ARM = "real + flow"  # issue 11's third arm
+GRID_PER_CLASS = 10  # synthetic digits of each class shown per arm and N
 REAL_PER_DIGIT = 1000  # real test digits of the class: the reference row and novelty's scale
 
 
@@ -102,6 +103,8 @@ class AugmentationConfig(scaffold.Quick):
             raise ValueError("digits must lie in 0..9")
         if any(s is not None and s < 2 for s in (*self.shots, *self.classifier_shots)):
             raise ValueError("every N must be at least 2 (a Gaussian needs two latents)")
+        if self.synthetic_ratio < 1:
+            raise ValueError("synthetic_ratio must be at least 1 synthetic digit per real one")
 
     # The --quick preset: small enough for the tests (at most 90 s on 2 cores).
     QUICK: ClassVar[dict[str, Any]] = {
@@ -221,19 +224,37 @@ def train_few_shot_ae(
     """The autoencoder of ``n`` training images of ``digit``; cached. Returns (model, meta, idx)."""
     idx = few_shot_indices(data.y_train, digit, n, seed)
     test_idx = np.flatnonzero(data.y_test == digit)[:500]  # the trainer's test figures
-    ds = _dataset(
-        data.x_train[idx], data.y_train[idx], data.x_test[test_idx], data.y_test[test_idx],
-        f"{data.source}: {len(idx)} images of digit {digit}",
-    )  # fmt: skip
-    model, meta = store.get_trained(
-        "ae",
-        ds,
-        {"latent_dim": config.latent_dim},
-        _ae_train_config(len(idx), steps, seed),
-        retrain=config.retrain,
-        progress=False,  # hundreds of tiny epochs: the study's own bar reports progress
+    what = f"{len(idx)} images of digit {digit}"
+    model, meta = _small_ae(
+        data, idx, test_idx, what, config.latent_dim, steps, seed, config.retrain
     )
     return model, meta, idx
+
+
+def _small_ae(
+    data: mdata.Dataset,
+    idx: np.ndarray,
+    test_idx: np.ndarray,
+    what: str,
+    latent_dim: int,
+    steps: int,
+    seed: int,
+    retrain: bool,
+) -> tuple[Any, dict[str, Any]]:
+    """An autoencoder of about ``steps`` optimiser steps on the training images ``idx`` (all of
+    them, no validation split), with the test images ``test_idx`` for its test figures; cached."""
+    ds = _dataset(
+        data.x_train[idx], data.y_train[idx], data.x_test[test_idx], data.y_test[test_idx],
+        f"{data.source}: {what}",
+    )  # fmt: skip
+    return store.get_trained(
+        "ae",
+        ds,
+        {"latent_dim": latent_dim},
+        _ae_train_config(len(idx), steps, seed),
+        retrain=retrain,
+        progress=False,  # hundreds of tiny epochs: the study's own bar reports progress
+    )
 
 
 def gaussian_digits(model: Any, z: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -277,7 +298,7 @@ class AugmentationResult:
     shots: list[ShotResult]
     classifier: list[dict[str, Any]]  # shots, seed, arm, accuracy, n_real, n_synthetic
     seconds: float = 0.0
-    # "arm, N=n" -> ten synthetic digits of each class (100, 28, 28) uint8, the first seed's
+    # "arm, N=n" -> the first seed's synthetic digits, up to ten a class: (10, k, 28, 28) uint8
     classifier_grids: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -437,8 +458,8 @@ def classifier_experiment(
         n_real = len(arms["real only"][0])
         for arm, (x, _) in arms.items():
             if arm != "real only" and f"{arm}, N={n}" not in grids:
-                per_class = x[n_real:].reshape(10, -1, 28, 28)[:, :10]
-                grids[f"{arm}, N={n}"] = per_class.reshape(-1, 28, 28)
+                per_class = x[n_real:].reshape(10, -1, 28, 28)[:, :GRID_PER_CLASS]
+                grids[f"{arm}, N={n}"] = per_class
         for arm, (x, y) in arms.items():
             ds = _dataset(x, y, x_test, y_test, f"{data.source}: {arm}, N={n}, seed {seed}")
             accuracy, epochs = train_classifier(ds, config, seed)
@@ -463,9 +484,10 @@ def classifier_arms(
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """arm -> (images uint8, labels): N real digits per class ("real only"), and the same plus
     ``synthetic_ratio * N`` Gaussian samples of each class's few-shot autoencoder."""
-    xs, ys, xg, yg = [], [], [], []
+    idxs, xs, ys, xg, yg = [], [], [], [], []
     for digit in range(10):
         model, _, idx = train_few_shot_ae(data, digit, n, config, seed, config.classifier_ae_steps)
+        idxs.append(idx)
         xs.append(data.x_train[idx])
         ys.append(np.full(len(idx), digit, dtype=np.uint8))
         z = models.encode(model, data.x_train[idx])
@@ -478,36 +500,31 @@ def classifier_arms(
         "real + synthetic": (np.concatenate([x_real, *xg]), np.concatenate([y_real, *yg])),
     }
     if config.flow_arm:
-        xf = flow_digits(data, x_real, y_real, config, n, seed)
+        xf = flow_digits(data, np.concatenate(idxs), config, n, seed)
         yf = np.repeat(np.arange(10, dtype=np.uint8), config.synthetic_ratio * n)
         arms[FLOW_ARM] = (np.concatenate([x_real, xf]), np.concatenate([y_real, yf]))
     return arms
 
 
 def flow_digits(
-    data: mdata.Dataset,
-    x_real: np.ndarray,
-    y_real: np.ndarray,
-    config: AugmentationConfig,
-    n: int,
-    seed: int,
+    data: mdata.Dataset, idx: np.ndarray, config: AugmentationConfig, n: int, seed: int
 ) -> np.ndarray:
     """``synthetic_ratio * n`` digits of each class, uint8 (10 k, 28, 28) in class order, from a
-    latent flow on the codes of one autoencoder trained on the real digits (x_real, y_real)
-    alone; both cached."""
+    latent flow on the codes of one autoencoder trained on the real digits ``idx`` (n of each
+    class) alone; both cached."""
     test_idx = np.arange(min(1_000, len(data.x_test)))  # the trainer's test figures
-    ds = _dataset(
-        x_real, y_real, data.x_test[test_idx], data.y_test[test_idx],
-        f"{data.source}: {n} images of each digit, seed {seed}",
-    )  # fmt: skip
-    model, _ = store.get_trained(
-        "ae",
-        ds,
-        {"latent_dim": config.flow_latent_dim},
-        _ae_train_config(len(x_real), config.flow_ae_steps, seed),
-        retrain=config.retrain,
-        progress=False,
+    what = f"{n} images of each digit, seed {seed}"
+    model, _ = _small_ae(
+        data,
+        idx,
+        test_idx,
+        what,
+        config.flow_latent_dim,
+        config.flow_ae_steps,
+        seed,
+        config.retrain,
     )
+    x_real, y_real = data.x_train[idx], data.y_train[idx]
     batches = math.ceil(len(x_real) / FLOW_BATCH)  # the velocity network's steps per epoch
     flow = LatentFlow(
         model,
@@ -515,6 +532,7 @@ def flow_digits(
         hidden=config.flow_hidden,
         epochs=max(1, math.ceil(config.flow_steps / batches)),
         random_state=seed,
+        cache=not config.retrain,
     ).fit(x_real, y_real.astype(np.int64))
     k = config.synthetic_ratio * n
     return np.concatenate(
@@ -554,30 +572,31 @@ def _sd(values: np.ndarray) -> float:
 
 def classifier_summary(result: AugmentationResult) -> list[dict[str, Any]]:
     """Mean and spread of the test accuracy per N and arm, and the paired gain of each arm with
-    synthetic digits over real digits alone (``gain_*`` for the Gaussian arm, ``flow_gain_*``
-    for the flow's, where it ran)."""
+    synthetic digits over real digits alone, on the seeds the two share (``gain_*`` for the
+    Gaussian arm, ``flow_gain_*`` for the flow's, where it ran)."""
     out = []
     for n in dict.fromkeys(r["shots"] for r in result.classifier):
         acc: dict[str, dict[int, float]] = {}
         for r in result.classifier:
             if r["shots"] == n:
                 acc.setdefault(r["arm"], {})[r["seed"]] = r["accuracy"]
-        seeds = sorted(set.intersection(*(set(a) for a in acc.values())))
-        real = np.array([acc["real only"][s] for s in seeds])
-        row: dict[str, Any] = {
-            "shots": n,
-            "seeds": len(seeds),
-            "real_only_mean": float(real.mean()),
-            "real_only_sd": _sd(real),
-        }
+        row: dict[str, Any] = {"shots": n}
         for arm, name, prefix in (
             ("real + synthetic", "with_synthetic", ""),
             (FLOW_ARM, "with_flow", "flow_"),
         ):
             if arm not in acc:
                 continue
+            seeds = sorted(set(acc["real only"]) & set(acc[arm]))
+            real = np.array([acc["real only"][s] for s in seeds])
             b = np.array([acc[arm][s] for s in seeds])
             gain = b - real
+            if arm == "real + synthetic":
+                row |= {
+                    "seeds": len(seeds),
+                    "real_only_mean": float(real.mean()),
+                    "real_only_sd": _sd(real),
+                }
             row |= {
                 f"{name}_mean": float(b.mean()),
                 f"{name}_sd": _sd(b),
@@ -586,6 +605,8 @@ def classifier_summary(result: AugmentationResult) -> list[dict[str, Any]]:
                 f"{prefix}gain_min": float(gain.min()),
                 f"{prefix}gain_max": float(gain.max()),
             }
+            if prefix:
+                row[f"{prefix}seeds"] = len(seeds)
         out.append(row)
     return out
 
@@ -768,16 +789,16 @@ def _lead(words: list[str]) -> str:
 
 
 def classifier_verdict(result: AugmentationResult) -> Verdict | None:
-    """Beyond the brief: does augmentation help a classifier, seed by seed? None without runs.
-    The Gaussian arm gives the finding; the flow arm (issue 11), where it ran, adds its own."""
+    """Beyond the brief: does augmentation with the few-shot Gaussians help a classifier, seed by
+    seed? None without runs."""
     summary = classifier_summary(result)
     if not summary:
         return None
-    parts, helps, flow_helps = [], [], []
+    parts, helps = [], []
     for r in summary:
         helps.append(_gain_word(r, ""))
         seeds = f"{r['seeds']} seed{'s' if r['seeds'] > 1 else ''}"
-        part = (
+        parts.append(
             f"N={r['shots']} per class: {100 * r['real_only_mean']:.1f}% "
             f"(sd {100 * r['real_only_sd']:.1f}) with real digits only, "
             f"{100 * r['with_synthetic_mean']:.1f}% (sd {100 * r['with_synthetic_sd']:.1f}) "
@@ -785,26 +806,41 @@ def classifier_verdict(result: AugmentationResult) -> Verdict | None:
             f"(from {100 * r['gain_min']:+.1f} to {100 * r['gain_max']:+.1f} over "
             f"{seeds}): {_says(helps[-1])}"
         )
-        if "flow_gain_mean" in r:
-            flow_helps.append(_gain_word(r, "flow_"))
-            part += (
-                f"; {100 * r['with_flow_mean']:.1f}% (sd {100 * r['with_flow_sd']:.1f}) with "
-                f"flow samples added, gain {100 * r['flow_gain_mean']:+.1f} (from "
-                f"{100 * r['flow_gain_min']:+.1f} to {100 * r['flow_gain_max']:+.1f}): "
-                f"{_says(flow_helps[-1])}"
-            )
-        parts.append(part)
     lead = _lead(helps)
-    finding = lead.lower()
-    answer = f"{lead}, with the few-shot Gaussians"
-    if flow_helps:
-        finding += f"; with the flow: {_lead(flow_helps).lower()}"
-        answer += f"; {_lead(flow_helps).lower()} with the latent flow"
     return Verdict(
         "Does augmentation help a classifier?",
-        finding,
-        f"{answer}. " + "; ".join(parts) + ". 'Helps' means every seed gained; 'hurts' means "
+        lead.lower(),
+        f"{lead}. " + "; ".join(parts) + ". 'Helps' means every seed gained; 'hurts' means "
         "every seed lost.",
+    )
+
+
+def flow_classifier_verdict(result: AugmentationResult) -> Verdict | None:
+    """Issue 11: does augmentation with the latent flow's digits help the same classifier, seed
+    by seed? None where the flow arm did not run."""
+    summary = [r for r in classifier_summary(result) if "flow_gain_mean" in r]
+    if not summary:
+        return None
+    parts, helps = [], []
+    for r in summary:
+        helps.append(_gain_word({**r, "seeds": r["flow_seeds"]}, "flow_"))
+        versus = (
+            f"; the Gaussian samples' gain: {100 * r['gain_mean']:+.1f}" if "gain_mean" in r else ""
+        )
+        parts.append(
+            f"N={r['shots']} per class: {100 * r['with_flow_mean']:.1f}% "
+            f"(sd {100 * r['with_flow_sd']:.1f}) with flow samples added, paired gain over real "
+            f"digits alone {100 * r['flow_gain_mean']:+.1f} points (from "
+            f"{100 * r['flow_gain_min']:+.1f} to {100 * r['flow_gain_max']:+.1f} over "
+            f"{r['flow_seeds']} seed{'s' if r['flow_seeds'] > 1 else ''}): "
+            f"{_says(helps[-1])}{versus}"
+        )
+    lead = _lead(helps)
+    return Verdict(
+        "Does augmentation with the latent flow help a classifier?",
+        lead.lower(),
+        f"{lead}. The flow is fitted on the same N real digits per class (one autoencoder on "
+        "all of them, a class-conditional flow on their codes). " + "; ".join(parts) + ".",
     )
 
 
@@ -816,6 +852,7 @@ def verdicts(result: AugmentationResult) -> list[Verdict]:
         novelty_verdict(result),
         breaking_verdict(result),
         classifier_verdict(result),
+        flow_classifier_verdict(result),
     ]
     return [v for v in found if v is not None]
 
@@ -829,10 +866,10 @@ def shot_rows(result: AugmentationResult) -> list[dict[str, Any]]:
     """One row per digit, N and image set (training digits, Gaussian samples, real test digits)."""
     rows = []
     for digit, ref in result.real.items():
-        rows.append({"digit": digit, "N": "", "set": "real test digits", **ref.as_dict()})
+        rows.append({"digit": digit, "N": "", "set": "real test digits", **_flat(ref.as_dict())})
     for s in result.shots:
         for name, sc in (("training digits", s.training_set), ("Gaussian samples", s.gaussian)):
-            rows.append({"digit": s.digit, "N": shot_label(s.shots), "set": name, **sc.as_dict()})
+            rows.append({**_shot_key(s), "set": name, **_flat(sc.as_dict())})
     rows.sort(key=lambda r: (r["digit"], r["set"] != "real test digits"))
     return rows
 
@@ -844,7 +881,15 @@ def _shot_key(s: ShotResult) -> dict[str, Any]:
 
 @PAGE.csv("perturbation")
 def perturbation_rows(result: AugmentationResult) -> list[dict[str, Any]]:
-    return [{**_shot_key(s), **row} for s in result.shots for row in s.perturbation]
+    return [{**_shot_key(s), **_flat(row)} for s in result.shots for row in s.perturbation]
+
+
+def _flat(scores: dict[str, Any]) -> dict[str, Any]:
+    """A row of scores for a table: the 95% intervals as ``<score>_lo`` and ``<score>_hi``."""
+    row = {k: v for k, v in scores.items() if k != "ci"}
+    for key, (lo, hi) in (scores.get("ci") or {}).items():
+        row |= {f"{key}_lo": lo, f"{key}_hi": hi}
+    return row
 
 
 @PAGE.csv("breaking_point")
@@ -860,6 +905,11 @@ def breaking_rows(result: AugmentationResult) -> list[dict[str, Any]]:
     ]
 
 
+@PAGE.csv("classifier")
+def classifier_rows(result: AugmentationResult) -> list[dict[str, Any]]:
+    return result.classifier
+
+
 @PAGE.csv("history")
 def history_rows(result: AugmentationResult) -> list[dict[str, Any]]:
     return [
@@ -867,11 +917,6 @@ def history_rows(result: AugmentationResult) -> list[dict[str, Any]]:
         for s in result.shots
         for h in s.history
     ]
-
-
-@PAGE.csv("classifier")
-def classifier_rows(result: AugmentationResult) -> list[dict[str, Any]]:
-    return result.classifier
 
 
 def numbers(result: AugmentationResult) -> dict[str, Any]:
@@ -953,8 +998,11 @@ def summary(result: AugmentationResult) -> list[str]:
 
 @PAGE.section("The set-up")
 def _setup_section(rep: Report, result: AugmentationResult) -> None:
-    cfg = result.config
-    rep.text(
+    rep.text(_setup_text(result.config))
+
+
+def _setup_text(cfg: AugmentationConfig) -> str:
+    return (
         f"For each digit and N, an autoencoder (`ae`, latent dimension {cfg.latent_dim}) is "
         f"trained for about {cfg.ae_steps} optimiser steps on exactly N training images of the "
         "digit, drawn by a seeded permutation, all of them used for training (no validation "
@@ -1089,9 +1137,13 @@ def _classifier_section(rep: Report, result: AugmentationResult) -> None:
 
     rep.text(_classifier_setup(result.config))
     rep.table(classifier_summary(result), caption="Test accuracy, mean and sd over seeds.")
-    for name, grid in result.classifier_grids.items():
+    for name, grid in result.classifier_grids.items():  # (10, k, 28, 28): k digits a class
         rep.figure(
-            figures.sample_grid(grid, ncols=10, row_labels=[str(d) for d in range(10)]),
+            figures.sample_grid(
+                grid.reshape(-1, 28, 28),
+                ncols=grid.shape[1],
+                row_labels=[str(d) for d in range(10)],
+            ),
             caption=f"{name}: ten of the synthetic digits of each class added to the real ones "
             "(first seed).",
             alt=f"synthetic digits {name}",

@@ -12,7 +12,7 @@ metrics.json and the CSV files, and ``report`` lays out report.html.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -74,6 +74,9 @@ class LevelResult:
     history: list[dict[str, float]]  # one row per epoch, as training.fit logs it
     noisy: dict[str, float]  # bce, mse, psnr, ssim of the noisy images, judge_accuracy
     denoised: dict[str, float]  # the same for the denoised images
+    # Test images the judge reads right only when noisy, and only when denoised: the discordant
+    # pairs of McNemar's test (the same images, seen twice)
+    judge_flips: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -168,12 +171,14 @@ def train_denoisers(
     return trained
 
 
-def _figures(judge: Any, clean: np.ndarray, images: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """bce, mse, psnr, ssim of images (N, 28, 28) against clean ones, and the judge's accuracy."""
-    return {
-        **metrics.reconstruction(clean, images),
-        "judge_accuracy": metrics.judge_accuracy(judge, images, y),
-    }
+def _figures(
+    judge: Any, clean: np.ndarray, images: np.ndarray, y: np.ndarray
+) -> tuple[dict[str, float], np.ndarray]:
+    """(bce, mse, psnr, ssim of images (N, 28, 28) against clean ones and the judge's accuracy;
+    which images (N,) the judge reads right)."""
+    probs, _ = models.judge_outputs(judge, images)
+    right = probs.argmax(1) == np.asarray(y)
+    return {**metrics.reconstruction(clean, images), "judge_accuracy": float(right.mean())}, right
 
 
 def evaluate(
@@ -194,16 +199,22 @@ def evaluate(
     for a, (model, meta) in trained.items():
         for b, xb in noisy.items():
             out = denoise(model, xb)  # (N, 28, 28)
-            cross.append({"trained_at": a, "evaluated_at": b, **_figures(judge, clean, out, y)})
+            figures, right = _figures(judge, clean, out, y)
+            cross.append({"trained_at": a, "evaluated_at": b, **figures})
             if a == b:
                 grid_denoised[a] = out[show]
+                noisy_figures, noisy_right = _figures(judge, clean, xb, y)
                 levels.append(
                     LevelResult(
                         noise_factor=a,
                         model=model_summary(meta),
                         history=model_history(meta),
-                        noisy=_figures(judge, clean, xb, y),
-                        denoised={k: cross[-1][k] for k in (*RECON_KEYS, "judge_accuracy")},
+                        noisy=noisy_figures,
+                        denoised={k: figures[k] for k in (*RECON_KEYS, "judge_accuracy")},
+                        judge_flips={
+                            "noisy_only": int((noisy_right & ~right).sum()),
+                            "denoised_only": int((right & ~noisy_right).sum()),
+                        },
                     )
                 )
             bar.update()
@@ -259,30 +270,36 @@ def brief_verdict(result: DenoisingResult) -> Verdict | None:
     )
 
 
-def recovery(clean: float, noisy: float, denoised: float, n: int) -> tuple[str, str]:
-    """(finding, sentence): the share of the accuracy lost to noise that denoising wins back,
-    each accuracy measured on ``n`` images; a gain or loss inside the spread of the two
-    accuracies (their 95% Wilson intervals overlap) is called too small to tell."""
+def recovery(clean: float, noisy: float, denoised: float, flips: dict[str, int]) -> tuple[str, str]:
+    """(finding, sentence): the share of the accuracy lost to noise that denoising wins back.
+
+    flips: how many test images the judge reads right only noisy, and only denoised. The two
+    accuracies are measured on the same images, so whether their difference is larger than its
+    spread is McNemar's exact test on those pairs (two-sided, 5%): "too close to tell" otherwise.
+    Without them (a result from before they were kept) the point values decide alone.
+    """
     lost = clean - noisy
     if lost <= 0:
         return "noise costs nothing", "The noise costs the judge nothing here."
     share = (denoised - noisy) / lost
-    lo_noisy, hi_noisy = spread.proportion_interval(noisy, n)
-    lo_den, hi_den = spread.proportion_interval(denoised, n)
-    apart = (
-        f"(95% intervals {100 * lo_noisy:.1f}-{100 * hi_noisy:.1f}% noisy, "
-        f"{100 * lo_den:.1f}-{100 * hi_den:.1f}% denoised, {n:,} images each)"
-    )
-    if spread.intervals_overlap((lo_noisy, hi_noisy), (lo_den, hi_den)):
-        return "too close to tell", (
-            f"Denoising changes the judge's accuracy by {100 * (denoised - noisy):+.1f} points, "
-            f"within the spread of the two accuracies {apart}."
+    tested = ""
+    if flips:
+        only_noisy, only_denoised = flips["noisy_only"], flips["denoised_only"]
+        p = spread.mcnemar(only_noisy, only_denoised)
+        tested = (
+            f" ({only_denoised:,} test digits read right only once denoised, {only_noisy:,} only "
+            f"while noisy: McNemar's p = {p:.2g})"
         )
+        if p >= 1 - spread.LEVEL:
+            return "too close to tell", (
+                f"Denoising changes the judge's accuracy by {100 * (denoised - noisy):+.1f} "
+                f"points, within its spread{tested}."
+            )
     if share <= 0:
-        return "denoising does not help", f"Denoising does not help the judge here {apart}."
+        return "denoising does not help", f"Denoising does not help the judge here{tested}."
     return (
         "denoising helps",
-        f"Denoising wins back {100 * share:.0f}% of the accuracy the noise took {apart}.",
+        f"Denoising wins back {100 * share:.0f}% of the accuracy the noise took{tested}.",
     )
 
 
@@ -294,7 +311,7 @@ def readable_verdict(result: DenoisingResult) -> Verdict:
         lv.noisy["judge_accuracy"],
         lv.denoised["judge_accuracy"],
     )
-    finding, sentence = recovery(result.clean_accuracy, noisy, denoised, result.n_test)
+    finding, sentence = recovery(result.clean_accuracy, noisy, denoised, lv.judge_flips)
     return Verdict(
         f"Can you still read it at noise {top:g}?",
         finding,
@@ -390,14 +407,14 @@ def cross_pivot(result: DenoisingResult, key: str) -> list[dict[str, Any]]:
     return rows
 
 
-@PAGE.csv("history")
-def history_rows(result: DenoisingResult) -> list[dict[str, Any]]:
-    return [{"noise_factor": lv.noise_factor, **h} for lv in result.levels for h in lv.history]
-
-
 @PAGE.csv("cross_level")
 def cross_rows(result: DenoisingResult) -> list[dict[str, Any]]:
     return result.cross
+
+
+@PAGE.csv("history")
+def history_rows(result: DenoisingResult) -> list[dict[str, Any]]:
+    return [{"noise_factor": lv.noise_factor, **h} for lv in result.levels for h in lv.history]
 
 
 def numbers(result: DenoisingResult) -> dict[str, Any]:
@@ -410,6 +427,7 @@ def numbers(result: DenoisingResult) -> dict[str, Any]:
                 "noise_factor": lv.noise_factor,
                 "noisy": lv.noisy,
                 "denoised": lv.denoised,
+                "judge_flips": lv.judge_flips,
                 "model": lv.model,
                 "history": lv.history,
             }
@@ -536,13 +554,9 @@ def _cross_section(rep: Report, result: DenoisingResult) -> None:
 
 @PAGE.section("Models")
 def _models_section(rep: Report, result: DenoisingResult) -> None:
-    scaffold.models_table(
-        rep,
-        {f"noise {lv.noise_factor:g}": lv.model for lv in result.levels},
-        "The trainer's own test figures of each denoiser (its own seeded noise).",
-        key="denoiser",
-        float_format="{:.4f}",
-    )
+    denoisers = {lv.noise_factor: lv.model for lv in result.levels}
+    caption = "The trainer's own test figures of each denoiser (its own seeded noise)."
+    scaffold.models_table(rep, denoisers, caption, key="noise_factor", float_format="{:.4f}")
 
 
 @PAGE.subtitle

@@ -248,11 +248,11 @@ class Page:
 
 def models_table(
     rep: Any,
-    models: dict[str, dict[str, Any]],
+    models: dict[Any, dict[str, Any]],
     caption: str,
     *,
     key: str = "model",
-    extra: dict[str, dict[str, Any]] | None = None,
+    extra: dict[Any, dict[str, Any]] | None = None,
     float_format: str = "{:.3f}",
 ) -> None:
     """A table of models (name -> metadata) with their ``test`` figures, plus ``extra`` columns
@@ -260,8 +260,8 @@ def models_table(
     rows = [
         {
             key: name,
-            **(extra or {}).get(name, {}),
             **{f"test {k}": v for k, v in (meta.get("test") or {}).items()},
+            **(extra or {}).get(name, {}),
         }
         for name, meta in models.items()
     ]
