@@ -273,10 +273,10 @@ def test_novelty_verdict_weighs_the_spread():
     assert close.finding == "no" and "or not by more than the spread" in close.answer
 
 
-def test_few_shot_scores_carry_bootstrap_intervals(small):
+def test_few_shot_scores_carry_bootstrap_intervals(small, mnist):
     from mnistlab import store
 
-    judge, _ = store.load_judge(small, progress=False)
+    judge, _ = store.load_judge(mnist, progress=False)  # the shipped judge: nothing to train
     eights = small.x_train[small.y_train == 8]
     scorer = FewShotScorer(judge, 8, eights[:10], small.x_test[small.y_test == 8])
     copies = scorer.score(eights[:10])

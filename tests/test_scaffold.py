@@ -107,3 +107,19 @@ def test_a_study_can_be_seen_through_the_earlier_judge(capsys):
     # An unknown judge is a usage error before any work.
     assert main(["study", "denoising", "--judge", "v9"]) == 2
     assert "expected one of v1, v2, got 'v9'" in capsys.readouterr().err
+
+
+def test_evaluate_takes_a_uint8_array_and_a_float_tensor_alike(mnist):
+    import numpy as np
+    import torch
+
+    import mnistlab
+
+    digits = mnist.x_test[:60]  # uint8 (60, 28, 28); the bundled MNIST and its shipped judge
+    as_uint8 = mnistlab.evaluate(digits)
+    as_tensor = mnistlab.evaluate(torch.from_numpy(digits.astype(np.float32) / 255))
+    assert as_uint8["n"] == as_tensor["n"] == 60
+    for key in ("quality", "novelty", "fid", "precision", "recall", "near_copy_rate"):
+        assert as_tensor[key] == pytest.approx(as_uint8[key], abs=1e-6), key
+    # Real test digits: sure of their class and, against the training digits, new.
+    assert as_uint8["quality"] > 0.8 and as_uint8["near_copy_rate"] < 0.2
