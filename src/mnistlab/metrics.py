@@ -587,10 +587,15 @@ def mean_pairwise_distance(features: np.ndarray) -> float:
     return float(np.sqrt(d2[iu]).mean())
 
 
+def judge_correct(judge: nn.Module, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Which images (N, 28, 28) the judge reads as their labels (N,): bool (N,)."""
+    probs, _ = models.judge_outputs(judge, images)
+    return probs.argmax(1) == np.asarray(labels)
+
+
 def judge_accuracy(judge: nn.Module, images: np.ndarray, labels: np.ndarray) -> float:
     """Share of images (N, 28, 28) whose judge prediction equals labels (N,)."""
-    probs, _ = models.judge_outputs(judge, images)
-    return float((probs.argmax(1) == np.asarray(labels)).mean())
+    return float(judge_correct(judge, images, labels).mean())
 
 
 @dataclass

@@ -176,8 +176,7 @@ def _figures(
 ) -> tuple[dict[str, float], np.ndarray]:
     """(bce, mse, psnr, ssim of images (N, 28, 28) against clean ones and the judge's accuracy;
     which images (N,) the judge reads right)."""
-    probs, _ = models.judge_outputs(judge, images)
-    right = probs.argmax(1) == np.asarray(y)
+    right = metrics.judge_correct(judge, images, y)
     return {**metrics.reconstruction(clean, images), "judge_accuracy": float(right.mean())}, right
 
 
