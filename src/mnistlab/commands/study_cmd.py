@@ -97,13 +97,13 @@ def run_command(
     outcome = execute(name, config, data, out, progress=progress, judge=judge)
     if quick:
         typer.echo(QUICK_LINE)
-    for line in summary_lines(name, module, outcome):
+    for line in summary_lines(module, outcome):
         typer.echo(line)
     typer.echo(f"report: {outcome.report}")
     typer.echo(f"metrics: {outcome.folder / 'metrics.json'}")
 
 
-def summary_lines(name: str, module: Any, outcome: Any) -> list[str]:
+def summary_lines(module: Any, outcome: Any) -> list[str]:
     """What the terminal shows of a finished study: its summary table, then its findings."""
     lines = list(module.summary(outcome.result)) if hasattr(module, "summary") else []
     lines += [f"{v.question} {v.finding}" for v in outcome.verdicts]
