@@ -12,6 +12,7 @@ import pytest
 
 from mnistlab import metrics
 from mnistlab.analysis import selection
+from mnistlab.catalog import FLOW_AE
 from mnistlab.cli import main
 from mnistlab.studies import generation as study
 from mnistlab.studies import scaffold
@@ -89,7 +90,7 @@ def test_quick_study_writes_every_output(quick_run):
     results = metrics["results"]
     names = {row["generator"] for row in results["settings"]}
     assert names == {g.label for g in study.BUILT_IN} | {"my noisy copies"}
-    assert results["flow"]["autoencoder"]["latent_dim"] == 32
+    assert results["flow"]["autoencoder"]["latent_dim"] == FLOW_AE["latent_dim"]
     assert set(results["conditional_flow"]) == {"w=1", "w=2"}
     for row in results["settings"]:
         for key in SCORE_KEYS - {"fid", "density"} | {"near_copy_rate"}:
