@@ -150,6 +150,30 @@ def test_a_quick_sweep_of_two_seeds_on_two_workers(tmp_path, mnist):
     assert json.loads((out / "metrics.json").read_text())["data"][0]["numbers"] == numbers
 
 
+def test_a_task_gives_numpy_its_share_of_the_cores_as_torch(tmp_path, monkeypatch):
+    """Dask's nanny starts workers with OPENBLAS_NUM_THREADS=1; the task lifts that to its share."""
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from mnistlab.studies import scaffold
+
+    seen = {}
+
+    def fake_execute(study, config, data, out, progress):
+        seen["blas"] = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+        seen["torch"] = torch.get_num_threads()
+
+    monkeypatch.setattr(scaffold, "execute", fake_execute)
+    task = sweep.Task("denoising", 0, None, "mnist", quick=True, threads=2)
+    torch_before = torch.get_num_threads()
+    try:
+        with threadpool_limits(limits=1):  # as a Dask worker starts
+            sweep.run_task(task, str(tmp_path))
+    finally:
+        torch.set_num_threads(torch_before)
+    assert seen == {"blas": {2}, "torch": 2}
+
+
 def test_a_failing_run_names_itself_and_keeps_the_finished_ones(tmp_path):
     bad = tmp_path / "not-mnist"
     bad.mkdir()

@@ -98,6 +98,7 @@ def finished(task: Task, root: Path) -> bool:
 def run_task(task: Task, root: str) -> str:
     """Run one task into ``root`` (a Dask task: plain arguments, a path back); its metrics.json."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     from mnistlab import models
     from mnistlab.studies import config_for
@@ -106,10 +107,15 @@ def run_task(task: Task, root: str) -> str:
     out = Path(root) / task.folder
     if finished(task, Path(root)):
         return str(out / "metrics.json")
-    torch.set_num_threads(max(1, task.threads))
+    threads = max(1, task.threads)
+    torch.set_num_threads(threads)
     models.set_device(task.device)
     _, config = config_for(task.study, quick=task.quick, seed=task.seed, **dict(task.overrides))
-    execute(task.study, config, task.data, out, progress=False)
+    # Dask's nanny starts each worker with OMP/MKL/OPENBLAS_NUM_THREADS=1 (distributed's
+    # nanny.pre-spawn-environ), which left NumPy, SciPy and scikit-learn (the KDEs, GMMs, PCA,
+    # FID's matrix square root) on one core whatever the task's share: give them the share too.
+    with threadpool_limits(limits=threads):
+        execute(task.study, config, task.data, out, progress=False)
     return str(out / "metrics.json")
 
 
