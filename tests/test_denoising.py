@@ -203,7 +203,8 @@ def test_numbers_tables_and_report_of_a_made_up_result():
     assert len(body["cross_level"]) == 3 * 4 and len(body["brief_003"]) == 2
     assert "verdicts" not in body and "config" not in body  # the envelope's
     t = denoising.tables(result)
-    assert set(t) == {"levels", "cross_level", "history"} and len(t["levels"]) == 3
+    assert set(t) == {"levels", "cross_level", "history", "judges"} and len(t["levels"]) == 3
+    assert t["judges"] == []  # a result without the other judge's rows
     verdicts = denoising.verdicts(result)
     html = denoising.report(result, verdicts).to_html()
     for section in ("Answers", "The set-up", "Every noise level", "Loss curves", "Cross-level"):
@@ -234,6 +235,17 @@ def test_quick_study_end_to_end(quick_study):
     assert hi["denoised"]["judge_accuracy"] > hi["noisy"]["judge_accuracy"]
     assert list(scaffold.answers(m)) == QUESTIONS
     assert all(v["finding"] for v in m["verdicts"])
+    # The old judge (v1) read the same images: it too reads noise worse and denoised digits
+    # better, and the report shows both judges' accuracies side by side.
+    comparison = r["judge_comparison"]
+    assert comparison["version"] == "v1" and comparison["judge_id"] != m["judge"]["judge_id"]
+    old = {row["images"]: row["accuracy"] for row in comparison["rows"]}
+    levels_asked = [f"{k} {a:g}" for a in (0.5, 0.7, 0.9) for k in ("noisy", "denoised")]
+    assert list(old) == ["clean", *levels_asked]
+    assert old["noisy 0.9"] < old["clean"] and old["denoised 0.9"] > old["noisy 0.9"]
+    header = (out / "judges.csv").read_text().splitlines()[0]
+    assert header == "images,judge v1 accuracy,judge v2 accuracy"
+    assert "The old judge beside the new" in (out / "report.html").read_text()
 
     # `make test` installs Chromium; a browser that is missing or will not start is a failure,
     # as in the generation study's report test, never a skip.

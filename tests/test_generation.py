@@ -79,6 +79,44 @@ def test_a_users_generator_is_swept_scored_and_reported(quick_run):
 
 
 @pytest.mark.slow
+def test_the_old_judge_scores_the_same_headline_images(quick_run):
+    run = _metrics(quick_run)
+    comparison = run["results"]["judge_comparison"]
+    assert comparison["version"] == "v1" and comparison["judge_id"] != run["judge"]["judge_id"]
+    rows = {r["images"]: r for r in comparison["rows"]}
+    # Real digits first: a training digit is a copy of itself under either judge.
+    assert rows["real: train vs itself"]["novelty"] == 0.0
+    assert 0.35 < rows["real: test vs train"]["novelty"] < 0.65
+    # Every generator at the setting this run's judge (v2) found best, scored again by v1.
+    best = {g.label: study.best_setting(quick_run.result, g) for g in study.BUILT_IN}
+    for label, b in best.items():
+        assert rows[label]["setting"] == b.setting, label
+        assert 0.0 <= rows[label]["quality"] <= 1.0 and rows[label]["fid"] >= 0.0
+    # Two different instruments: their numbers on the same images are not the same.
+    assert any(rows[k]["quality"] != best[k].scores["quality"] for k in best)
+    header = (quick_run.folder / "judges.csv").read_text().splitlines()[0]
+    assert header.startswith("images,setting,quality v1,quality v2,novelty v1,novelty v2")
+    assert "The old judge beside the new" in (quick_run.folder / "report.html").read_text()
+
+
+def test_no_side_by_side_where_the_old_judge_is_not_shipped(mnist):
+    context = scaffold.Context("generation", progress=False)
+    context.__dict__["data"] = mnist.subset(n_train=500, n_test=200)  # not the bundled MNIST
+    result = study.GenerationResult(
+        config=study.GenerationConfig.for_quick(),
+        data_source="elsewhere",
+        data_checksum="0",
+        judge={"judge_version": "v2"},
+        calibration={},
+        settings=[],
+    )
+    assert study.judge_comparison(result, [], context) is None
+    assert "judge_and_meta" not in context.__dict__  # nothing loaded, nothing trained
+    assert context.other_judge is None
+    assert study.judge_rows(result) == []
+
+
+@pytest.mark.slow
 def test_quick_study_writes_every_output(quick_run):
     folder = quick_run.folder
     for name in ("report.html", "metrics.json", "settings.csv", "calibration.csv"):
@@ -445,7 +483,8 @@ def test_numbers_tables_and_report_of_a_made_up_result():
     )
     assert best["setting"] == study.best_setting(result, study.PIXEL_KDE).setting
     t = study.tables(result)
-    assert set(t) == {"settings", "calibration", "interpolation"} and len(t["settings"]) == 12
+    assert set(t) == {"settings", "calibration", "interpolation", "judges"}
+    assert len(t["settings"]) == 12 and t["judges"] == []  # no other judge's rows made up
     lines = study.summary(result)
     assert lines[1].startswith("real: test vs train") and lines[-1].startswith("AE latent + KDE")
     verdicts = study.verdicts(result)

@@ -92,6 +92,9 @@ class DenoisingResult:
     grid_clean: np.ndarray  # (10, 28, 28) float32: one test digit of each class, 0 to 9
     grid_noisy: dict[float, np.ndarray]  # level -> (10, 28, 28)
     grid_denoised: dict[float, np.ndarray]  # level -> (10, 28, 28), by the model of that level
+    # The other judge's accuracy on the same images: {"version", "judge_id", "rows": [{"images",
+    # "accuracy"}]}, rows "clean", "noisy 0.5", "denoised 0.5", ...; None where not compared.
+    judge_comparison: dict[str, Any] | None = None
     seconds: float = 0.0
 
 
@@ -135,6 +138,7 @@ def run(config: DenoisingConfig, context: Context) -> DenoisingResult:
     trained = train_denoisers(config, data_fit, context)
     context.log("evaluating every model at every level")
     cross, levels, grid_denoised = evaluate(trained, clean, noisy, y, judge, show, context)
+    other = context.other_judge  # judge v1 beside v2, on the bundled MNIST only
     return DenoisingResult(
         config=config,
         data_source=data.source,
@@ -147,7 +151,28 @@ def run(config: DenoisingConfig, context: Context) -> DenoisingResult:
         grid_clean=clean[show],
         grid_noisy={a: noisy[a][show] for a in config.noise_factors},
         grid_denoised=grid_denoised,
+        judge_comparison=(
+            None if other is None else judge_comparison(other, trained, clean, noisy, y)
+        ),
     )
+
+
+def judge_comparison(
+    other: tuple[Any, dict[str, Any]],
+    trained: dict[float, tuple[Any, dict[str, Any]]],
+    clean: np.ndarray,
+    noisy: dict[float, np.ndarray],
+    y: np.ndarray,
+) -> dict[str, Any]:
+    """The other judge's accuracy on the clean test images and, at every level, on the noisy
+    and the denoised ones (the same images as this run's judge reads)."""
+    model, meta = other
+    rows = [{"images": "clean", "accuracy": metrics.judge_accuracy(model, clean, y)}]
+    for a, (denoiser, _) in trained.items():
+        for name, images in (("noisy", noisy[a]), ("denoised", denoise(denoiser, noisy[a]))):
+            accuracy = metrics.judge_accuracy(model, images, y)
+            rows.append({"images": f"{name} {a:g}", "accuracy": accuracy})
+    return {"version": meta["judge_version"], "judge_id": meta["judge_id"], "rows": rows}
 
 
 def train_denoisers(
@@ -406,6 +431,27 @@ def cross_pivot(result: DenoisingResult, key: str) -> list[dict[str, Any]]:
     return rows
 
 
+@PAGE.csv("judges")
+def judge_rows(result: DenoisingResult) -> list[dict[str, Any]]:
+    """What each judge reads right of the same images: clean, then noisy and denoised per level."""
+    comparison = result.judge_comparison
+    if comparison is None:
+        return []
+    this, other = result.judge.get("judge_version", "this"), comparison["version"]
+    mine = {"clean": result.clean_accuracy}
+    for lv in result.levels:
+        mine[f"noisy {lv.noise_factor:g}"] = lv.noisy["judge_accuracy"]
+        mine[f"denoised {lv.noise_factor:g}"] = lv.denoised["judge_accuracy"]
+    return [
+        {
+            "images": r["images"],
+            f"judge {other} accuracy": r["accuracy"],
+            f"judge {this} accuracy": mine.get(r["images"]),
+        }
+        for r in comparison["rows"]
+    ]
+
+
 @PAGE.csv("cross_level")
 def cross_rows(result: DenoisingResult) -> list[dict[str, Any]]:
     return result.cross
@@ -434,6 +480,7 @@ def numbers(result: DenoisingResult) -> dict[str, Any]:
         ],
         "brief_003": brief_rows(result),
         "cross_level": result.cross,
+        "judge_comparison": result.judge_comparison,
     }
 
 
@@ -549,6 +596,23 @@ def _cross_section(rep: Report, result: DenoisingResult) -> None:
         ("judge_accuracy", "The judge's accuracy on the denoised test images.", "{:.4f}"),
     ):
         rep.table(cross_pivot(result, key), caption=caption, float_format=fmt)
+
+
+@PAGE.section("The old judge beside the new")
+def _judges_section(rep: Report, result: DenoisingResult) -> None:
+    comparison = result.judge_comparison
+    if comparison is None:
+        rep.text("Not compared: the other judge is shipped for the bundled MNIST only.")
+        return
+    rep.table(
+        judge_rows(result),
+        caption=(
+            f"The share of the same test images each judge reads as their true digit. Judge "
+            f"{comparison['version']} is {comparison['judge_id']}. Both share one architecture; "
+            "v2 was also trained on changed digits and taught that non-digits are no digit "
+            "(outlier exposure)."
+        ),
+    )
 
 
 @PAGE.section("Models")

@@ -232,6 +232,16 @@ class FlowFit:
 
 
 @dataclass
+class JudgeComparison:
+    """The headline rows' images scored by the other judge: the same samples (each generator's
+    best setting under this run's judge, drawn again with the same seed), and real digits."""
+
+    version: str  # the other judge's version ("v1" beside a v2 run)
+    judge_id: str
+    rows: list[dict[str, Any]]  # images, setting and the other judge's HEADLINE_COLUMNS
+
+
+@dataclass
 class GenerationResult:
     config: GenerationConfig
     data_source: str
@@ -245,6 +255,7 @@ class GenerationResult:
     conditional: Conditional | None = None  # the AE's class Gaussians
     conditional_flow: dict[str, Conditional] = field(default_factory=dict)  # "w=1" -> ...
     flow: FlowFit = field(default_factory=FlowFit)
+    judge_comparison: JudgeComparison | None = None
     seconds: float = 0.0
 
 
@@ -321,7 +332,7 @@ def run(config: GenerationConfig, context: Context) -> GenerationResult:
     settings = sweep_settings(plan, config, scorer, refs, data.x_train, x_val, context)
     conditional, conditional_flow = conditional_sampling(config, ae, z_ae, y_fit, flow_base, judge)
     strips, stats = interpolation(config, data, ae, vae, judge, context)
-    return GenerationResult(
+    result = GenerationResult(
         config=config,
         data_source=data.source,
         data_checksum=data.checksum,
@@ -342,6 +353,44 @@ def run(config: GenerationConfig, context: Context) -> GenerationResult:
             final_loss=float(flow_base.losses_[-1]),
         ),
     )
+    result.judge_comparison = judge_comparison(result, plan, context)
+    return result
+
+
+def judge_comparison(
+    result: GenerationResult, plan: list[PlanRow], context: Context
+) -> JudgeComparison | None:
+    """The headline rows scored by the other judge (v1 beside v2, v2 beside v1): real digits'
+    calibration rows, then each generator's best setting under this run's judge, its samples
+    drawn again with the same seed. None where the data set is not the bundled MNIST (only
+    there is the other judge shipped; elsewhere it would have to be trained)."""
+    config = result.config
+    if context.other_judge is None:
+        return None
+    model, meta = context.other_judge
+    scorer = metrics.Scorer(
+        model, context.data, judge_id=meta["judge_id"], progress=context.progress, bootstrap=0
+    )
+    calibration = scorer.calibration_summary(n=min(10_000, max(2_000, config.samples)))
+    rows = [
+        {"images": f"real: {name}", "setting": "", **{k: sc.get(k) for k in HEADLINE_COLUMNS}}
+        for name, sc in calibration.items()
+    ]
+    makers = {(row.spec, row.setting): row.make for row in plan}
+    for spec in generators_in(result):
+        best = best_setting(result, spec)
+        if best is None or (spec, best.setting) not in makers:
+            continue
+        images = makers[(spec, best.setting)]().sample(config.samples, random_state=config.seed)
+        scores = scorer.score(images).as_dict()
+        rows.append(
+            {
+                "images": spec.label,
+                "setting": best.setting,
+                **{k: scores.get(k) for k in HEADLINE_COLUMNS},
+            }
+        )
+    return JudgeComparison(version=meta["judge_version"], judge_id=meta["judge_id"], rows=rows)
 
 
 def _train_config(name: str, config: GenerationConfig) -> TrainConfig | None:
@@ -1084,6 +1133,9 @@ def numbers(result: GenerationResult) -> dict[str, Any]:
         "conditional_sampling": result.conditional.numbers() if result.conditional else {},
         "conditional_flow": {k: c.numbers() for k, c in result.conditional_flow.items()},
         "flow": dataclasses.asdict(result.flow),
+        "judge_comparison": (
+            dataclasses.asdict(result.judge_comparison) if result.judge_comparison else None
+        ),
     }
 
 
@@ -1131,7 +1183,7 @@ def summary(result: GenerationResult) -> list[str]:
 def _glance_section(rep: Report, result: GenerationResult) -> None:
     from mnistlab.report import figures
 
-    best = {g.label: best_setting(result, g) for g in generators_in(result)}
+    best = _best_of(result)
     rep.table(
         headline_rows(result, best),
         caption="The best setting of each generator (the best balance of quality and novelty) "
@@ -1345,6 +1397,50 @@ def _interpolation_section(rep: Report, result: GenerationResult) -> None:
             title=f"{pair}",
         )
         rep.figure(fig, caption=f"Interpolation {pair}.")
+
+
+@PAGE.csv("judges")
+def judge_rows(result: GenerationResult) -> list[dict[str, Any]]:
+    """The headline rows under both judges: the other judge's number beside this run's."""
+    comparison = result.judge_comparison
+    if comparison is None:
+        return []
+    this, other = result.judge.get("judge_version", "this"), comparison.version
+    mine = {(r["images"], r["setting"]): r for r in headline_rows(result, _best_of(result))}
+    rows = []
+    for theirs in comparison.rows:
+        row = {"images": theirs["images"], "setting": theirs["setting"]}
+        own = mine.get((theirs["images"], theirs["setting"]), {})
+        for key in ("quality", "novelty", "fid", "near_copy_rate"):
+            row[f"{key} {other}"] = theirs.get(key)
+            row[f"{key} {this}"] = own.get(key)
+        rows.append(row)
+    return rows
+
+
+@PAGE.section("The old judge beside the new")
+def _judges_section(rep: Report, result: GenerationResult) -> None:
+    comparison = result.judge_comparison
+    if comparison is None:
+        rep.text("Not compared: the other judge is shipped for the bundled MNIST only.")
+        return
+    this, other = result.judge.get("judge_version", "this"), comparison.version
+    rep.table(
+        judge_rows(result),
+        caption=(
+            f"The same images scored by both judges: real digits, and each generator's best "
+            f"setting under judge {this} (its samples drawn again with the same seed). Judge "
+            f"{other} is {comparison.judge_id}. Novelty is on the calibrated scale for both (the "
+            "share of real test digits whose nearest training digit is closer). Judge v1 called "
+            "a blank page a convincing digit and a training digit moved by one pixel new; v2's "
+            "classifier is trained to be unsure on non-digits and its novelty uses a copy "
+            "descriptor (`mnistlab judge check` shows what each can tell apart)."
+        ),
+    )
+
+
+def _best_of(result: GenerationResult) -> dict[str, SettingResult | None]:
+    return {g.label: best_setting(result, g) for g in generators_in(result)}
 
 
 @PAGE.section("Models")

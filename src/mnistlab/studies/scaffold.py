@@ -79,6 +79,20 @@ class Context:
     def judge_meta(self) -> dict[str, Any]:
         return self.judge_and_meta[1]
 
+    @cached_property
+    def other_judge(self) -> tuple[Any, dict[str, Any]] | None:
+        """(model, meta) of the other judge (v1 beside a v2 run, v2 beside v1), for the reports'
+        side-by-side rows; None where it is not shipped (any data set but the bundled MNIST,
+        where it would have to be trained first)."""
+        from mnistlab import store
+
+        if not self.data.is_mnist:
+            self.log("the other judge is shipped for the bundled MNIST only: no side by side")
+            return None
+        other = "v1" if self.judge_version == "v2" else "v2"
+        self.log(f"judge {other}: loading, to score the headline rows again")
+        return store.load_judge(self.data, version=other, progress=self.progress)
+
 
 def logger(study: str, progress: bool) -> Callable[[str], None]:
     """A function that logs ``[study] message`` lines when ``progress`` is on, else nothing."""
