@@ -467,6 +467,16 @@ def test_flow_verdict_says_yes_only_when_every_target_is_met():
     # The best setting is the one that meets the most targets.
     v = study.flow_verdict(_flow_result({"1": blurry, "1.5": good}))
     assert "(w=1.5)" in v.answer and v.finding == "meets all targets"
+    assert "The FID target is met at w=1.5" not in v.answer  # the sharpest is the best
+    # Sharp but unsure at w=1, sure but blurrier at w=1.25: guidance is in the way, not the
+    # decoder, though the sharpest flow is as close as the decoder's reconstructions.
+    sharp = good | {"fid": 0.64, "precision": 0.87, "quality": 0.94}
+    guided = good | {"fid": 0.94}
+    floor = {"fid": 0.66, "precision": 0.997, "recall": 0.999}
+    v = study.flow_verdict(_flow_result({"1": sharp, "1.25": guided}, floor=floor))
+    assert "at its best setting (w=1.25)" in v.answer
+    assert "The FID target is met at w=1 but not at w=1.25: guidance" in v.answer
+    assert "sharper decoder" not in v.answer
 
 
 def test_numbers_tables_and_report_of_a_made_up_result():

@@ -162,8 +162,11 @@ def test_a_task_gives_numpy_its_share_of_the_cores_as_torch(tmp_path, monkeypatc
     def fake_execute(study, config, data, out, progress):
         seen["blas"] = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
         seen["torch"] = torch.get_num_threads()
+        seen["env"] = {os.environ[name] for name in sweep.THREAD_VARIABLES}  # for later loads
 
     monkeypatch.setattr(scaffold, "execute", fake_execute)
+    for name in sweep.THREAD_VARIABLES:
+        monkeypatch.setenv(name, "1")  # as a Dask worker starts; restored after the test
     task = sweep.Task("denoising", 0, None, "mnist", quick=True, threads=2)
     torch_before = torch.get_num_threads()
     try:
@@ -171,7 +174,7 @@ def test_a_task_gives_numpy_its_share_of_the_cores_as_torch(tmp_path, monkeypatc
             sweep.run_task(task, str(tmp_path))
     finally:
         torch.set_num_threads(torch_before)
-    assert seen == {"blas": {2}, "torch": 2}
+    assert seen == {"blas": {2}, "torch": 2, "env": {"2"}}
 
 
 def test_a_failing_run_names_itself_and_keeps_the_finished_ones(tmp_path):

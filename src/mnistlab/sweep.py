@@ -28,6 +28,7 @@ from mnistlab import spread
 from mnistlab.errors import MnistlabError
 
 SCHEMA = "mnistlab.sweep/1"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 MAX_SEEDS = 1000
 
 
@@ -57,7 +58,7 @@ class Task:
     label: str  # the data set's name in the output folder and the tables
     quick: bool = False
     overrides: tuple[tuple[str, Any], ...] = ()
-    threads: int = 1  # torch threads in the worker
+    threads: int = 1  # torch's, BLAS's and OpenMP's threads in the worker
     device: str = "cpu"
 
     @property
@@ -108,12 +109,15 @@ def run_task(task: Task, root: str) -> str:
     if finished(task, Path(root)):
         return str(out / "metrics.json")
     threads = max(1, task.threads)
+    # Dask's nanny starts each worker with OMP/MKL/OPENBLAS_NUM_THREADS=1 (distributed's
+    # nanny.pre-spawn-environ), which left NumPy and SciPy (the KDEs' and k-NN's arithmetic,
+    # FID's eigendecompositions) and scikit-learn's OpenMP loops on one core whatever the task's
+    # share: the variables for libraries loaded from here on, threadpoolctl for those loaded.
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
     torch.set_num_threads(threads)
     models.set_device(task.device)
     _, config = config_for(task.study, quick=task.quick, seed=task.seed, **dict(task.overrides))
-    # Dask's nanny starts each worker with OMP/MKL/OPENBLAS_NUM_THREADS=1 (distributed's
-    # nanny.pre-spawn-environ), which left NumPy, SciPy and scikit-learn (the KDEs, GMMs, PCA,
-    # FID's matrix square root) on one core whatever the task's share: give them the share too.
     with threadpool_limits(limits=threads):
         execute(task.study, config, task.data, out, progress=False)
     return str(out / "metrics.json")

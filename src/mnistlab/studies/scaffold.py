@@ -86,10 +86,10 @@ class Context:
         where it would have to be trained first)."""
         from mnistlab import store
 
-        if not self.data.is_mnist:
+        other = "v1" if self.judge_version == "v2" else "v2"
+        if not (self.data.is_mnist and store.judge_path(other).is_file()):
             self.log("the other judge is shipped for the bundled MNIST only: no side by side")
             return None
-        other = "v1" if self.judge_version == "v2" else "v2"
         self.log(f"judge {other}: loading, to score the headline rows again")
         return store.load_judge(self.data, version=other, progress=self.progress)
 
