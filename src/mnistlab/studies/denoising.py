@@ -600,13 +600,11 @@ def _cross_section(rep: Report, result: DenoisingResult) -> None:
 
 @PAGE.section("The old judge beside the new")
 def _judges_section(rep: Report, result: DenoisingResult) -> None:
-    comparison = result.judge_comparison
-    if comparison is None:
-        rep.text("Not compared: the other judge is shipped for the bundled MNIST only.")
-        return
-    rep.table(
+    comparison = result.judge_comparison or {}
+    scaffold.judges_table(
+        rep,
         judge_rows(result),
-        caption=(
+        lambda: (
             f"The share of the same test images each judge reads as their true digit. Judge "
             f"{comparison['version']} is {comparison['judge_id']}. Both share one architecture; "
             "v2 was also trained on changed digits and taught that non-digits are no digit "

@@ -1437,20 +1437,18 @@ def judge_rows(result: GenerationResult) -> list[dict[str, Any]]:
 @PAGE.section("The old judge beside the new")
 def _judges_section(rep: Report, result: GenerationResult) -> None:
     comparison = result.judge_comparison
-    if comparison is None:
-        rep.text("Not compared: the other judge is shipped for the bundled MNIST only.")
-        return
-    this, other = result.judge.get("judge_version", "this"), comparison.version
-    rep.table(
+    this = result.judge.get("judge_version", "this")
+    scaffold.judges_table(
+        rep,
         judge_rows(result),
-        caption=(
+        lambda: (
             f"The same images scored by both judges: real digits, and each generator's best "
             f"setting under judge {this} (its samples drawn again with the same seed). Judge "
-            f"{other} is {comparison.judge_id}. Novelty is on the calibrated scale for both (the "
-            "share of real test digits whose nearest training digit is closer). Judge v1 called "
-            "a blank page a convincing digit and a training digit moved by one pixel new; v2's "
-            "classifier is trained to be unsure on non-digits and its novelty uses a copy "
-            "descriptor (`mnistlab judge check` shows what each can tell apart)."
+            f"{comparison.version} is {comparison.judge_id}. Novelty is on the calibrated scale "
+            "for both (the share of real test digits whose nearest training digit is closer). "
+            "Judge v1 called a blank page a convincing digit and a training digit moved by one "
+            "pixel new; v2's classifier is trained to be unsure on non-digits and its novelty "
+            "uses a copy descriptor (`mnistlab judge check` shows what each can tell apart)."
         ),
     )
 

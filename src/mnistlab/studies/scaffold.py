@@ -260,6 +260,15 @@ class Page:
         return {stem: rows(result) for stem, rows in self.table_rows.items()}
 
 
+def judges_table(rep: Any, rows: list[dict[str, Any]], caption: Callable[[], str]) -> None:
+    """A report's "old judge beside the new" table (``rows`` from the study's ``judge_rows``), or
+    the sentence that says why there is none (``caption`` is called only with rows to show)."""
+    if not rows:
+        rep.text("Not compared: the other judge is shipped for the bundled MNIST only.")
+        return
+    rep.table(rows, caption=caption())
+
+
 def models_table(
     rep: Any,
     models: dict[Any, dict[str, Any]],
