@@ -196,8 +196,9 @@ def test_numbers_and_tables_of_a_made_up_result():
     tables = latent.tables(res)
     assert set(tables) == {
         "reconstruction", "reconstruction_per_class", "projections", "clusters", "probes",
-        "probe_per_class", "conditional",
+        "probe_per_class", "conditional", "judges",
     }  # fmt: skip
+    assert tables["judges"] == []  # no other judge: no side-by-side rows made up
     assert len(tables["clusters"]) == 6 and len(tables["conditional"]) == 4
     assert len(latent.summary(res)) == 1 + 2 + 2 + 1  # head, spaces, baselines, time
 
@@ -299,6 +300,13 @@ def test_conditional_experiment_on_real_codes(pixels):
     assert res["samples"].shape == (100, 28, 28) and res["mean_images"].shape == (10, 28, 28)
     again = latent.conditional_experiment(model, ztr, ytr, zte, yte, judge, 30, seed=0)
     assert again["counts"].tolist() == res["counts"].tolist()
+    assert "other_judge" not in res
+    # A second judge reads the very same samples: the same judge twice gives the same figures.
+    both = latent.conditional_experiment(
+        model, ztr, ytr, zte, yte, judge, 30, seed=0, other_judge=judge
+    )
+    assert both["other_judge"]["conditional_accuracy"] == pytest.approx(res["accuracy"])
+    assert both["other_judge"]["conditional_quality"] == pytest.approx(res["quality"])
 
 
 # ---- config, the digits drawn, and the CLI end to end -------------------------------------------
@@ -368,6 +376,15 @@ def test_quick_study_end_to_end(quick_study):
     assert list((out / "figures").glob("*.png"))
     html = report.read_text()
     assert "LDA 3-D" in html and "plotly" in html
+    # The old judge (v1) read the same reconstructions and samples, side by side with v2.
+    assert r["other_judge"]["judge_version"] == "v1"
+    old = s["other_judge"]
+    assert set(old) == {"reconstruction_accuracy", "conditional_accuracy", "conditional_quality"}
+    assert all(0 <= v <= 1 for v in old.values())
+    header = (out / "judges.csv").read_text().splitlines()[0]
+    assert header.startswith("latent space,judge v1 reads the reconstruction,judge v2 reads")
+    assert len((out / "judges.csv").read_text().splitlines()) == 1 + len(r["spaces"])
+    assert "The old judge beside the new" in html
 
     # `make test` installs Chromium; a browser that is missing or will not start is a failure,
     # as in the generation study's report test, never a skip.

@@ -152,6 +152,9 @@ class SpaceResult:
     probes: dict[str, ProbeResult]
     conditional: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
+    # The other judge (v1 beside v2) on the same reconstructions and class-Gaussian samples:
+    # reconstruction_accuracy, conditional_accuracy, conditional_quality; None where not shipped.
+    other_judge: dict[str, float] | None = None
 
     @property
     def key(self) -> str:
@@ -177,6 +180,7 @@ class LatentResult:
     baselines: dict[str, ProbeResult]  # probes on raw pixels and PCA components
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    other_judge: dict[str, Any] | None = None  # version and judge_id of the judge beside this one
 
     def space(self, model: str, dim: int) -> SpaceResult | None:
         for s in self.spaces:
@@ -239,7 +243,13 @@ def run(config: LatentConfig, context: Context) -> LatentResult:
         baselines=baselines,
         seconds=time.perf_counter() - t0,
         timings=timings,
+        other_judge=_judge_id(context.other_judge),
     )
+
+
+def _judge_id(other: tuple[Any, dict[str, Any]] | None) -> dict[str, Any] | None:
+    """The other judge's version and id, for the report's side-by-side table."""
+    return None if other is None else {k: other[1][k] for k in ("judge_version", "judge_id")}
 
 
 @contextlib.contextmanager
@@ -337,6 +347,7 @@ def analyse_space(
         recons = models.decode(model, z_eval)  # (N, 28, 28) float32 in [0, 1]
     with _timed(secs, "reconstruction"):
         rec = measure_reconstruction(recons, digits, context.judge, seed)
+    other = context.other_judge[0] if context.other_judge else None  # v1 beside v2
     context.log(f"{key}: projections")
     proj = measure_projections(z_train, z_eval, digits, config, secs)
     context.log(f"{key}: clusters")
@@ -360,8 +371,14 @@ def analyse_space(
     with _timed(secs, "conditional"):
         conditional = conditional_experiment(
             model, z_train, digits.y_probe, z_eval, digits.y_eval, context.judge,
-            config.samples_per_class, seed,
+            config.samples_per_class, seed, other_judge=other,
         )  # fmt: skip
+    other_numbers = None
+    if other is not None:
+        other_numbers = {
+            "reconstruction_accuracy": metrics.judge_accuracy(other, recons, digits.y_eval),
+            **conditional.pop("other_judge"),
+        }
     return SpaceResult(
         model=name,
         dim=dim,
@@ -372,6 +389,7 @@ def analyse_space(
         probes=probes,
         conditional=conditional,
         seconds=secs,
+        other_judge=other_numbers,
     )
 
 
@@ -497,6 +515,7 @@ def conditional_experiment(
     judge: Any,
     n_per_class: int,
     seed: int,
+    other_judge: Any = None,
 ) -> dict[str, Any]:
     """Fit one Gaussian per digit to the latents, sample each digit, and let the judge name them.
 
@@ -510,20 +529,25 @@ def conditional_experiment(
     intended-by-judged matrix (10, 10), the conditional accuracy overall and per digit, the
     same histogram for the pooled Gaussian, the judge's class of each decoded class mean,
     diversity (normalised entropy of the histogram), the largest class share, the mean judge
-    quality, and 10 samples per digit for the report.
+    quality, and 10 samples per digit for the report. With ``other_judge``, also "other_judge":
+    that judge's conditional_accuracy and conditional_quality on the same samples.
     """
     from mnistlab import generators as gen
 
     with single_threaded():
         ccg = gen.ClassConditionalGaussian(model).fit_latents(z_train, y_train)
         pooled = gen.LatentGMM(model, n_components=1, random_state=seed).fit_latents(z_train)
-    per_digit_imgs, preds, quals = [], [], []
+    per_digit_imgs, preds, quals, other_right, other_quals = [], [], [], [], []
     for d in DIGITS:
         imgs = ccg.sample(n_per_class, random_state=seed * 1_000 + d, digit=d)  # (n, 28, 28)
         probs, _ = models.judge_outputs(judge, imgs)
         preds.append(probs.argmax(1))
         quals.append(metrics.quality(probs))
         per_digit_imgs.append(imgs[:10])
+        if other_judge is not None:
+            other_probs, _ = models.judge_outputs(other_judge, imgs)
+            other_right.append(other_probs.argmax(1) == d)
+            other_quals.append(metrics.quality(other_probs))
     pred = np.stack(preds)  # (10, n): judged class of each sample, row = intended digit
     matrix = np.stack([np.bincount(p, minlength=10) for p in pred])  # (10, 10)
     counts = matrix.sum(0)
@@ -539,7 +563,7 @@ def conditional_experiment(
     # How separable are the class Gaussians themselves? Their Bayes classifier on held-out codes.
     gauss_acc = float(np.mean(ccg.predict_latents(z_test) == np.asarray(y_test)))
 
-    return {
+    out = {
         "n_per_class": n_per_class,
         "counts": counts,
         "matrix": matrix,
@@ -560,6 +584,12 @@ def conditional_experiment(
         "sample_pred": pred[:, :10].ravel(),
         "mean_images": mean_imgs,
     }
+    if other_judge is not None:
+        out["other_judge"] = {
+            "conditional_accuracy": float(np.mean(other_right)),
+            "conditional_quality": float(np.mean(other_quals)),
+        }
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1078,6 +1108,7 @@ def _space_numbers(s: SpaceResult, gallery_index: np.ndarray) -> dict[str, Any]:
             k: v for k, v in s.conditional.items() if k not in ("samples", "mean_images")
         },
         "seconds": s.seconds,
+        "other_judge": s.other_judge,
     }
 
 
@@ -1111,6 +1142,7 @@ def numbers(result: LatentResult) -> dict[str, Any]:
         "spaces": {s.key: _space_numbers(s, result.gallery_index) for s in result.spaces},
         "baselines": {k: _probe_numbers(v) for k, v in result.baselines.items()},
         "timings": result.timings,
+        "other_judge": result.other_judge,
     }
 
 
@@ -1439,6 +1471,47 @@ def _conditional_section(rep: Report, result: LatentResult) -> None:
                 "the number under each image is the judge's class."
             ),
         )
+
+
+@PAGE.csv("judges")
+def judge_rows(result: LatentResult) -> list[dict[str, Any]]:
+    """Each space's headline judge figures by both judges, on the same images."""
+    if result.other_judge is None:
+        return []
+    this, other = result.judge.get("judge_version", "this"), result.other_judge["judge_version"]
+    rows = []
+    for s in result.spaces:
+        o = s.other_judge or {}
+        mine = {
+            "reconstruction_accuracy": s.recon["judge_accuracy"],
+            "conditional_accuracy": s.conditional["accuracy"],
+            "conditional_quality": s.conditional["quality"],
+        }
+        row: dict[str, Any] = {"latent space": s.key}
+        for key, label in (
+            ("reconstruction_accuracy", "reads the reconstruction"),
+            ("conditional_accuracy", "reads class-Gaussian samples as asked"),
+            ("conditional_quality", "quality of those samples"),
+        ):
+            row[f"judge {other} {label}"] = o.get(key)
+            row[f"judge {this} {label}"] = mine[key]
+        rows.append(row)
+    return rows
+
+
+@PAGE.section("The old judge beside the new")
+def _judges_section(rep: Report, result: LatentResult) -> None:
+    other = result.other_judge or {}
+    scaffold.judges_table(
+        rep,
+        judge_rows(result),
+        lambda: (
+            f"The same reconstructions and class-Gaussian samples read by both judges (judge "
+            f"{other['judge_version']} is {other['judge_id']}). Judge v2 was also trained on "
+            "changed digits and taught that non-digits are no digit (outlier exposure); both "
+            "share one architecture."
+        ),
+    )
 
 
 @PAGE.section("Models and timings")
