@@ -108,6 +108,22 @@ def test_quick_study_end_to_end(quick_study):
         assert run["n_real"] == 10 * run["shots"]
         assert run["n_synthetic"] == (0 if run["arm"] == "real only" else 5 * 10 * run["shots"])
     assert "real + flow, N=10" in (out / "report.html").read_text()
+    # The old judge (v1) scored the same real digits and Gaussian samples against the same N
+    # training digits, side by side with v2.
+    comparison = r["judge_comparison"]
+    assert comparison["judge_version"] == "v1" and comparison["judge_id"] != m["judge"]["judge_id"]
+    sets = [(row["N"], row["set"]) for row in comparison["rows"]]
+    assert sets == [
+        ("", "real test digits"),
+        ("10", "Gaussian samples"),
+        ("100", "Gaussian samples"),
+    ]
+    assert all(0 <= row["judge v1 recognised"] <= 1 for row in comparison["rows"])
+    header = (out / "judges.csv").read_text().splitlines()[0]
+    assert header == (
+        "digit,N,set,judge v1 recognised,judge v2 recognised,judge v1 novelty,judge v2 novelty"
+    )
+    assert "The old judge beside the new" in (out / "report.html").read_text()
     assert list(scaffold.answers(m)) == QUESTIONS
     assert all(v["finding"] for v in m["verdicts"])
 
@@ -351,10 +367,14 @@ def test_flow_arm_has_its_own_verdict_on_its_own_seeds():
 def test_numbers_tables_and_report_of_a_made_up_result():
     result = made_up()
     body = aug.numbers(result)
-    assert set(body) == {"real_test_digits", "settings", "classifier"}  # the rest: the envelope
+    assert set(body) == {"real_test_digits", "settings", "classifier", "judge_comparison"}
+    assert body["judge_comparison"] is None  # no other judge: no side-by-side rows made up
     assert body["settings"][0]["N"] == "10" and body["classifier"]["summary"][0]["seeds"] == 2
     tables = aug.tables(result)
-    assert set(tables) == {"sets", "perturbation", "breaking_point", "classifier", "history"}
+    assert set(tables) == {
+        "sets", "perturbation", "breaking_point", "classifier", "history", "judges",
+    }  # fmt: skip
+    assert tables["judges"] == []
     assert len(tables["perturbation"]) == 3 and tables["history"][1]["step"] == 2
     html = aug.report(result, aug.verdicts(result)).to_html()
     for section in ("Answers", "The set-up", "Digit 8", "Pushing the latents", "help a classifier"):

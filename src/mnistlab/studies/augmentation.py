@@ -286,6 +286,7 @@ class ShotResult:
     train_grid: np.ndarray  # (<=10, 28, 28)
     path_images: np.ndarray  # (3, n_scales, 28, 28): three latents pushed along one direction
     path_p_digit: np.ndarray  # (3, n_scales) judge probability of the digit along the paths
+    other_gaussian: SetScores | None = None  # the other judge (v1 beside v2) on the same samples
 
 
 @dataclass
@@ -300,6 +301,10 @@ class AugmentationResult:
     seconds: float = 0.0
     # "arm, N=n" -> the first seed's synthetic digits, up to ten a class: (10, k, 28, 28) uint8
     classifier_grids: dict[str, np.ndarray] = field(default_factory=dict)
+    # The other judge beside this one: its version and judge_id, and its scores of the real test
+    # digits (each ShotResult holds its Gaussian samples'); None where it is not shipped.
+    other_judge: dict[str, Any] | None = None
+    other_real: dict[int, SetScores] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,7 +315,7 @@ def run(config: AugmentationConfig, context: Context) -> AugmentationResult:
     """Run the whole study and return its results; writes nothing but the model cache."""
     data = context.data
     check_sizes(config, data)
-    real, shots = few_shot_settings(config, data, context)
+    real, shots, other_real = few_shot_settings(config, data, context)
     context.log("classifier with and without synthetic digits")
     classifier, grids = classifier_experiment(data, config, context.progress)
     return AugmentationResult(
@@ -322,6 +327,12 @@ def run(config: AugmentationConfig, context: Context) -> AugmentationResult:
         shots=shots,
         classifier=classifier,
         classifier_grids=grids,
+        other_judge=(
+            None
+            if context.other_judge is None
+            else {k: context.other_judge[1][k] for k in ("judge_version", "judge_id")}
+        ),
+        other_real=other_real,
     )
 
 
@@ -337,9 +348,12 @@ def check_sizes(config: AugmentationConfig, data: mdata.Dataset) -> None:
 
 def few_shot_settings(
     config: AugmentationConfig, data: mdata.Dataset, context: Context
-) -> tuple[dict[int, SetScores], list[ShotResult]]:
-    """(the real test digits' scores per digit, one ``ShotResult`` per digit and N)."""
+) -> tuple[dict[int, SetScores], list[ShotResult], dict[int, SetScores]]:
+    """(the real test digits' scores per digit, one ``ShotResult`` per digit and N, the other
+    judge's scores of the real test digits: empty where there is no other judge)."""
     real: dict[int, SetScores] = {}
+    other_real: dict[int, SetScores] = {}
+    other_judge = context.other_judge[0] if context.other_judge else None  # v1 beside v2
     shots: list[ShotResult] = []
     bar = progress_bar(
         total=len(config.digits) * len(config.shots), desc="few-shot autoencoders",
@@ -353,12 +367,17 @@ def few_shot_settings(
                 data, digit, n, config, config.seed, config.ae_steps
             )
             scorer = FewShotScorer(context.judge, digit, data.x_train[idx], x_real)
+            other = None
+            if other_judge is not None:
+                other = FewShotScorer(other_judge, digit, data.x_train[idx], x_real)
             if n == config.shots[0]:  # the reference row, scored against the smallest training set
                 real[digit] = scorer.score(x_real)
-            shots.append(one_shot_setting(config, n, model, meta, data.x_train[idx], scorer))
+                if other is not None:
+                    other_real[digit] = other.score(x_real)
+            shots.append(one_shot_setting(config, n, model, meta, data.x_train[idx], scorer, other))
             bar.update()
     bar.close()
-    return real, shots
+    return real, shots, other_real
 
 
 def one_shot_setting(
@@ -368,9 +387,11 @@ def one_shot_setting(
     meta: dict[str, Any],
     x_train: np.ndarray,
     scorer: FewShotScorer,
+    other: FewShotScorer | None = None,
 ) -> ShotResult:
     """The Gaussian samples, the perturbation sweep and the paths of one few-shot autoencoder,
-    trained on x_train (N, 28, 28) uint8, all scored by ``scorer`` against those N digits."""
+    trained on x_train (N, 28, 28) uint8, all scored by ``scorer`` against those N digits (and
+    the Gaussian samples also by ``other``, the other judge's scorer, where given)."""
     z = models.encode(model, x_train)  # (N, d)
     gauss = gaussian_digits(model, z, config.samples, config.seed)  # (S, 28, 28)
     rows = sweep(config, model, z, scorer)
@@ -397,6 +418,7 @@ def one_shot_setting(
         train_grid=as_images(x_train[:10]),
         path_images=path,
         path_p_digit=p_digit,
+        other_gaussian=None if other is None else other.score(gauss),
     )
 
 
@@ -879,6 +901,32 @@ def _shot_key(s: ShotResult) -> dict[str, Any]:
     return {"digit": s.digit, "N": shot_label(s.shots)}
 
 
+@PAGE.csv("judges")
+def judge_rows(result: AugmentationResult) -> list[dict[str, Any]]:
+    """Both judges' view of the same sets: each digit's real test digits and, for each N, its
+    Gaussian samples (recognised and novelty, each judge against the same N training digits)."""
+    if result.other_judge is None:
+        return []
+    this, other = result.judge.get("judge_version", "this"), result.other_judge["judge_version"]
+
+    def row(key: dict[str, Any], name: str, mine: SetScores, theirs: SetScores | None):
+        out = {**key, "set": name}
+        for score in ("recognised", "novelty"):
+            out[f"judge {other} {score}"] = getattr(theirs, score, None)
+            out[f"judge {this} {score}"] = getattr(mine, score)
+        return out
+
+    rows = [
+        row({"digit": d, "N": ""}, "real test digits", sc, result.other_real.get(d))
+        for d, sc in result.real.items()
+    ]
+    rows += [
+        row(_shot_key(s), "Gaussian samples", s.gaussian, s.other_gaussian) for s in result.shots
+    ]
+    rows.sort(key=lambda r: (r["digit"], r["set"] != "real test digits"))
+    return rows
+
+
 @PAGE.csv("perturbation")
 def perturbation_rows(result: AugmentationResult) -> list[dict[str, Any]]:
     return [{**_shot_key(s), **_flat(row)} for s in result.shots for row in s.perturbation]
@@ -941,6 +989,11 @@ def numbers(result: AugmentationResult) -> dict[str, Any]:
             for s in result.shots
         ],
         "classifier": {"runs": result.classifier, "summary": classifier_summary(result)},
+        "judge_comparison": (
+            None
+            if result.other_judge is None
+            else {**result.other_judge, "rows": judge_rows(result)}
+        ),
     }
 
 
@@ -1168,6 +1221,22 @@ def _classifier_setup(cfg: AugmentationConfig) -> str:
         + ". Each seed draws its own real digits; test accuracy on the test set. The "
         "synthetic digits are not filtered by the judge, which has seen all of MNIST and would "
         "leak labels, and no generator is trained with it."
+    )
+
+
+@PAGE.section("The old judge beside the new")
+def _judges_section(rep: Report, result: AugmentationResult) -> None:
+    other = result.other_judge or {}
+    scaffold.judges_table(
+        rep,
+        judge_rows(result),
+        lambda: (
+            f"The same real test digits and Gaussian samples scored by both judges, each against "
+            f"the same N training digits (judge {other['judge_version']} is "
+            f"{other['judge_id']}). Judge v2 was also trained on changed digits and taught that "
+            "non-digits are no digit (outlier exposure), and its copy descriptor was trained to "
+            "find a training digit under small changes: novelty is measured in it."
+        ),
     )
 
 
