@@ -132,6 +132,50 @@ def test_few_queries_need_a_second_round(features, monkeypatch, k, exclude_self)
     assert rounds[0] == len(queries) and sum(rounds[1:]) <= 0.05 * len(queries)
 
 
+@pytest.mark.parametrize(("k", "exclude_self"), [(1, False), (5, False), (5, True), (40, True)])
+def test_many_repeated_rows_are_exact_and_stay_narrow(rng, monkeypatch, k, exclude_self):
+    """Samples that wash out to the same image share one feature row: 2,000 rows, 1,200 of them
+    copies of ten. The answer is the exact one (copies in index order), and no query is searched
+    again over most of the references, as the ties at the k-th neighbour once made it."""
+    distinct = rng.normal(size=(810, 32)).astype(np.float32)
+    pick = np.concatenate([np.arange(810), rng.integers(0, 10, size=1190)])
+    refs = distinct[rng.permutation(pick)]
+    queries = refs if exclude_self else rng.normal(size=(300, 32)).astype(np.float32)
+    queries = np.concatenate([queries, refs[:50]]) if not exclude_self else queries
+    widths = []
+    torch_candidates = neighbors._torch_candidates
+
+    def spy(qs, r_aug, n, c):
+        widths.append(c)
+        return torch_candidates(qs, r_aug, n, c)
+
+    monkeypatch.setattr(neighbors, "_torch_candidates", spy)
+    got = neighbors.nearest(queries, refs, k, exclude_self=exclude_self, backend="torch")
+    assert_exact(got, queries, refs, k, exclude_self)
+    assert max(widths) <= 16 * (k + 5)
+
+
+@pytest.mark.parametrize("exclude_self", [False, True])
+def test_rows_that_differ_in_their_last_bits_settle_in_float64(rng, monkeypatch, exclude_self):
+    """1,000 rows within float32 rounding of one another beside 500 far-spread ones (features of
+    near-identical washed-out samples beside digits'): float32 ranks the close ones all alike,
+    float64 tells them apart, in few candidates."""
+    close = rng.normal(0, 1e-4, size=(1000, 64))
+    refs = np.concatenate([close, rng.normal(0, 10, size=(500, 64))]).astype(np.float32)
+    queries = refs if exclude_self else refs[::7] + np.float32(1e-5)
+    widths = []
+    torch_candidates = neighbors._torch_candidates
+
+    def spy(qs, r_aug, n, c):
+        widths.append((qs.dtype, c))
+        return torch_candidates(qs, r_aug, n, c)
+
+    monkeypatch.setattr(neighbors, "_torch_candidates", spy)
+    got = neighbors.nearest(queries, refs, 5, exclude_self=exclude_self, backend="torch")
+    assert_exact(got, queries, refs, 5, exclude_self)
+    assert max(c for _, c in widths) <= 16 * (5 + 5)
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),

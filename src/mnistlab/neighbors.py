@@ -57,6 +57,14 @@ GROUP = 16
 # references are almost equally close, so that a second round is rare.
 EXTRA_CANDIDATES = 3
 RERANK_BLOCK = 1024
+# Rounds of float32 ranking before the queries left are ranked in float64. Rows far closer to
+# one another than the set's span (washed-out samples whose features are nearly the same, beside
+# digits') tie within float32's rounding, which scales with the span: the bound cannot tell the
+# k-th neighbour from the next hundreds, and each round asked for four times the candidates, up
+# to all of them (k-NN radii of 10,000 such samples, 6,135 of them distinct: 70 s, against 9 s
+# with this switch, beside another job on 2 cores). float64 bounds the rounding 2^29 times
+# tighter, so a few candidates settle it.
+FLOAT32_ROUNDS = 2
 BACKENDS = ("torch", "faiss")
 BACKEND_FILE = "nn_backend.json"
 # Raised when the rankers or their timing change, so that a measurement made before is made again
@@ -127,9 +135,78 @@ def nearest(
     torch.set_float32_matmul_precision("highest")
     try:
         with torch.inference_mode():
-            return _search(q.to(dev), r.to(dev), k, exclude_self, backend)
+            groups = _distinct_rows(r)
+            if groups is None:
+                dist, idx = _search(q.to(dev), r.to(dev), k, exclude_self, backend)
+            else:
+                dist, idx = _search_distinct(q.to(dev), r.to(dev), k, exclude_self, backend, groups)
+            return dist.astype(np.float32), idx
     finally:
         torch.set_float32_matmul_precision(precision)
+
+
+# Repeated reference rows (samples that saturate to the same image, hence the same features) tie
+# exactly: the bound in ``_search`` cannot settle a tie at the k-th neighbour, and a query with
+# many equal references was searched again with four times the candidates up to all of them (one
+# PRDC of 10,000 washed-out samples, 4,000 of them alike: 480 s). So the search runs over the
+# distinct rows, each standing for its copies, and the copies are put back afterwards.
+def _distinct_rows(r: torch.Tensor) -> tuple[np.ndarray, ...] | None:
+    """None when every row of r (N, D) differs; else (first, members, counts) of its distinct
+    rows, numbered by their first occurrence: first (U,) the row of each, members (N,) every row
+    grouped by distinct row in increasing order, counts (U,) the size of each group."""
+    a = r.numpy()
+    # A cheap exact screen first: equal rows have equal integer hashes (wrapping int64
+    # arithmetic on the float32 bits); np.unique on the bytes costs 1 s for 60,000 x 784.
+    bits = a.view(np.int32).astype(np.int64)
+    weights = np.random.default_rng(0).integers(1, 2**31, size=a.shape[1])
+    hashes = bits @ weights
+    if len(np.unique(hashes)) == len(a):
+        return None
+    rows = a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel()  # bytes per row
+    _, first, inverse, counts = np.unique(
+        rows, return_index=True, return_inverse=True, return_counts=True
+    )
+    if len(first) == len(a):
+        return None
+    by_first = np.argsort(first)  # distinct rows in the order of their first occurrence
+    number = np.empty_like(by_first)
+    number[by_first] = np.arange(len(by_first))
+    members = np.argsort(number[inverse.ravel()], kind="stable")
+    return first[by_first], members, counts[by_first]
+
+
+def _search_distinct(
+    q: torch.Tensor,
+    r: torch.Tensor,
+    k: int,
+    exclude_self: bool,
+    backend: str,
+    groups: tuple[np.ndarray, ...],
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_search`` over the distinct rows of r (``_distinct_rows``), then their copies.
+
+    The distinct rows are numbered by their first occurrence, so ties among them come in the
+    order of their smallest index. Every distinct row ahead of one that holds an answer holds an
+    answer too (its first row), so the answer lies among the k nearest distinct rows (k + 1 with
+    exclude_self: the query's own row may hold no other); within a row, among its first k (+ 1).
+    """
+    first, members, counts = groups
+    m, n_distinct = len(q), len(first)
+    k_rows = min(k + exclude_self, n_distinct)
+    d_rows, i_rows = _search(q, r[torch.from_numpy(first).to(r.device)], k_rows, False, backend)
+    per = int(min(k + exclude_self, counts.max()))  # copies kept per row
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    j = np.arange(per)
+    kept = np.where(j < counts[:, None], members[np.minimum(starts[:, None] + j, len(r) - 1)], -1)
+    cand = kept[i_rows].reshape(m, -1)  # (M, k_rows * per); -1 pads a short row
+    dist = np.repeat(d_rows, per, axis=1)
+    dist[cand < 0] = np.inf
+    if exclude_self:
+        dist[cand == np.arange(m)[:, None]] = np.inf
+    order = np.argsort(cand, axis=1, kind="stable")  # by index, then stably by distance
+    cand, dist = np.take_along_axis(cand, order, 1), np.take_along_axis(dist, order, 1)
+    order = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(dist, order, 1), np.take_along_axis(cand, order, 1)
 
 
 def _search(
@@ -138,13 +215,16 @@ def _search(
     """``nearest`` on validated float32 tensors of one device."""
     (m, d), n = q.shape, len(r)
     n_avail = n - 1 if exclude_self else n
-    qs, r_aug, scale = _ranking_inputs(q, r, _ref_blocks(n, q.device)[1])
+    n_pad = _ref_blocks(n, q.device)[1]
+    qs, r_aug, scale = _ranking_inputs(q, r, n_pad)
     qs_norm = qs.norm(dim=1, dtype=torch.float64)  # (M,)
     rs_norm_max = math.sqrt(float(r_aug[:n, d].max())) * (1 + 1e-5)  # from float32, rounded up
+    unit = 2.0**-24  # the ranking's unit roundoff: float32, then float64
     dist = torch.empty((m, k), dtype=torch.float64, device=q.device)
     idx = torch.empty((m, k), dtype=torch.int64, device=q.device)
     todo = torch.arange(m, device=q.device)  # queries not yet answered
     n_cand = min(k + EXTRA_CANDIDATES, n_avail)
+    rounds = 0
     while len(todo):
         # (T, n_cand [+ 1]) candidates and (T,) lower bounds on the squared distance (in the
         # scaled units) of every reference left out of them
@@ -158,7 +238,7 @@ def _search(
         # float32 rounding, bounded: the scores (GEMM over d terms, then two additions) and the
         # scaled inputs, each rounded once to float32
         spread = qs_norm[todo] + rs_norm_max
-        gamma = 2 * (d + 4) * 2.0**-24  # twice the textbook (d + 4) u: slack for the bound itself
+        gamma = 2 * (d + 4) * unit  # twice the textbook (d + 4) u: slack for the bound itself
         out_dist = (out_sq - gamma * spread.square()).clamp(min=0).sqrt() - gamma * spread
         out_dist -= 2.0**-100  # values that underflowed to subnormals: far below anything else
         done = (out_dist * scale > dk[:, -1] * (1 + 1e-12)) | (n_cand >= n_avail)
@@ -167,7 +247,14 @@ def _search(
         todo = todo[~done]
         n_cand = min(4 * n_cand, n_avail)
         backend = "torch"  # faiss asks for at most 2048 candidates; torch has no such limit
-    return dist.float().cpu().numpy(), idx.cpu().numpy()
+        rounds += 1
+        if rounds == FLOAT32_ROUNDS and len(todo):  # near-ties float32 cannot settle: float64
+            qs, r_aug, scale = _ranking_inputs(q.double(), r.double(), n_pad)
+            qs_norm = qs.norm(dim=1)
+            rs_norm_max = math.sqrt(float(r_aug[:n, d].max())) * (1 + 1e-12)
+            unit = 2.0**-53
+            n_cand = min(k + EXTRA_CANDIDATES, n_avail)
+    return dist.cpu().numpy(), idx.cpu().numpy()  # float64 (M, k), int64 (M, k)
 
 
 def _ref_blocks(n: int, device: torch.device) -> tuple[int, int]:
@@ -207,7 +294,7 @@ def _ranking_inputs(
         torch.sub(r, centre, out=rs).mul_(1 / scale)
     else:  # near float32's limits (or 0): centre in float64
         scale = 2.0 ** round(math.log2(span)) if span > 0 else 1.0
-        qs = ((q.double() - centre.double()) / scale).float()
+        qs = ((q.double() - centre.double()) / scale).to(q.dtype)
         rs.copy_((r.double() - centre.double()) / scale)
     r_aug[:n, d] = torch.linalg.vector_norm(rs, dim=1).square_()
     r_aug[n:, d] = 2.0**100
@@ -238,11 +325,11 @@ def _torch_candidates(
     worst = torch.empty(m, dtype=torch.float64, device=qs.device)
     # One buffer for every block's scores: with a fresh 1 MB output per block, the GEMMs measured
     # up to 1.7x slower on 2 cores (the allocator hands back new pages)
-    scores_buf = torch.empty((br, bq), device=qs.device)
+    scores_buf = torch.empty((br, bq), dtype=qs.dtype, device=qs.device)
     for i0 in range(0, m, bq):
         b = len(qs[i0 : i0 + bq])
         qb = torch.cat([qs[i0 : i0 + bq] * -2.0, qs.new_ones((b, 1))], 1)  # (b, D + 1)
-        g_min = torch.empty((n_groups, b), device=qs.device)  # each group's best score
+        g_min = torch.empty((n_groups, b), dtype=qs.dtype, device=qs.device)  # groups' best
         for j0 in range(0, n_pad, br):
             # (br, b) = ||r||^2 - 2 r.q, the squared distance less ||q||^2, as one GEMM:
             # [r, ||r||^2] . [-2 q, 1]. References run down the rows, so that the minimum over
