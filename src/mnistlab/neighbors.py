@@ -11,8 +11,11 @@ The answer is checked, not hoped for: every reference left out of a query's cand
 least as badly as the worst candidate, and a bound on the float32 rounding turns that score into a
 lower bound on its true distance. Where the bound does not clear the k-th distance found (a tie,
 or a near-tie, at the edge of the candidates), the query is searched again with four times as
-many candidates, until it does or every reference is a candidate. So the result is the exact
-top-k by (float64 distance, index) whichever ranker ran, and identical across rankers.
+many candidates, until it does or every reference is a candidate; from the third round on the
+ranking runs in float64, whose far tighter bound settles near-ties. Repeated reference rows are
+searched once each and their copies put back in index order (exact ties never clear the bound).
+So the result is the exact top-k by (float64 distance, index) whichever ranker ran, and identical
+across rankers.
 
 Two rankers: the blocked torch search below (torch's float32 GEMM, on any CPU or GPU), and faiss'
 exact ``IndexFlatL2``. Which one is faster depends on the CPU and its BLAS: raw faiss took 0.65 s
