@@ -327,11 +327,7 @@ def run(config: AugmentationConfig, context: Context) -> AugmentationResult:
         shots=shots,
         classifier=classifier,
         classifier_grids=grids,
-        other_judge=(
-            None
-            if context.other_judge is None
-            else {k: context.other_judge[1][k] for k in ("judge_version", "judge_id")}
-        ),
+        other_judge=context.other_judge_id,
         other_real=other_real,
     )
 

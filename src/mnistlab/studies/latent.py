@@ -243,13 +243,8 @@ def run(config: LatentConfig, context: Context) -> LatentResult:
         baselines=baselines,
         seconds=time.perf_counter() - t0,
         timings=timings,
-        other_judge=_judge_id(context.other_judge),
+        other_judge=context.other_judge_id,
     )
-
-
-def _judge_id(other: tuple[Any, dict[str, Any]] | None) -> dict[str, Any] | None:
-    """The other judge's version and id, for the report's side-by-side table."""
-    return None if other is None else {k: other[1][k] for k in ("judge_version", "judge_id")}
 
 
 @contextlib.contextmanager

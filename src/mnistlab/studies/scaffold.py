@@ -93,6 +93,13 @@ class Context:
         self.log(f"judge {other}: loading, to score the headline rows again")
         return store.load_judge(self.data, version=other, progress=self.progress)
 
+    @property
+    def other_judge_id(self) -> dict[str, Any] | None:
+        """{"judge_version", "judge_id"} of ``other_judge`` for a result, or None."""
+        if self.other_judge is None:
+            return None
+        return {k: self.other_judge[1][k] for k in ("judge_version", "judge_id")}
+
 
 def logger(study: str, progress: bool) -> Callable[[str], None]:
     """A function that logs ``[study] message`` lines when ``progress`` is on, else nothing."""
