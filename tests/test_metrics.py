@@ -157,6 +157,40 @@ def test_prdc_matches_the_prdc_package(seed, capsys):
     assert metrics.prdc(real, fake, real_radii=radii) == ours
 
 
+def _prdc_brute_force(real, fake, k):
+    """PRDC from the whole float64 distance matrix, each distance from its differences."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    d = np.sqrt(((real[:, None, :] - fake[None, :, :]) ** 2).sum(-1))
+    inside_real = d < metrics.knn_radii(real, k)[:, None]
+    inside_fake = d < metrics.knn_radii(fake, k)[None, :]
+    balls = inside_real.sum(0)
+    return {
+        "precision": (balls > 0).mean(),
+        "recall": inside_fake.any(1).mean(),
+        "density": balls.sum() / (k * len(fake)),
+        "coverage": inside_real.any(1).mean(),
+    }
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_prdc_settles_pairs_on_the_radius_exactly(seed):
+    # Fakes put on the sphere of a real point's k-NN radius (or a hair inside or outside), all
+    # far from the origin: float32 alone cannot tell these pairs apart.
+    rng = np.random.default_rng(seed)
+    real = (rng.standard_normal((600, 16)) + 100).astype(np.float32)
+    radii = metrics.knn_radii(real, 5)
+    picked = rng.integers(0, len(real), 500)
+    step = rng.standard_normal((500, 16))
+    step *= radii[picked, None] / np.linalg.norm(step, axis=1, keepdims=True)
+    hair = 1 + rng.choice([-1e-7, 0.0, 1e-7], size=(500, 1))
+    fake = (real[picked] + step * hair).astype(np.float32)
+    ours = metrics.prdc(real, fake, k=5, chunk=128)
+    assert ours == pytest.approx(_prdc_brute_force(real, fake, 5), abs=0, rel=0)
+    # Duplicated fakes, and fakes that are real points: ties at distance 0.
+    fake = np.concatenate([real[:100], real[:100], fake[:100]])
+    assert metrics.prdc(real, fake, k=5) == _prdc_brute_force(real, fake, 5)
+
+
 # ---- the scorer on real digits ------------------------------------------------------------
 
 
@@ -219,6 +253,30 @@ def test_noise_is_newer_and_worse_than_real_digits(scorer, small, rng):
 def test_seeded_runs_are_identical(scorer, small):
     a, b = scorer.score(small.x_test[:50]), scorer.score(small.x_test[:50])
     assert a.as_dict() == b.as_dict()
+
+
+def test_kept_descriptors_are_made_once_per_key(scorer, small):
+    made = []
+
+    def images():
+        made.append(1)
+        return small.x_train[:40]
+
+    first = scorer.kept_descriptors("recon-test-1", images)
+    np.testing.assert_array_equal(first, scorer.descriptors(small.x_train[:40]))
+    again = scorer.kept_descriptors("recon-test-1", images)  # from the disk, images not made
+    np.testing.assert_array_equal(again, first)
+    assert len(made) == 1
+    other = scorer.kept_descriptors("recon-test-2", lambda: small.x_train[40:50])
+    assert other.shape == (10, first.shape[1])
+    # A damaged entry is made again, and a key that could leave the folder is refused.
+    (kept,) = scorer._features_path().parent.glob("*-descriptors-recon-test-1.npy")
+    kept.write_bytes(b"not an array")
+    np.testing.assert_array_equal(scorer.kept_descriptors("recon-test-1", images), first)
+    assert len(made) == 2
+    for bad in ("", "../x", "a b"):
+        with pytest.raises(ValueError, match="key"):
+            scorer.kept_descriptors(bad, images)
 
 
 def test_calibration_rows(scorer, small):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,33 +186,63 @@ def prdc(
     """Precision, recall, density and coverage of fake (M, D) against real (N, D) features.
 
     Naeem et al. 2020 with the ``prdc`` package's conventions (strict ``<`` against the k-th
-    nearest-neighbour radius). The (N, M) distance matrix is never held whole: fake rows go by in
-    chunks of ``chunk``, in float64. ``real_radii`` (N,) may be passed when the real set is fixed.
+    nearest-neighbour radius). ``real_radii`` (N,) may be passed when the real set is fixed.
     ``per_sample`` adds ``per_fake`` (precision, density) and ``per_real`` (recall, coverage):
     arrays whose means are the four figures.
+
+    Every figure rests on one question per (real, fake) pair: is their distance below the real
+    one's radius, below the fake one's? The (N, M) matrix is never held whole: fake rows go by
+    in chunks of ``chunk``. Written by hand (the ``prdc`` package holds the whole matrix in
+    float64): squared distances come from one float32 matrix product, and a bound on its
+    rounding settles every pair but the few whose distance lies within that bound of a radius;
+    those are measured again exactly, in float64. Measured on 10,000 x 10,000 judge features
+    (128-d, 2 cores, the generation study's every setting): 2.8 s -> 1.25 s, the fakes' own
+    k-NN radii (0.43 s) included; the same answers as float64 throughout.
     """
-    real64 = torch.from_numpy(np.asarray(real, dtype=np.float64))
-    fake64 = np.asarray(fake, dtype=np.float64)
-    r_rad = torch.from_numpy(knn_radii(real, k) if real_radii is None else real_radii)
-    f_rad = torch.from_numpy(knn_radii(fake, k))
+    r_rad = knn_radii(real, k) if real_radii is None else np.asarray(real_radii, np.float64)
+    f_rad = knn_radii(fake, k)
+    real64, fake64 = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     n_real, n_fake = len(real64), len(fake64)
-    real_sq = (real64 * real64).sum(1)
-    in_balls = torch.empty(n_fake, dtype=torch.int64)  # real balls holding each fake
+    # Centred on the real mean and divided by a power of two near the span: float32's rounding
+    # is relative to the features' spread, not to how far they sit from the origin.
+    centre = real64.mean(0)
+    span = max(np.abs(real64 - centre).max(), np.abs(fake64 - centre).max())
+    scale = 2.0 ** round(np.log2(span)) if span > 0 else 1.0
+    rs = torch.from_numpy(((real64 - centre) / scale).astype(np.float32))
+    fs = torch.from_numpy(((fake64 - centre) / scale).astype(np.float32))
+    r_norm = rs.double().norm(dim=1)  # of the rounded inputs: (N,)
+    f_norm = fs.double().norm(dim=1)  # (M,)
+    r_sq, f_sq = r_norm.square().float(), f_norm.square().float()
+    # A pair (i, j): s = ||r_i||^2 + ||f_j||^2 - 2 r_i.f_j in float32 lies within
+    # E = gamma (||r_i|| + ||f_j||)^2 of the squared distance of the rounded inputs (the neighbour
+    # search's bound), which lies within delta = u (||r_i|| + ||f_j||) of the true distance.
+    gamma = 2 * (rs.shape[1] + 4) * 2.0**-24
+    in_balls = torch.zeros(n_fake, dtype=torch.int64)  # real balls holding each fake
     recalled = torch.zeros(n_real, dtype=torch.bool)  # real inside some fake ball
-    closest = torch.full((n_real,), float("inf"), dtype=torch.float64)  # nearest fake
+    covered = torch.zeros(n_real, dtype=torch.bool)  # some fake inside the real one's ball
     with torch.inference_mode():
         for j0 in range(0, n_fake, chunk):
-            f = torch.from_numpy(fake64[j0 : j0 + chunk])  # (b, D)
-            sq = real_sq[:, None] + (f * f).sum(1)[None, :] - 2.0 * real64 @ f.T
-            d = sq.clamp_(min=0.0).sqrt_()  # (N, b)
-            in_balls[j0 : j0 + len(f)] = (d < r_rad[:, None]).sum(0)
-            recalled |= (d < f_rad[None, j0 : j0 + len(f)]).any(1)
-            torch.minimum(closest, d.amin(1), out=closest)
+            j1 = min(j0 + chunk, n_fake)
+            f = fs[j0:j1]
+            sq = torch.addmm(r_sq[:, None], rs, f.T, alpha=-2.0).add_(f_sq[None, j0:j1])
+
+            def distance(i: torch.Tensor, j: torch.Tensor, j0: int = j0) -> np.ndarray:
+                return np.linalg.norm(real64[i.numpy()] - fake64[j0 + j.numpy()], axis=1)
+
+            # pairs inside the real one's ball (bounds per real row, over the chunk's fakes)...
+            spread = r_norm + f_norm[j0:j1].max()
+            i, j = _pairs_below(sq, r_rad / scale, spread, gamma, 1, r_rad, distance)
+            in_balls[j0:j1] += torch.bincount(j, minlength=j1 - j0)
+            covered[i] = True
+            # ... and inside the fake one's (per fake column, over every real row)
+            spread = f_norm[j0:j1] + r_norm.max()
+            i, _ = _pairs_below(sq, f_rad[j0:j1] / scale, spread, gamma, 0, f_rad[j0:j1], distance)
+            recalled[i] = True
     out: dict[str, Any] = {
         "precision": float((in_balls > 0).double().mean()),
         "recall": float(recalled.double().mean()),
         "density": float(in_balls.double().sum() / (k * n_fake)),
-        "coverage": float((closest < r_rad).double().mean()),
+        "coverage": float(covered.double().mean()),
     }
     if per_sample:  # each metric as a mean of per-sample terms, for bootstrap intervals
         out["per_fake"] = {
@@ -220,9 +251,43 @@ def prdc(
         }
         out["per_real"] = {
             "recall": recalled.double().numpy(),
-            "coverage": (closest < r_rad).double().numpy(),
+            "coverage": covered.double().numpy(),
         }
     return out
+
+
+def _pairs_below(
+    sq: torch.Tensor,
+    radius: np.ndarray,
+    spread: torch.Tensor,
+    gamma: float,
+    dim: int,
+    exact_radius: np.ndarray,
+    distance: Callable[[torch.Tensor, torch.Tensor], np.ndarray],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(i, j): the entries of ``sq`` (N, b) whose true distance lies below their radius.
+
+    sq : float32 squared distances in the scaled units, each within ``gamma * spread^2`` of
+        the squared distance of the float32-rounded inputs.
+    radius, spread : (N,) per row (``dim=1``) or (b,) per column (``dim=0``), scaled units;
+        ``spread`` bounds ||r_i|| + ||f_j|| there (the inputs' rounding: u * spread).
+    exact_radius, distance : the radii in the features' units and the float64 distance of
+        pairs, for the few entries the bound cannot settle.
+    """
+    u = 2.0**-24
+    rad = torch.from_numpy(np.asarray(radius, np.float64))
+    err, delta = gamma * spread.square(), u * spread
+    lo = (rad - delta).clamp(min=0).square() - err  # surely below: sq < lo
+    hi = (rad + delta).square() + err  # perhaps below: sq < hi
+    lo, hi = (lo - 4 * u * lo.abs()).float(), (hi + 4 * u * hi.abs()).float()  # rounded outwards
+    i, j = (sq < (hi[:, None] if dim == 1 else hi[None, :])).nonzero(as_tuple=True)
+    own = i if dim == 1 else j
+    below = sq[i, j] < lo[own]
+    unsure = (~below).nonzero(as_tuple=True)[0]
+    if len(unsure):
+        d = distance(i[unsure], j[unsure])
+        below[unsure] = torch.from_numpy(d < exact_radius[own[unsure].numpy()])
+    return i[below], j[below]
 
 
 # ---- scoring images with the judge ----------------------------------------------------------
@@ -435,6 +500,30 @@ class Scorer:
     def descriptors(self, images: np.ndarray) -> np.ndarray:
         """The judge's copy descriptors of images (N, 28, 28): (N, d), for ``copies_of``."""
         return self._outputs(check_images(images), "reference features")[2]
+
+    def kept_descriptors(self, key: str, make_images: Callable[[], np.ndarray]) -> np.ndarray:
+        """``descriptors(make_images())``, kept on disk beside the data set's judge outputs under
+        ``key``, which must name the images (a model's weights and the data they came from): a
+        later call with the same key loads them and never makes the images. The generation study
+        keeps its decoders' reconstructions of the 60,000 training digits this way (~20 s each
+        through the judge on 2 cores, every cached run)."""
+        if not key or not key.replace("-", "").isalnum():
+            raise ValueError(f"key must be letters, digits and '-', got {key!r}")
+        path = self._features_path()
+        path = path.with_name(f"{path.stem}-descriptors-{key}.npy")
+        with contextlib.suppress(OSError, ValueError):  # missing or damaged: made again below
+            kept = np.load(path, allow_pickle=False)
+            if kept.ndim == 2 and kept.shape[1:] == self.train_descriptors_.shape[1:]:
+                return kept
+        desc = self.descriptors(make_images())
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:  # a file object: np.save would append .npy to a name
+                np.save(fh, desc)
+
+        with contextlib.suppress(OSError):  # a read-only cache folder must not stop scoring
+            atomic_write(path, write)
+        return desc
 
     def score(self, images: np.ndarray, *, copies_of: np.ndarray | None = None) -> Scores:
         """Every metric of images (N, 28, 28) or (N, 784), uint8 or float in [0, 1], N > 5.
