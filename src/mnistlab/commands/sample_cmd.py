@@ -68,7 +68,9 @@ def sample(
     folder = contextlib.nullcontext() if as_array else OutputFolder(out, "samples")
     with folder as tmp:
         dataset = data.load(data_dir)
-        model = catalog.fitted(generator, dataset, setting, seed=seed, progress=progress)
+        model = catalog.fitted(
+            generator, dataset, setting, seed=seed, progress=progress, digit=digit
+        )
         kwargs = {} if digit is None else {"digit": digit}
         images = model.sample(n, seed, **kwargs)
         if as_array:
