@@ -12,7 +12,7 @@ import pytest
 
 from mnistlab import metrics
 from mnistlab.analysis import selection
-from mnistlab.catalog import FLOW_AE
+from mnistlab.catalog import FLOW_AE, FLOW_DIGIT_GUIDANCE
 from mnistlab.cli import main
 from mnistlab.studies import generation as study
 from mnistlab.studies import scaffold
@@ -477,6 +477,49 @@ def test_flow_verdict_says_yes_only_when_every_target_is_met():
     assert "at its best setting (w=1.25)" in v.answer
     assert "The FID target is met at w=1 but not at w=1.25: guidance" in v.answer
     assert "sharper decoder" not in v.answer
+
+
+def test_best_samples_keeps_what_best_setting_chooses():
+    settings = _textbook() + _sweep(study.PIXEL_KDE, [0.97, 0.97], [0.3, 0.3])  # ties come last
+    result = _result(settings)
+    best = study.BestSamples(study.novelty_ref(result))
+    for i, s in enumerate(settings):
+        best.offer(s, np.full((3, 28, 28), i, np.float32))
+    for spec in study.KDES:
+        chosen = study.best_setting(result, spec)
+        kept = best.images(spec, chosen.setting)
+        assert kept is not None and settings[int(kept[0, 0, 0])] is chosen
+        others = [s.setting for s in study.settings_of(result, spec) if s is not chosen]
+        assert all(best.images(spec, other) is None for other in others)
+    assert best.images(study.FLOW, "w=1") is None
+
+
+def test_flow_verdict_names_the_lowest_guidance_that_gives_every_digit_on_demand():
+    good = {"quality": 0.97, "novelty": 0.52, "fid": 0.5, "near_copy": 0.015, "precision": 0.92,
+            "recall": 0.9}  # fmt: skip
+    result = _flow_result({"1": good, "1.5": good, "2": good})
+    hardest = {"w=1": 0.88, "w=1.5": 0.972, "w=2": 0.994}
+    result.conditional_flow = {
+        w: study.Conditional(np.zeros((10, 1, 28, 28)), [low] + [1.0] * 9, 500)
+        for w, low in hardest.items()
+    }
+    answer = study.flow_verdict(result).answer
+    assert "reach the target from w=2 on (99.4% for the hardest digit)" in answer
+    assert f"--digit D` uses w={FLOW_DIGIT_GUIDANCE:g}" in answer
+    result.conditional_flow.pop("w=2")
+    answer = study.flow_verdict(result).answer
+    assert "No guidance scale reaches 98% for every digit (best: 97.2%" in answer
+    assert "at w=1.5)" in answer
+
+
+def test_catalog_defaults_differ_for_digits_on_demand():
+    from mnistlab.catalog import CATALOG, FLOW_GUIDANCE
+
+    flow = CATALOG["flow"]
+    assert flow.default_for(None) == FLOW_GUIDANCE and flow.default_for(8) == FLOW_DIGIT_GUIDANCE
+    assert FLOW_DIGIT_GUIDANCE > FLOW_GUIDANCE  # surer digits cost recall, asked for or not
+    gaussians = CATALOG["ae-class-gaussians"]
+    assert gaussians.default_for(8) is gaussians.default_for(None) is None
 
 
 def test_numbers_tables_and_report_of_a_made_up_result():

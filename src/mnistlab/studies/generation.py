@@ -27,7 +27,7 @@ from mnistlab import generators as gen
 from mnistlab import metrics, models, spread, store
 from mnistlab.analysis import interpolation as interp
 from mnistlab.analysis import selection
-from mnistlab.catalog import FLOW_AE
+from mnistlab.catalog import FLOW_AE, FLOW_DIGIT_GUIDANCE
 from mnistlab.images import as_images
 from mnistlab.progress import bar as progress_bar
 from mnistlab.report import Report
@@ -232,9 +232,31 @@ class FlowFit:
 
 
 @dataclass
+class BestSamples:
+    """Each generator's samples at its best setting so far (the highest ``balance``, the first
+    on a tie, as ``best_setting`` chooses), kept while the sweep runs so that the other judge
+    scores the very images this run's judge scored instead of drawing them again."""
+
+    novelty_ref: float
+    kept: dict[GeneratorSpec, tuple[float, str, np.ndarray]] = field(default_factory=dict)
+
+    def offer(self, setting: SettingResult, images: np.ndarray) -> None:
+        score = selection.balance(
+            setting.scores["quality"], setting.scores["novelty"], self.novelty_ref
+        )
+        if setting.spec not in self.kept or score > self.kept[setting.spec][0]:
+            self.kept[setting.spec] = (score, setting.setting, images)
+
+    def images(self, spec: GeneratorSpec, setting: str) -> np.ndarray | None:
+        """The kept samples of ``spec`` at ``setting``; None where others were kept."""
+        _, kept_setting, images = self.kept.get(spec, (0.0, None, None))
+        return images if kept_setting == setting else None
+
+
+@dataclass
 class JudgeComparison:
     """The headline rows' images scored by the other judge: the same samples (each generator's
-    best setting under this run's judge, drawn again with the same seed), and real digits."""
+    best setting under this run's judge), and real digits."""
 
     version: str  # the other judge's version ("v1" beside a v2 run)
     judge_id: str
@@ -326,10 +348,11 @@ def run(config: GenerationConfig, context: Context) -> GenerationResult:
     z_ae = gen.encode(ae, x_fit)  # (n_train, latent_dim): the AE generators' shared codes
     context.log("reconstructions of the training digits")
     z_flow = gen.encode(flow_ae, x_fit)
-    refs, floor = decoder_references(scorer, coders, x_fit, z_ae, z_flow, data.x_test)
+    refs, floor = decoder_references(scorer, coders, fit_data, z_ae, z_flow, data.x_test)
     flow_base = fit_flow(config, flow_ae, z_flow, y_fit, context)
     plan = build_plan(config, ae, vae, z_ae, fit_data, x_val, flow_base)
-    settings = sweep_settings(plan, config, scorer, refs, data.x_train, x_val, context)
+    best = BestSamples(float(calibration.get("test vs train", {}).get("novelty", 0.5)))
+    settings = sweep_settings(plan, config, scorer, refs, data.x_train, x_val, context, best)
     conditional, conditional_flow = conditional_sampling(config, ae, z_ae, y_fit, flow_base, judge)
     strips, stats = interpolation(config, data, ae, vae, judge, context)
     result = GenerationResult(
@@ -353,17 +376,21 @@ def run(config: GenerationConfig, context: Context) -> GenerationResult:
             final_loss=float(flow_base.losses_[-1]),
         ),
     )
-    result.judge_comparison = judge_comparison(result, plan, context)
+    result.judge_comparison = judge_comparison(result, plan, context, best)
     return result
 
 
 def judge_comparison(
-    result: GenerationResult, plan: list[PlanRow], context: Context
+    result: GenerationResult,
+    plan: list[PlanRow],
+    context: Context,
+    best_samples: BestSamples | None = None,
 ) -> JudgeComparison | None:
     """The headline rows scored by the other judge (v1 beside v2, v2 beside v1): real digits'
-    calibration rows, then each generator's best setting under this run's judge, its samples
-    drawn again with the same seed. None where the data set is not the bundled MNIST (only
-    there is the other judge shipped; elsewhere it would have to be trained)."""
+    calibration rows, then each generator's best setting under this run's judge: the samples
+    the sweep kept (``best_samples``), or drawn again with the same seed. None where the data
+    set is not the bundled MNIST (only there is the other judge shipped; elsewhere it would
+    have to be trained)."""
     config = result.config
     if context.other_judge is None:
         return None
@@ -381,7 +408,9 @@ def judge_comparison(
         best = best_setting(result, spec)
         if best is None or (spec, best.setting) not in makers:
             continue
-        images = makers[(spec, best.setting)]().sample(config.samples, random_state=config.seed)
+        images = best_samples.images(spec, best.setting) if best_samples else None
+        if images is None:
+            images = makers[(spec, best.setting)]().sample(config.samples, config.seed)
         if not np.array_equal(as_images(images[: len(best.grid)]), best.grid):
             # A user's generator that does not follow its seed: not the same images.
             context.log(f"{spec.label}: not drawn again identically, left out of the side by side")
@@ -435,7 +464,7 @@ def fit_autoencoders(
 def decoder_references(
     scorer: metrics.Scorer,
     coders: dict[str, tuple[Any, dict[str, Any]]],
-    x_fit: np.ndarray,
+    fit_data: mdata.Dataset,
     z_ae: np.ndarray,
     z_flow: np.ndarray,
     x_test: np.ndarray,
@@ -444,14 +473,28 @@ def decoder_references(
     floor: its decoder's reconstructions of the test digits scored as samples).
 
     A latent generator can at best return its decoder's reconstructions of the training digits:
-    each one's samples are also compared with those (Chadebec et al. 2022 report both).
+    each one's samples are also compared with those (Chadebec et al. 2022 report both). The
+    descriptors are kept on disk per decoder's weights and training digits (``kept_descriptors``).
     """
-    ae, vae, flow_ae = (coders[k][0] for k in ("ae", "vae", "flow_ae"))
-    refs = {
-        "ae": scorer.descriptors(models.decode(ae, z_ae)),
-        "vae": scorer.descriptors(models.decode(vae, gen.encode(vae, x_fit))),
-        "flow_ae": scorer.descriptors(models.decode(flow_ae, z_flow)),
+    codes = {
+        "ae": lambda: z_ae,
+        "vae": lambda: gen.encode(coders["vae"][0], fit_data.x_train),
+        "flow_ae": lambda: z_flow,
     }
+    refs = {}
+    for name, code in codes.items():
+        model, meta = coders[name]
+
+        def reconstructions(model=model, code=code) -> np.ndarray:
+            return models.decode(model, code())
+
+        weights = meta.get("weights_sha256")
+        if weights:
+            key = f"recon-{weights[:16]}-{fit_data.checksum[:16]}"
+            refs[name] = scorer.kept_descriptors(key, reconstructions)
+        else:
+            refs[name] = scorer.descriptors(reconstructions())
+    flow_ae = coders["flow_ae"][0]
     floor = scorer.score(models.decode(flow_ae, gen.encode(flow_ae, x_test))).as_dict()
     return refs, floor
 
@@ -584,8 +627,10 @@ def sweep_settings(
     x_train: np.ndarray,
     x_val: np.ndarray,
     context: Context,
+    best: BestSamples | None = None,
 ) -> list[SettingResult]:
-    """Sample and score every row of the plan, in order."""
+    """Sample and score every row of the plan, in order (``best`` keeps each generator's best
+    samples)."""
     settings: list[SettingResult] = []
     done: dict[tuple[GeneratorSpec, float], SettingResult] = {}
     bar = progress_bar(total=len(plan), desc="generators", unit="setting", enabled=context.progress)
@@ -598,7 +643,7 @@ def sweep_settings(
                 dataclasses.replace(twin, setting=row.setting, automatic=row.automatic, seconds=0.0)
             )
         else:
-            settings.append(measure_setting(row, config, scorer, refs, x_train, x_val))
+            settings.append(measure_setting(row, config, scorer, refs, x_train, x_val, best))
             if row.bandwidth is not None:
                 done[(row.spec, row.bandwidth)] = settings[-1]
             sc = settings[-1].scores
@@ -617,14 +662,16 @@ def measure_setting(
     refs: dict[str, np.ndarray],
     x_train: np.ndarray,
     x_val: np.ndarray,
+    best: BestSamples | None = None,
 ) -> SettingResult:
-    """Fit one row's generator, draw ``config.samples`` and score them."""
+    """Fit one row's generator, draw ``config.samples`` and score them (and offer them to
+    ``best``)."""
     start = time.perf_counter()
     generator = row.make()
     images = generator.sample(config.samples, random_state=config.seed)
     own = row.spec.decoder
     scores = scorer.score(images, copies_of=refs[own] if own else None)
-    return SettingResult(
+    setting = SettingResult(
         spec=row.spec,
         setting=row.setting,
         bandwidth=row.bandwidth,
@@ -635,6 +682,9 @@ def measure_setting(
         nearest=x_train[scores.per_image["nn_index"][:10]],
         automatic=row.automatic,
     )
+    if best is not None:
+        best.offer(setting, images)
+    return setting
 
 
 def _loglik(generator: Any, x_val: np.ndarray) -> float | None:
@@ -1031,6 +1081,30 @@ def _flow_floor_text(
     return text + "The flow is still short of its decoder: a better flow would gain here."
 
 
+def _on_demand_text(result: GenerationResult) -> str:
+    """The lowest guidance at which the judge reads >= 98% of every asked-for digit as asked
+    (the target of digits on demand), or that none does ("" without conditional samples)."""
+    by_scale = sorted(
+        (float(setting.removeprefix("w=")), setting, min(c.accuracy_per_digit))
+        for setting, c in result.conditional_flow.items()
+    )
+    if not by_scale:
+        return ""
+    met = [(setting, low) for _, setting, low in by_scale if low >= 0.98]
+    if not met:
+        _, setting, low = max(by_scale, key=lambda t: t[2])
+        return (
+            f" No guidance scale reaches 98% for every digit (best: {100 * low:.1f}% for the "
+            f"hardest digit at {setting})."
+        )
+    setting, low = met[0]
+    return (
+        f" Digits on demand reach the target from {setting} on ({100 * low:.1f}% for the "
+        f"hardest digit); `mnistlab sample flow --digit D` uses w={FLOW_DIGIT_GUIDANCE:g} "
+        "unless --setting is given."
+    )
+
+
 def flow_verdict(result: GenerationResult) -> Verdict:
     """Does a flow pass for real? Whether the flow's best setting meets every target of issue
     11; where not, what stands in the way."""
@@ -1054,6 +1128,7 @@ def flow_verdict(result: GenerationResult) -> Verdict:
             f" Asked for one digit at {best.setting}, the judge reads {100 * min(acc):.1f}% to "
             f"{100 * max(acc):.1f}% of the samples as the digit asked for (target >= 98%)."
         )
+    text += _on_demand_text(result)
     return Verdict(question, "meets all targets" if not missed else "misses some targets", text)
 
 
