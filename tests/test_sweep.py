@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import subprocess
 import sys
 
@@ -175,6 +176,29 @@ def test_a_task_gives_numpy_its_share_of_the_cores_as_torch(tmp_path, monkeypatc
     finally:
         torch.set_num_threads(torch_before)
     assert seen == {"blas": {2}, "torch": 2, "env": {"2"}}
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_a_task_undoes_dasks_malloc_trim_threshold(tmp_path, monkeypatch):
+    """Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 (1.8x slower scoring)."""
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    assert sweep.keep_freed_memory() is False  # nothing to undo
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    assert sweep.keep_freed_memory() is True
+    calls = []
+    monkeypatch.setattr(sweep, "keep_freed_memory", lambda: calls.append(1))
+    from mnistlab.studies import scaffold
+
+    monkeypatch.setattr(scaffold, "execute", lambda *a, **k: None)
+    task = sweep.Task("denoising", 0, None, "mnist", quick=True, threads=1)
+    import torch
+
+    torch_before = torch.get_num_threads()
+    try:
+        sweep.run_task(task, str(tmp_path))
+    finally:
+        torch.set_num_threads(torch_before)
+    assert calls == [1]
 
 
 def test_a_failing_run_names_itself_and_keeps_the_finished_ones(tmp_path):
