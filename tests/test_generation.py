@@ -480,7 +480,8 @@ def test_flow_verdict_says_yes_only_when_every_target_is_met():
 
 
 def test_best_samples_keeps_what_best_setting_chooses():
-    settings = _textbook() + _sweep(study.PIXEL_KDE, [0.97, 0.97], [0.3, 0.3])  # ties come last
+    # The pixel KDE's best (0.9, 0.5) tied by two later settings: the first one is kept.
+    settings = _textbook() + _sweep(study.PIXEL_KDE, [0.9, 0.9], [0.5, 0.5])
     result = _result(settings)
     best = study.BestSamples(study.novelty_ref(result))
     for i, s in enumerate(settings):
@@ -492,6 +493,7 @@ def test_best_samples_keeps_what_best_setting_chooses():
         others = [s.setting for s in study.settings_of(result, spec) if s is not chosen]
         assert all(best.images(spec, other) is None for other in others)
     assert best.images(study.FLOW, "w=1") is None
+    assert best.images(study.PIXEL_KDE, "h=1")[0, 0, 0] == 2  # not the ties (rows 12 and 13)
 
 
 def test_flow_verdict_names_the_lowest_guidance_that_gives_every_digit_on_demand():
@@ -506,7 +508,12 @@ def test_flow_verdict_names_the_lowest_guidance_that_gives_every_digit_on_demand
     answer = study.flow_verdict(result).answer
     assert "reach the target from w=2 on (99.4% for the hardest digit)" in answer
     assert f"--digit D` uses w={FLOW_DIGIT_GUIDANCE:g}" in answer
+    result.conditional_flow["w=2"].accuracy_per_digit[0] = 0.97  # met at 1.5 only: not "on"
+    result.conditional_flow["w=1.5"].accuracy_per_digit[0] = 0.985
+    answer = study.flow_verdict(result).answer
+    assert "reach the target from w=1.5 (98.5%" in answer
     result.conditional_flow.pop("w=2")
+    result.conditional_flow["w=1.5"].accuracy_per_digit[0] = 0.972
     answer = study.flow_verdict(result).answer
     assert "No guidance scale reaches 98% for every digit (best: 97.2%" in answer
     assert "at w=1.5)" in answer

@@ -186,6 +186,8 @@ def test_prdc_settles_pairs_on_the_radius_exactly(seed):
     fake = (real[picked] + step * hair).astype(np.float32)
     ours = metrics.prdc(real, fake, k=5, chunk=128)
     assert ours == pytest.approx(_prdc_brute_force(real, fake, 5), abs=0, rel=0)
+    # The other way round, the spheres lie on the fakes' radii: recall's pair tests.
+    assert metrics.prdc(fake, real, k=5, chunk=128) == _prdc_brute_force(fake, real, 5)
     # Duplicated fakes, and fakes that are real points: ties at distance 0.
     fake = np.concatenate([real[:100], real[:100], fake[:100]])
     assert metrics.prdc(real, fake, k=5) == _prdc_brute_force(real, fake, 5)
@@ -269,11 +271,15 @@ def test_kept_descriptors_are_made_once_per_key(scorer, small):
     assert len(made) == 1
     other = scorer.kept_descriptors("recon-test-2", lambda: small.x_train[40:50])
     assert other.shape == (10, first.shape[1])
+    # Kept with another number of rows than the caller now has: made again.
+    longer = scorer.kept_descriptors("recon-test-2", lambda: small.x_train[40:60], rows=20)
+    assert longer.shape == (20, first.shape[1])
     # A damaged entry is made again, and a key that could leave the folder is refused.
     (kept,) = scorer._features_path().parent.glob("*-descriptors-recon-test-1.npy")
-    kept.write_bytes(b"not an array")
-    np.testing.assert_array_equal(scorer.kept_descriptors("recon-test-1", images), first)
-    assert len(made) == 2
+    for damaged in (b"not an array", b""):
+        kept.write_bytes(damaged)
+        np.testing.assert_array_equal(scorer.kept_descriptors("recon-test-1", images), first)
+    assert len(made) == 3
     for bad in ("", "../x", "a b"):
         with pytest.raises(ValueError, match="key"):
             scorer.kept_descriptors(bad, images)

@@ -190,6 +190,8 @@ def test_a_task_undoes_dasks_malloc_trim_threshold(tmp_path, monkeypatch):
     from mnistlab.studies import scaffold
 
     monkeypatch.setattr(scaffold, "execute", lambda *a, **k: None)
+    for name in sweep.THREAD_VARIABLES:
+        monkeypatch.setenv(name, os.environ.get(name, "2"))  # run_task sets them; restored after
     task = sweep.Task("denoising", 0, None, "mnist", quick=True, threads=1)
     import torch
 

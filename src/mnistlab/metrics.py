@@ -46,7 +46,7 @@ from mnistlab import models, progress, spread
 from mnistlab.errors import DataError
 from mnistlab.fileio import atomic_write
 from mnistlab.images import as_images
-from mnistlab.neighbors import nearest
+from mnistlab.neighbors import full_float32_products, nearest
 
 N_CLASSES = 10
 PRDC_K = 5  # Naeem et al.'s default, also the prdc package's
@@ -220,7 +220,7 @@ def prdc(
     in_balls = torch.zeros(n_fake, dtype=torch.int64)  # real balls holding each fake
     recalled = torch.zeros(n_real, dtype=torch.bool)  # real inside some fake ball
     covered = torch.zeros(n_real, dtype=torch.bool)  # some fake inside the real one's ball
-    with torch.inference_mode():
+    with full_float32_products(), torch.inference_mode():  # the bound assumes full products
         for j0 in range(0, n_fake, chunk):
             j1 = min(j0 + chunk, n_fake)
             f = fs[j0:j1]
@@ -501,19 +501,23 @@ class Scorer:
         """The judge's copy descriptors of images (N, 28, 28): (N, d), for ``copies_of``."""
         return self._outputs(check_images(images), "reference features")[2]
 
-    def kept_descriptors(self, key: str, make_images: Callable[[], np.ndarray]) -> np.ndarray:
+    def kept_descriptors(
+        self, key: str, make_images: Callable[[], np.ndarray], rows: int | None = None
+    ) -> np.ndarray:
         """``descriptors(make_images())``, kept on disk beside the data set's judge outputs under
         ``key``, which must name the images (a model's weights and the data they came from): a
         later call with the same key loads them and never makes the images. The generation study
         keeps its decoders' reconstructions of the 60,000 training digits this way (~20 s each
-        through the judge on 2 cores, every cached run)."""
+        through the judge on 2 cores, every cached run). ``rows``: how many images there are,
+        when known; a kept array of another length is made again."""
         if not key or not key.replace("-", "").isalnum():
             raise ValueError(f"key must be letters, digits and '-', got {key!r}")
         path = self._features_path()
         path = path.with_name(f"{path.stem}-descriptors-{key}.npy")
-        with contextlib.suppress(OSError, ValueError):  # missing or damaged: made again below
+        with contextlib.suppress(OSError, ValueError, EOFError):  # missing or damaged: made below
             kept = np.load(path, allow_pickle=False)
-            if kept.ndim == 2 and kept.shape[1:] == self.train_descriptors_.shape[1:]:
+            same_width = kept.ndim == 2 and kept.shape[1:] == self.train_descriptors_.shape[1:]
+            if same_width and (rows is None or len(kept) == rows):
                 return kept
         desc = self.descriptors(make_images())
 

@@ -27,12 +27,14 @@ where faiss-cpu's bundled OpenBLAS fell back to its generic "Prescott" kernel (i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import platform
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -133,17 +135,23 @@ def nearest(
         backend = "torch"  # faiss-cpu ranks on the CPU only
     elif backend is None:
         backend = "torch" if m * n * d < MEASURE_ABOVE else cpu_backend()
-    # The float32 error bound below assumes full float32 products, not TF32 or bfloat16 ones.
+    with full_float32_products(), torch.inference_mode():
+        groups = _distinct_rows(r)
+        if groups is None:
+            dist, idx = _search(q.to(dev), r.to(dev), k, exclude_self, backend)
+        else:
+            dist, idx = _search_distinct(q.to(dev), r.to(dev), k, exclude_self, backend, groups)
+        return dist.astype(np.float32), idx
+
+
+@contextlib.contextmanager
+def full_float32_products() -> Iterator[None]:
+    """Full float32 matrix products inside (not TF32 or bfloat16 ones, which torch may be set to
+    use): the rounding bounds here and in ``metrics.prdc`` assume them."""
     precision = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("highest")
     try:
-        with torch.inference_mode():
-            groups = _distinct_rows(r)
-            if groups is None:
-                dist, idx = _search(q.to(dev), r.to(dev), k, exclude_self, backend)
-            else:
-                dist, idx = _search_distinct(q.to(dev), r.to(dev), k, exclude_self, backend, groups)
-            return dist.astype(np.float32), idx
+        yield
     finally:
         torch.set_float32_matmul_precision(precision)
 

@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -112,19 +113,17 @@ MMAP_THRESHOLD = 32 * 2**20
 
 def keep_freed_memory() -> bool:
     """Undo MALLOC_TRIM_THRESHOLD_ in this process (see above); whether it was undone. A no-op
-    where the variable is not set or the C library has no ``mallopt`` (not glibc)."""
-    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+    where the variable is not set, off Linux, or where the C library has no ``mallopt``."""
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or not sys.platform.startswith("linux"):
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the C library this process already runs on
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return (
-        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-        == 1
-        == mallopt(M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD)
-    )
+    mmap = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    trim = mallopt(M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD)
+    return mmap == trim == 1  # mallopt returns 1 on success
 
 
 def run_task(task: Task, root: str) -> str:

@@ -351,7 +351,9 @@ def run(config: GenerationConfig, context: Context) -> GenerationResult:
     refs, floor = decoder_references(scorer, coders, fit_data, z_ae, z_flow, data.x_test)
     flow_base = fit_flow(config, flow_ae, z_flow, y_fit, context)
     plan = build_plan(config, ae, vae, z_ae, fit_data, x_val, flow_base)
-    best = BestSamples(float(calibration.get("test vs train", {}).get("novelty", 0.5)))
+    # Each generator's best samples, for the other judge to score (none without one to ask).
+    novelty_ref = float(calibration.get("test vs train", {}).get("novelty", 0.5))
+    best = BestSamples(novelty_ref) if context.other_judge is not None else None
     settings = sweep_settings(plan, config, scorer, refs, data.x_train, x_val, context, best)
     conditional, conditional_flow = conditional_sampling(config, ae, z_ae, y_fit, flow_base, judge)
     strips, stats = interpolation(config, data, ae, vae, judge, context)
@@ -461,6 +463,9 @@ def fit_autoencoders(
     return trained
 
 
+RECON_KEPT = 1  # raise when decoding changes: the kept reconstruction descriptors are made again
+
+
 def decoder_references(
     scorer: metrics.Scorer,
     coders: dict[str, tuple[Any, dict[str, Any]]],
@@ -490,8 +495,8 @@ def decoder_references(
 
         weights = meta.get("weights_sha256")
         if weights:
-            key = f"recon-{weights[:16]}-{fit_data.checksum[:16]}"
-            refs[name] = scorer.kept_descriptors(key, reconstructions)
+            key = f"recon{RECON_KEPT}-{weights[:16]}-{fit_data.checksum[:16]}"
+            refs[name] = scorer.kept_descriptors(key, reconstructions, len(fit_data.x_train))
         else:
             refs[name] = scorer.descriptors(reconstructions())
     flow_ae = coders["flow_ae"][0]
@@ -1090,16 +1095,17 @@ def _on_demand_text(result: GenerationResult) -> str:
     )
     if not by_scale:
         return ""
-    met = [(setting, low) for _, setting, low in by_scale if low >= 0.98]
-    if not met:
+    first = next((i for i, (_, _, low) in enumerate(by_scale) if low >= 0.98), None)
+    if first is None:
         _, setting, low = max(by_scale, key=lambda t: t[2])
         return (
             f" No guidance scale reaches 98% for every digit (best: {100 * low:.1f}% for the "
             f"hardest digit at {setting})."
         )
-    setting, low = met[0]
+    _, setting, low = by_scale[first]
+    onwards = " on" if all(t[2] >= 0.98 for t in by_scale[first:]) else ""
     return (
-        f" Digits on demand reach the target from {setting} on ({100 * low:.1f}% for the "
+        f" Digits on demand reach the target from {setting}{onwards} ({100 * low:.1f}% for the "
         f"hardest digit). `mnistlab sample flow --digit D` uses w={FLOW_DIGIT_GUIDANCE:g} unless "
         "--setting is given: the lowest scale that met it in all five seeds of the README's run."
     )
