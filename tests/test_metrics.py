@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import prdc as prdc_package
 import pytest
@@ -283,6 +285,18 @@ def test_kept_descriptors_are_made_once_per_key(scorer, small):
     for bad in ("", "../x", "a b"):
         with pytest.raises(ValueError, match="key"):
             scorer.kept_descriptors(bad, images)
+
+
+def test_calibration_rows_are_cached_per_bootstrap(small):
+    plain = metrics.Scorer(TinyJudge(seed=3), small, judge_id="t", progress=False, bootstrap=0)
+    rows = plain.calibration_summary(n=100)
+    assert all("ci" not in row for row in rows.values())
+    again = plain.calibration_summary(n=100)  # from the disk (FID is NaN for "test vs train")
+    assert json.dumps(again, sort_keys=True) == json.dumps(rows, sort_keys=True)
+    boot = metrics.Scorer(TinyJudge(seed=3), small, judge_id="t", progress=False, bootstrap=20)
+    with_ci = boot.calibration_summary(n=100)  # not the rows cached without intervals
+    assert all("ci" in row for row in with_ci.values())
+    assert with_ci["test vs train"]["novelty"] == rows["test vs train"]["novelty"]
 
 
 def test_calibration_rows(scorer, small):

@@ -370,6 +370,9 @@ def _judge_digest(judge: nn.Module, probe: np.ndarray) -> str:
     return digest.hexdigest()[:16]
 
 
+CALIBRATION_FORMAT = 2  # raise when ``Scores.as_dict`` changes: cached calibration rows are redone
+
+
 class Scorer:
     """Scores images against a data set with a judge classifier.
 
@@ -604,9 +607,12 @@ class Scorer:
         self, n: int = CALIBRATION_N, seed: int = 0
     ) -> dict[str, dict[str, float]]:
         """``calibration(n, seed)`` as plain dicts (``Scores.as_dict``), cached on disk beside the
-        judge's features: the rows depend only on the judge, the data, n and the seed."""
+        judge's features: the rows depend only on the judge, the data, n, the seed and the
+        bootstrap (with none, they have no intervals; ``CALIBRATION_FORMAT`` names the rows'
+        layout: rows cached by older code, without intervals, are not reused)."""
+        stem = self._features_path().stem
         path = self._features_path().with_name(
-            f"{self._features_path().stem}-calibration-{n}-{seed}.json"
+            f"{stem}-calibration{CALIBRATION_FORMAT}-{n}-{seed}-b{self.bootstrap}.json"
         )
         if path.is_file():
             try:
