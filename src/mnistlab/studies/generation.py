@@ -301,7 +301,12 @@ def sweep_of(result: GenerationResult, generator: GeneratorSpec) -> list[Setting
 
 def novelty_ref(result: GenerationResult) -> float:
     """The novelty of real test digits against the training set (about 0.5 by construction)."""
-    return float(result.calibration.get("test vs train", {}).get("novelty", 0.5))
+    return real_novelty(result.calibration)
+
+
+def real_novelty(calibration: dict[str, dict[str, float]]) -> float:
+    """``novelty_ref`` from the calibration rows alone (before the result exists)."""
+    return float(calibration.get("test vs train", {}).get("novelty", 0.5))
 
 
 def best_setting(result: GenerationResult, generator: GeneratorSpec | str) -> SettingResult | None:
@@ -352,8 +357,7 @@ def run(config: GenerationConfig, context: Context) -> GenerationResult:
     flow_base = fit_flow(config, flow_ae, z_flow, y_fit, context)
     plan = build_plan(config, ae, vae, z_ae, fit_data, x_val, flow_base)
     # Each generator's best samples, for the other judge to score (none without one to ask).
-    novelty_ref = float(calibration.get("test vs train", {}).get("novelty", 0.5))
-    best = BestSamples(novelty_ref) if context.other_judge is not None else None
+    best = BestSamples(real_novelty(calibration)) if context.other_judge is not None else None
     settings = sweep_settings(plan, config, scorer, refs, data.x_train, x_val, context, best)
     conditional, conditional_flow = conditional_sampling(config, ae, z_ae, y_fit, flow_base, judge)
     strips, stats = interpolation(config, data, ae, vae, judge, context)
