@@ -41,7 +41,7 @@ class FlowConfig:
     hidden: int = 512  # width of the three hidden layers
     n_freq: int = 16  # sinusoidal features of t
     class_dim: int = 64  # class embedding (10 digits and the null class)
-    epochs: int = 80
+    epochs: int = 120
     batch_size: int = 512
     lr: float = 2e-3
     drop_class: float = 0.1  # share of training pairs that see the null class

@@ -976,7 +976,7 @@ class LatentFlow(_Conditional, _LatentGenerator):
         guidance: float = 1.5,
         steps: int = 20,
         hidden: int = 512,
-        epochs: int = 80,
+        epochs: int = 120,
         random_state: int = 0,
         cache: bool = True,
     ) -> None:
