@@ -1112,7 +1112,7 @@ def _on_demand_text(result: GenerationResult) -> str:
     return (
         f" Digits on demand reach the target from {setting}{onwards} ({100 * low:.1f}% for the "
         f"hardest digit). `mnistlab sample flow --digit D` uses w={FLOW_DIGIT_GUIDANCE:g} unless "
-        "--setting is given: the lowest scale that met it in all five seeds of the README's run."
+        "--setting is given: the scale that met it in every seed the README reports."
     )
 
 
