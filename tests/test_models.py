@@ -187,6 +187,28 @@ def test_judge_outputs_give_unit_descriptors_beside_probabilities_and_features(s
     np.testing.assert_array_equal(f1, d1)
 
 
+def test_judge_runs_in_channels_last_without_changing_the_judge_or_its_answers(mnist):
+    """judge_all runs a channels-last copy (faster on the CPU): the shipped judge's outputs stay
+    within float32 rounding of a plain forward pass, do not depend on the batch size, and the
+    judge itself is left as it was (train flag, contiguous weights for safetensors)."""
+    from mnistlab import store
+
+    judge, _ = store.load_judge(mnist, progress=False)
+    judge.train()
+    x = mnist.x_test[:300]
+    probs, feats, desc = models.judge_all(judge, x)
+    assert judge.training and all(p.is_contiguous() for p in judge.parameters())
+    judge.eval()
+    with torch.inference_mode():
+        logits, f_ref, d_ref = judge.outputs(torch.tensor(x).float().div(255)[:, None])
+    np.testing.assert_allclose(feats, f_ref.numpy(), atol=1e-4)
+    np.testing.assert_allclose(desc, d_ref.numpy(), atol=1e-5)
+    np.testing.assert_allclose(probs, torch.softmax(logits, 1).numpy(), atol=1e-5)
+    again = models.judge_all(judge, x, batch_size=32)
+    for a, b in zip((probs, feats, desc), again, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_judge_training_loss_has_its_three_terms(small):
     torch.manual_seed(0)
     judge = models.get_model("judge")

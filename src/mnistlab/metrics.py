@@ -358,10 +358,15 @@ def _without_reference_scores(scores: Scores) -> Scores:
     return scores
 
 
+# Raise when the judge's outputs change in their last float32 bits (2: channels-last inference,
+# ``models.judge_all``): features kept on disk by older code are then computed again.
+JUDGE_OUTPUTS_FORMAT = 2
+
+
 def _judge_digest(judge: nn.Module, probe: np.ndarray) -> str:
     """SHA-256 (first 16 hex digits) of a judge's parameters and buffers and of its outputs on a
     few probe images: a judge that computes anything differently gets another digest."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"outputs/{JUDGE_OUTPUTS_FORMAT}".encode())
     for name, tensor in judge.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())

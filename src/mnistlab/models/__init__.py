@@ -7,6 +7,7 @@ loss terms ``loss_terms(x_in, target, y) -> {"loss": ..., ...}``; the trainer kn
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import operator
 import typing
@@ -224,6 +225,25 @@ def decode(model: nn.Module, z: np.ndarray, batch_size: int = 2048) -> np.ndarra
 JUDGE_BATCH = 256
 
 
+def _for_inference(judge: nn.Module) -> nn.Module:
+    """The judge as it runs over images: on the CPU, a copy in channels-last memory layout.
+
+    In the default layout PyTorch's CPU max-pooling of 16- to 64-channel maps took 41% of the
+    judge's time; channels-last runs both of v2's networks 1.6x faster (10,000 test digits, 2-core
+    AMD EPYC: 2.6 s -> 1.6 s; v1's classifier 1.35 s -> 0.77 s), with outputs within 1e-5 of the
+    default layout's and still bit-identical at any batch size. A copy (~2 MB, a millisecond), so
+    the caller's model keeps the contiguous weights that safetensors writes. Left as it is on a GPU,
+    where it was not measured.
+    """
+    if device_of(judge).type != "cpu":
+        return judge
+    try:
+        twin = copy.deepcopy(judge)
+    except (TypeError, RuntimeError, copy.Error):  # a user's judge that cannot be copied
+        return judge
+    return twin.to(memory_format=torch.channels_last)
+
+
 def judge_outputs(
     judge: nn.Module, images: np.ndarray, batch_size: int = JUDGE_BATCH
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -246,17 +266,18 @@ def judge_all(
     """
     n_feat = 0
 
-    def both(b: torch.Tensor) -> torch.Tensor:
+    def both(model: nn.Module, b: torch.Tensor) -> torch.Tensor:
         nonlocal n_feat
-        x = _images(b, judge)
-        if has_descriptor(judge):
-            logits, feats, desc = judge.outputs(x)  # (B, 10), (B, feature_dim), (B, d)
+        x = _images(b, model)
+        if has_descriptor(model):
+            logits, feats, desc = model.outputs(x)  # (B, 10), (B, feature_dim), (B, d)
         else:
-            feats = judge.features(x)
-            logits, desc = judge.head(feats), feats
+            feats = model.features(x)
+            logits, desc = model.head(feats), feats
         n_feat = feats.shape[1]
         return torch.cat([torch.softmax(logits, dim=1), feats, desc], dim=1)
 
     with _EvalMode(judge):
-        out = infer(both, images, batch_size)  # (N, 10 + feature_dim + d)
+        model = _for_inference(judge)  # a copy: in eval mode like the judge is here
+        out = infer(lambda b: both(model, b), images, batch_size)  # (N, 10 + feature_dim + d)
     return out[:, :10], out[:, 10 : 10 + n_feat], out[:, 10 + n_feat :]
