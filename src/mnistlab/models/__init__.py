@@ -233,10 +233,10 @@ def _for_inference(judge: nn.Module) -> nn.Module:
     AMD EPYC: 2.6 s -> 1.6 s; v1's classifier 1.35 s -> 0.77 s), with outputs within 1e-5 of the
     default layout's and still bit-identical at any batch size. A copy (~2 MB, a millisecond), so
     the caller's model keeps the contiguous weights that safetensors writes. Left as it is on a GPU,
-    where it was not measured.
+    where it was not measured, and so is a judge that is not a torch module.
     """
-    if device_of(judge).type != "cpu":
-        return judge
+    if not isinstance(judge, nn.Module) or device_of(judge).type != "cpu":
+        return judge  # a duck-typed judge runs as it is
     try:
         twin = copy.deepcopy(judge)
     except (TypeError, RuntimeError, copy.Error):  # a user's judge that cannot be copied
