@@ -1,12 +1,14 @@
 """The judge: `mnistlab evaluate`'s work on 10,000 samples with the new judge (v2) against the old
-(v1), in the same run, and the judge's outputs alone. The target: v2 within 1.5x of v1. And the
-largest part of scoring after the judge itself: precision/recall/density/coverage of 10,000
-samples' features against the 10,000 test digits', ours beside the ``prdc`` package."""
+(v1), in the same run, and the judge's outputs alone, in the channels-last copy that
+``models.judge_all`` runs beside the default memory layout. The target: v2 within 1.5x of v1.
+And the largest part of scoring after the judge itself: precision/recall/density/coverage of
+10,000 samples' features against the 10,000 test digits', ours beside the ``prdc`` package."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+from unittest import mock
 
 import numpy as np
 import torch
@@ -31,10 +33,16 @@ def run() -> list[dict]:
             scorer.score(samples)
 
         evaluate_s[version] = best(evaluate)
+        channels_last = best(lambda judge=judge: models.judge_all(judge, samples))
+        # The plain way: the judge in PyTorch's default memory layout (no channels-last copy).
+        with mock.patch.object(models, "_for_inference", lambda judge: judge):
+            default_layout = best(lambda judge=judge: models.judge_all(judge, samples))
         rows.append(
             {
-                "what": f"judge {version} outputs, 10,000 images",
-                "s": best(lambda judge=judge: models.judge_all(judge, samples)),
+                "what": f"judge {version} outputs, 10,000 images: channels-last copy",
+                "s": channels_last,
+                "default_layout_s": default_layout,
+                "ratio": channels_last / default_layout,
             }
         )
     rows.append(
