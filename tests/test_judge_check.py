@@ -56,6 +56,25 @@ def test_copies_that_the_canonical_form_undoes_are_copies(v2_check):
         assert row.near_copy_rate >= judge_check.COPY_RATE_MIN, name
 
 
+def test_blurred_copies_are_copies(v2_check):
+    light, strong = v2_check["copy: blurred (sigma 0.7)"], v2_check["copy: blurred (sigma 1.0)"]
+    assert light.novelty <= judge_check.COPY_NOVELTY_MAX
+    assert light.near_copy_rate >= judge_check.COPY_RATE_MIN
+    # sigma 1.0 meets the 0.9 target with 2,000 copies (0.913) by less than this subsample's
+    # spread (400 copies, seed 1: 0.89): its novelty target is asserted, its rate pinned near it.
+    assert strong.novelty <= judge_check.COPY_NOVELTY_MAX
+    assert strong.near_copy_rate >= 0.85
+
+
+def test_turned_and_projected_copies_are_half_caught_in_local_units(v2_check):
+    # Measured at n = 2,000: turned 10 deg 0.505 and PCA-50 0.518 near-copies (0.118 and 0.248
+    # in plain descriptor distances); the 0.9 target is missed for both, pinned here.
+    for name in ("turned 10 deg", "PCA 50 components"):
+        row = v2_check[f"copy: {name}"]
+        assert row.near_copy_rate >= 0.35, name
+        assert row.novelty <= 0.15, name
+
+
 def test_every_copy_reads_as_less_new_than_the_same_change_of_a_fresh_digit(v2_check):
     for name in ("moved 2 px", "turned 10 deg", "thicker", "blurred (sigma 1.0)"):
         copy, fresh = v2_check[f"copy: {name}"], v2_check[f"fresh, {name}"]

@@ -246,6 +246,39 @@ def test_novelty_ignores_the_feature_scale(small):
     )
 
 
+def test_local_scale_is_the_kth_nearest_other_row(rng):
+    from sklearn.neighbors import NearestNeighbors
+
+    refs = rng.normal(size=(300, 8)).astype(np.float32)
+    want = NearestNeighbors(n_neighbors=6).fit(refs).kneighbors(refs)[0][:, 5]  # 0th: itself
+    np.testing.assert_allclose(metrics.local_scale(refs), want, rtol=1e-5)
+    # k is capped by the set; duplicates (radius 0) take the smallest positive radius.
+    few = np.array([[0.0], [0.0], [1.0], [3.0]], dtype=np.float32)
+    np.testing.assert_allclose(metrics.local_scale(few, k=1), [1.0, 1.0, 1.0, 2.0])
+    np.testing.assert_allclose(metrics.local_scale(few, k=9), [3.0, 3.0, 2.0, 3.0])
+    with pytest.raises(DataError, match="at least 2"):
+        metrics.local_scale(few[:1])
+    with pytest.raises(DataError, match="no scale"):
+        metrics.local_scale(np.zeros((5, 2), dtype=np.float32))
+
+
+def test_novelty_measures_a_distance_in_its_sources_neighbourhood(scorer, small):
+    """The same step away from a training digit in a crowded part of the set and in a sparse
+    one: measured in the source's local scale, the step in the sparse part reads as less new."""
+    scale = scorer.train_scale_
+    np.testing.assert_allclose(scale, metrics.local_scale(scorer.train_descriptors_))
+    crowded, sparse = int(np.argmin(scale)), int(np.argmax(scale))
+    desc = scorer.train_descriptors_[[crowded, sparse]]
+    # Less than half way to either digit's nearest other digit: each stays its step's source.
+    r1 = metrics.nearest(desc, scorer.train_descriptors_, 2)[0][:, 1]
+    step = 0.4 * float(r1.min())
+    away = desc + step * np.eye(desc.shape[1], dtype=np.float32)[:1]
+    d, idx = scorer._nn_distance(away, scorer.train_descriptors_)
+    np.testing.assert_array_equal(idx, [crowded, sparse])
+    np.testing.assert_allclose(d, step / scale[[crowded, sparse]], rtol=1e-4)
+    assert d[1] < d[0]
+
+
 def test_noise_is_newer_and_worse_than_real_digits(scorer, small, rng):
     real = scorer.score(small.x_test[:100])
     noise = scorer.score(rng.uniform(0.0, 1.0, (100, 784)).astype(np.float32))
