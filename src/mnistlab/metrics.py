@@ -419,6 +419,24 @@ def _digest(a: np.ndarray) -> str:
     return hashlib.sha256(f"{a.shape}{a.dtype}".encode() + a.tobytes()).hexdigest()
 
 
+def _load_kept(path: Path) -> np.ndarray | None:
+    """An array kept by ``_keep``, or None when it is missing or damaged (made again then)."""
+    with contextlib.suppress(OSError, ValueError, EOFError):
+        return np.load(path, allow_pickle=False)
+    return None
+
+
+def _keep(path: Path, array: np.ndarray) -> None:
+    """Write array to path atomically; a read-only cache folder must not stop scoring."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a file object: np.save would append .npy to a name
+            np.save(fh, array)
+
+    with contextlib.suppress(OSError):
+        atomic_write(path, write)
+
+
 class Scorer:
     """Scores images against a data set with a judge classifier.
 
@@ -547,20 +565,13 @@ class Scorer:
         """The training descriptors' ``local_scale``, kept on disk beside them."""
         path = self._features_path()
         path = path.with_name(f"{path.stem}-scale{NOVELTY_K}.npy")
-        with contextlib.suppress(OSError, ValueError, EOFError):  # missing or damaged: made below
-            kept = np.load(path, allow_pickle=False)
-            if kept.shape == (len(self.train_descriptors_),) and (kept > 0).all():
-                refs = np.ascontiguousarray(self.train_descriptors_, dtype=np.float32)
-                self._scales[_digest(refs)] = kept.astype(np.float64)
-                return self._scales[_digest(refs)]
-        scale = self._local_scale(self.train_descriptors_)
-
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as fh:  # a file object: np.save would append .npy to a name
-                np.save(fh, scale)
-
-        with contextlib.suppress(OSError):  # a read-only cache folder must not stop scoring
-            atomic_write(path, write)
+        refs = np.ascontiguousarray(self.train_descriptors_, dtype=np.float32)
+        kept = _load_kept(path)
+        if kept is not None and kept.shape == (len(refs),) and (kept > 0).all():
+            scale = self._scales[_digest(refs)] = kept.astype(np.float64)
+            return scale
+        scale = self._local_scale(refs)
+        _keep(path, scale)
         return scale
 
     def _nn_distance(self, desc: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -602,19 +613,13 @@ class Scorer:
             raise ValueError(f"key must be letters, digits and '-', got {key!r}")
         path = self._features_path()
         path = path.with_name(f"{path.stem}-descriptors-{key}.npy")
-        with contextlib.suppress(OSError, ValueError, EOFError):  # missing or damaged: made below
-            kept = np.load(path, allow_pickle=False)
-            same_width = kept.ndim == 2 and kept.shape[1:] == self.train_descriptors_.shape[1:]
+        kept = _load_kept(path)
+        if kept is not None and kept.ndim == 2:
+            same_width = kept.shape[1:] == self.train_descriptors_.shape[1:]
             if same_width and (rows is None or len(kept) == rows):
                 return kept
         desc = self.descriptors(make_images())
-
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as fh:  # a file object: np.save would append .npy to a name
-                np.save(fh, desc)
-
-        with contextlib.suppress(OSError):  # a read-only cache folder must not stop scoring
-            atomic_write(path, write)
+        _keep(path, desc)
         return desc
 
     def score(self, images: np.ndarray, *, copies_of: np.ndarray | None = None) -> Scores:
