@@ -126,14 +126,20 @@ def canonicalise(x: torch.Tensor) -> torch.Tensor:
     cy = (x.sum(3)[:, 0] * grid).sum(1) / mass
     cx = (x.sum(2)[:, 0] * grid).sum(1) / mass
     dy, dx = torch.round(cy - 14.0).long(), torch.round(cx - 14.0).long()  # (N,)
-    rows = torch.arange(h)[None, :] + dy[:, None]  # (N, H): source row of each output row
-    cols = torch.arange(w)[None, :] + dx[:, None]
+    moved = ((dy != 0) | (dx != 0)).nonzero()[:, 0]
+    if len(moved) == 0:  # every MNIST digit: the gather below costs 20 us an image
+        return x
+    m = len(moved)
+    rows = torch.arange(h)[None, :] + dy[moved, None]  # (M, H): source row of each output row
+    cols = torch.arange(w)[None, :] + dx[moved, None]
     valid = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
-    r = rows.clamp(0, h - 1)[:, :, None].expand(n, h, w)
-    c = cols.clamp(0, w - 1)[:, None, :].expand(n, h, w)
-    flat = x[:, 0].reshape(n, -1)
-    out = torch.gather(flat, 1, (r * w + c).reshape(n, -1)).reshape(n, h, w)
-    return (out * valid)[:, None]
+    r = rows.clamp(0, h - 1)[:, :, None].expand(m, h, w)
+    c = cols.clamp(0, w - 1)[:, None, :].expand(m, h, w)
+    flat = x[moved, 0].reshape(m, -1)
+    out = torch.gather(flat, 1, (r * w + c).reshape(m, -1)).reshape(m, h, w)
+    x = x.clone()
+    x[moved] = (out * valid)[:, None]
+    return x
 
 
 class CopyDescriptor(nn.Module):
