@@ -14,13 +14,18 @@ Every metric is computed from the judge's softmax (N, 10) and its penultimate fe
   distance, measured the same way, is smaller. 0 for a copy, 0.5 on average for a fresh real
   digit, 1 farther than any; unchanged when the features are rescaled. Distances below
   ``COPY_TOLERANCE * d_ref`` (d_ref the median) count as 0: float32 rounding of batched inference.
+  Judge v2 adds a second opinion, the tangent distance (``tangent``) to the descriptor's 5
+  nearest training images in that image's own units, calibrated the same way. It only speaks
+  for copies: where it puts an image closer than all but about 0.5% of real test digits (the
+  level at which 1% of them are near-copies by either opinion), novelty is the smaller of the
+  two values; elsewhere it is the descriptor's.
 - **diversity** = entropy of the histogram of predicted classes / log 10 (1: all ten digits
   equally often; 0: one digit only).
 - **fid**: Fréchet distance between Gaussians fitted to the sample and the test-set features.
 - **precision, recall, density, coverage** (Naeem et al. 2020, k = 5, real = test features).
 - **near_copy_rate**: the share of samples closer to a training image than 99% of the real test
-  digits are (d <= the 1% quantile of the test digits' d, both in local units), so about 0.01 for
-  real data.
+  digits are (d <= the 1% quantile of the test digits' d, both in local units; with v2, either
+  opinion's calibrated value at most ``fused_threshold``), so about 0.01 for real data.
 
 Reconstruction metrics (``mse``, ``bce``, ``psnr``, ``ssim``) compare images with their
 reconstructions, per image, through torchmetrics where it has the metric.
@@ -45,7 +50,7 @@ from torchmetrics.functional.image import (
 )
 
 from mnistlab import data as mdata
-from mnistlab import models, progress, spread
+from mnistlab import models, progress, spread, tangent
 from mnistlab.errors import DataError
 from mnistlab.fileio import atomic_write
 from mnistlab.images import as_images
@@ -410,8 +415,8 @@ def _judge_digest(judge: nn.Module, probe: np.ndarray) -> str:
 
 
 # Raise when ``Scores.as_dict`` or a metric changes: cached calibration rows are redone
-# (3: novelty in local units, ``local_scale``).
-CALIBRATION_FORMAT = 3
+# (3: novelty in local units, ``local_scale``; 4: tangent distance's second opinion).
+CALIBRATION_FORMAT = 4
 
 
 def _digest(a: np.ndarray) -> str:
@@ -437,6 +442,18 @@ def _keep(path: Path, array: np.ndarray) -> None:
         atomic_write(path, write)
 
 
+@dataclass
+class _Refs:
+    """Novelty's reference set: descriptors (N, d); for judge v2's second opinion also the
+    prepared pixels (N, 1, 28, 28) and their ``tangent.local_scale``; ``index``: the rows'
+    indices into the training set, when they are a subset of it."""
+
+    desc: np.ndarray
+    pixels: torch.Tensor | None = None
+    tangent_scale: np.ndarray | None = None
+    index: np.ndarray | None = None
+
+
 class Scorer:
     """Scores images against a data set with a judge classifier.
 
@@ -449,7 +466,11 @@ class Scorer:
     The features of the training and test sets are computed once here; so are the test set's
     Gaussian statistics, its k-NN radii, the training descriptors' ``local_scale`` and the test
     digits' nearest-training-image distances in its units, which fix ``d_ref`` (the median) and
-    ``copy_threshold`` (the 1% quantile).
+    ``copy_threshold`` (the 1% quantile). With judge v2 also the second opinion's: the training
+    digits' ``tangent.local_scale`` and the test digits' tangent distances (both kept on disk),
+    and ``fused_threshold``, the 1% quantile over the test digits of the smaller of their two
+    calibrated values. ``copies_of`` (a generator's own reconstructions, given as descriptors)
+    is judged by the descriptor alone.
     """
 
     def __init__(
@@ -489,11 +510,27 @@ class Scorer:
         self._scales: dict[str, np.ndarray] = {}  # reference set digest -> its ``local_scale``
         self.train_scale_ = self._kept_train_scale()
         test_nn = self._nn_distance(self.test_descriptors_, self.train_descriptors_)[0]
-        self.reference_distances_ = np.sort(test_nn)  # novelty's scale
+        self.reference_distances_ = np.sort(test_nn)  # the descriptor's opinion's scale
         self.d_ref_ = float(np.median(test_nn))
         self.copy_threshold_ = float(np.quantile(test_nn, NEAR_COPY_QUANTILE))
         if not self.d_ref_ > 0:
             raise DataError("most test images are copies of training images: novelty is undefined")
+        # Judge v2's novelty has a second opinion, tangent distance (``tangent``); v1 keeps the
+        # novelty it was shipped with, the distance between its features.
+        self.tangent_ = models.has_descriptor(judge)
+        if self.tangent_:
+            self.train_pixels_ = tangent.prepare(self.data.x_train)
+            self.train_tangent_scale_ = self._kept(
+                "tangent-scale",
+                lambda: tangent.local_scale(self.train_pixels_, self.train_descriptors_),
+                len(self.data.x_train),
+            )
+            test_t = self._kept("tangent-test", self._test_tangent_opinion, len(self.data.x_test))
+            self.tangent_reference_ = np.sort(test_t)
+            by_desc = novelty(test_nn, self.reference_distances_)
+            ranks = np.minimum(by_desc, novelty(test_t, self.tangent_reference_))
+            # The smaller rank of 1% of real test digits is below this (each opinion's ~0.5%).
+            self.fused_threshold_ = float(np.quantile(ranks, NEAR_COPY_QUANTILE))
 
     # The judge's outputs on the data set take most of a Scorer's start-up (70,000 images through a
     # CNN on 2 cores), and every study and ``evaluate`` needs the same ones: cache them on disk,
@@ -561,6 +598,27 @@ class Scorer:
             self._scales[key] = local_scale(refs)
         return self._scales[key]
 
+    def _kept(self, name: str, make: Callable[[], np.ndarray], rows: int) -> np.ndarray:
+        """make(), ``rows`` values, kept on disk beside the judge's features."""
+        path = self._features_path()
+        path = path.with_name(f"{path.stem}-{name}{tangent.K}.npy")
+        kept = _load_kept(path)
+        if kept is not None and kept.shape == (rows,) and np.isfinite(kept).all():
+            return kept.astype(np.float64)
+        value = make()
+        _keep(path, value)
+        return value
+
+    def _test_tangent_opinion(self) -> np.ndarray:
+        """The test digits' tangent distance to the training set, in its units (~3 s)."""
+        candidates = nearest(self.test_descriptors_, self.train_descriptors_, tangent.K)[1]
+        return tangent.opinion(
+            tangent.prepare(self.data.x_test),
+            self.train_pixels_,
+            self.train_tangent_scale_,
+            candidates,
+        )[0]
+
     def _kept_train_scale(self) -> np.ndarray:
         """The training descriptors' ``local_scale``, kept on disk beside them."""
         path = self._features_path()
@@ -574,12 +632,15 @@ class Scorer:
         _keep(path, scale)
         return scale
 
-    def _nn_distance(self, desc: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _nn_distance(
+        self, desc: np.ndarray, refs: np.ndarray, k: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Novelty's distance from each descriptor (n, d) to its nearest reference row (N, d), in
-        units of that row's ``local_scale``, and the row's index: float64 (n,), int64 (n,)."""
-        nn_d, nn_i = nearest(desc, refs)
-        nn_i = nn_i[:, 0]
-        return nn_d[:, 0].astype(np.float64) / self._local_scale(refs)[nn_i], nn_i
+        units of that row's ``local_scale``, and the indices of the k nearest rows, nearest
+        first: float64 (n,), int64 (n, k) (with k = 1: (n,))."""
+        nn_d, nn_i = nearest(desc, refs, min(k, len(refs)))
+        d = nn_d[:, 0].astype(np.float64) / self._local_scale(refs)[nn_i[:, 0]]
+        return d, (nn_i if k > 1 else nn_i[:, 0])
 
     def _outputs(self, images: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """probs (N, 10), features (N, D) and descriptors (N, d) of the judge, in chunks behind a
@@ -627,11 +688,13 @@ class Scorer:
 
         copies_of : descriptors (M, d) of a second reference set, e.g. a latent generator's own
             reconstructions of the training digits (``descriptors``); their novelty and near-copy
-            rate go to ``recon_novelty`` and ``recon_near_copy_rate``, on the training set's scale.
+            rate go to ``recon_novelty`` and ``recon_near_copy_rate``, on the training set's scale,
+            by the descriptor alone (the images themselves are not kept for tangent distance).
         """
         x = check_images(images, min_count=MIN_IMAGES)
         probs, feats, desc = self._outputs(x, "sample features")
-        scores = self._score(probs, feats, desc, self.train_descriptors_)
+        pixels = tangent.prepare(x) if self.tangent_ else None
+        scores = self._score(probs, feats, desc, pixels, self._train_refs())
         if copies_of is not None:
             d = self._nn_distance(desc, copies_of)[0]
             d[d < COPY_TOLERANCE * self.d_ref_] = 0.0
@@ -639,24 +702,53 @@ class Scorer:
             scores.recon_near_copy_rate = float((d <= self.copy_threshold_).mean())
         return scores
 
+    def _train_refs(self, rows: np.ndarray | None = None) -> _Refs:
+        """The training digits (or those of ``rows``, sorted indices) as novelty's reference."""
+        if rows is None:
+            pixels = self.train_pixels_ if self.tangent_ else None
+            scale = self.train_tangent_scale_ if self.tangent_ else None
+            return _Refs(self.train_descriptors_, pixels, scale)
+        desc = self.train_descriptors_[rows]
+        if not self.tangent_:
+            return _Refs(desc, index=rows)
+        pixels = self.train_pixels_[torch.from_numpy(rows)]
+        return _Refs(desc, pixels, tangent.local_scale(pixels, desc), rows)
+
     def _score(
         self,
         probs: np.ndarray,
         feats: np.ndarray,
         desc: np.ndarray,
-        refs: np.ndarray,
-        ref_index: np.ndarray | None = None,
+        pixels: torch.Tensor | None,
+        refs: _Refs,
     ) -> Scores:
-        """Scores of judge outputs probs (n, 10), feats (n, D), descriptors (n, d) against the
-        reference descriptors refs (N, d)."""
-        nn_d, nn_i = self._nn_distance(desc, refs)
+        """Scores of judge outputs probs (n, 10), feats (n, D), descriptors (n, d) and the
+        images' prepared pixels (``tangent.prepare``; None for v1) against ``refs``."""
+        two = self.tangent_ and pixels is not None
+        nn_d, candidates = self._nn_distance(desc, refs.desc, tangent.K if two else 1)
+        nn_i = candidates[:, 0] if two else candidates
         nn_d[nn_d < COPY_TOLERANCE * self.d_ref_] = 0.0  # batched float32 rounding, see above
-        if ref_index is not None:
-            nn_i = ref_index[nn_i]  # back to indices into the whole training set
+        extra: dict[str, np.ndarray] = {}
+        if two:
+            t, t_i = tangent.opinion(pixels, refs.pixels, refs.tangent_scale, candidates)
+            # Tangent distance only ever lowers novelty, and only for what it recognises as a copy
+            # (closer than all but ~0.5% of real digits): elsewhere it abstains. Fusing all its
+            # values would read images unlike real digits in their pixels (a decoder's smooth
+            # strokes, the pixel KDE's noise) as newer, which is realism, not novelty.
+            by_desc = novelty(nn_d, self.reference_distances_)
+            by_tangent = novelty(t, self.tangent_reference_)
+            copy_by_tangent = by_tangent <= self.fused_threshold_
+            nov = np.where(copy_by_tangent, np.minimum(by_desc, by_tangent), by_desc)
+            near = (nov <= self.fused_threshold_).astype(np.float64)
+            nn_i = np.where(copy_by_tangent & (by_tangent < by_desc), t_i, nn_i)
+            extra["tangent_distance"] = t
+        else:
+            nov = novelty(nn_d, self.reference_distances_)
+            near = (nn_d <= self.copy_threshold_).astype(np.float64)
+        if refs.index is not None:
+            nn_i = refs.index[nn_i]  # back to indices into the whole training set
         qual, pred = quality(probs), probs.argmax(1)
-        nov = novelty(nn_d, self.reference_distances_)
         pr = prdc(self.test_features_, feats, real_radii=self.test_radii_, per_sample=True)
-        near = (nn_d <= self.copy_threshold_).astype(np.float64)
         scores = Scores(
             n=len(feats),
             quality=float(qual.mean()),
@@ -667,13 +759,14 @@ class Scorer:
             recall=pr["recall"],
             density=pr["density"],
             coverage=pr["coverage"],
-            near_copy_rate=float((nn_d <= self.copy_threshold_).mean()),
+            near_copy_rate=float(near.mean()),
             per_image={
                 "quality": qual,
                 "novelty": nov,
                 "nn_distance": nn_d,
                 "nn_index": nn_i,
                 "predicted": pred,
+                **extra,
             },
         )
         if self.bootstrap:
@@ -732,11 +825,26 @@ class Scorer:
         own = np.sort(perm[:n])
         some_a = np.sort(rng.permutation(half_a)[:n])
         tp, tf, td = self.train_probs_, self.train_features_, self.train_descriptors_
+
+        def pixels(rows: np.ndarray) -> torch.Tensor | None:
+            return self.train_pixels_[torch.from_numpy(rows)] if self.tangent_ else None
+
+        test_pixels = tangent.prepare(self.data.x_test) if self.tangent_ else None
         return {
-            "train vs itself": self._score(tp[own], tf[own], td[own], td),
-            "half vs half": self._score(tp[some_a], tf[some_a], td[some_a], td[half_b], half_b),
+            "train vs itself": self._score(
+                tp[own], tf[own], td[own], pixels(own), self._train_refs()
+            ),
+            "half vs half": self._score(
+                tp[some_a], tf[some_a], td[some_a], pixels(some_a), self._train_refs(half_b)
+            ),
             "test vs train": _without_reference_scores(
-                self._score(self.test_probs_, self.test_features_, self.test_descriptors_, td)
+                self._score(
+                    self.test_probs_,
+                    self.test_features_,
+                    self.test_descriptors_,
+                    test_pixels,
+                    self._train_refs(),
+                )
             ),
         }
 

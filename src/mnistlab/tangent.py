@@ -1,0 +1,145 @@
+"""Two-sided tangent distance (Simard, LeCun and Denker 1993): novelty's second opinion.
+
+The judge's copy descriptor recognises a training digit moved, blurred, noisier or fainter, but
+a digit turned by 10 degrees or drawn a little thinner moves it about as far as a fresh digit by
+another writer. Tangent distance measures how far apart two images are once each may move, by a
+small amount, along the directions in which such changes move it: the residual of the least-
+squares fit of ``q - p`` by both images' tangent vectors (two moves, a turn, a scale, two
+shears and a stroke thickening; Simard et al. 1998, "Transformation invariance in pattern
+recognition", section 3). Computed between a query and the few training digits its descriptor
+ranks nearest, in the same canonical form the descriptor sees, blurred so that the tangents,
+being image gradients, are smooth.
+
+No maintained Python library computes it (scikit-learn, PyTorch and faiss have no tangent
+distance); this is the textbook formula, batched in torch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mnistlab import perturb
+from mnistlab.errors import DataError
+from mnistlab.models.classifier import canonicalise
+from mnistlab.neighbors import nearest
+
+SIGMA = 0.9  # blur before the gradients (px); 0.9 measured best of 0.6-1.5 on the judge check
+RIDGE = 1e-3  # keeps the 14 x 14 normal equations well posed on near-blank images
+# Candidates: the descriptor's 5 nearest training digits. With 10 (the source among them for
+# 99.5% of the copies turned 10 degrees, 84% of the thinner, 74% of the bent), the judge check
+# counted 85.0% of turned copies as near-copies, 56.7% of PCA ones, 30.4% of thinner; with 5,
+# 84.1%, 55.8%, 29.9%, every other row within 0.5 points, at half the cost (~0.27 ms a pair).
+K = 5
+
+
+def prepare(images: np.ndarray) -> torch.Tensor:
+    """Images (N, 28, 28) or (N, 784), uint8 or float in [0, 1] -> their canonical, blurred form
+    (N, 1, 28, 28) float32, the form tangent distance compares."""
+    x = torch.from_numpy(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
+    return perturb.blur(canonicalise(x), SIGMA)  # canonicalise sets the brightest pixel to 1
+
+
+_C = torch.arange(28, dtype=torch.float32) - 13.5
+_Y, _X = (c.reshape(784) for c in torch.meshgrid(_C, _C, indexing="ij"))
+_1, _0 = torch.ones(784), torch.zeros(784)
+# The first six tangents are a * d/dx + b * d/dy with these per-pixel a and b (Simard et al.).
+_A = torch.stack([_1, _0, _Y, _X, _X, _Y])
+_B = torch.stack([_0, _1, -_X, _Y, -_Y, _X])
+
+
+def tangents(p: torch.Tensor) -> torch.Tensor:
+    """Prepared images (B, 1, 28, 28) -> their 7 tangent vectors (B, 7, 784): x- and y-moves,
+    turn, scale, the two shears, thickening (central differences, zero at the border). Written
+    as two broadcast products into one buffer: 4x faster than one expression per tangent."""
+    b = len(p)
+    g = torch.zeros(b, 2, 28, 28)
+    torch.sub(p[:, 0, :, 2:], p[:, 0, :, :-2], out=g[:, 0, :, 1:-1])
+    torch.sub(p[:, 0, 2:, :], p[:, 0, :-2, :], out=g[:, 1, 1:-1, :])
+    g = g.mul_(0.5).reshape(b, 2, 784)
+    t = torch.empty(b, 7, 784)
+    torch.mul(_A, g[:, 0:1], out=t[:, :6])
+    t[:, :6].addcmul_(_B, g[:, 1:2])
+    torch.hypot(g[:, 0], g[:, 1], out=t[:, 6])
+    return t
+
+
+def _residual(gram: torch.Tensor, atr: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
+    """The residual norm of the ridge fit of r by A, from gram = A A' (B, 14, 14), atr = A r
+    (B, 14) and rr = r'r (B,): with c = (gram + l I)^-1 A r it is sqrt(r'r - c'Ar - l|c|^2),
+    only 14 x 14 systems, never the (B, 784) residual."""
+    gram = gram.double() + RIDGE * torch.eye(14, dtype=torch.float64)
+    atr = atr.double()
+    c = torch.linalg.solve(gram, atr)
+    res2 = rr.double() - (c * atr).sum(1) - RIDGE * (c**2).sum(1)
+    return res2.clamp(min=0.0).sqrt()
+
+
+def paired(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """Two-sided tangent distance between prepared images q[i] and p[i] (B, 1, 28, 28) -> (B,):
+    the least-squares residual of r = q - p by A = [T_p, -T_q]."""
+    a = torch.cat([tangents(p), -tangents(q)], 1)  # (B, 14, 784)
+    r = (q - p).reshape(len(q), 784)
+    gram = torch.bmm(a, a.transpose(1, 2))
+    atr = torch.bmm(a, r[:, :, None])[:, :, 0]
+    return _residual(gram, atr, (r * r).sum(1)).float()
+
+
+def to_candidates(
+    queries: torch.Tensor, refs: torch.Tensor, index: np.ndarray, chunk: int = 64
+) -> np.ndarray:
+    """Tangent distance from each prepared query (M, 1, 28, 28) to its candidate references
+    refs[index[m]] (index (M, K) into refs (N, 1, 28, 28)) -> (M, K) float64, as ``paired``
+    but with each query's tangents and their Gram block computed once for its K candidates."""
+    m, k = index.shape
+    idx = torch.as_tensor(np.ascontiguousarray(index), dtype=torch.long)
+    out = torch.empty(m, k, dtype=torch.float64)
+    for s in range(0, m, chunk):
+        q = queries[s : s + chunk]  # (b, 1, 28, 28)
+        b = len(q)
+        p = refs[idx[s : s + chunk].reshape(-1)]  # (b K, 1, 28, 28)
+        tq = tangents(q)  # (b, 7, 784)
+        tp = tangents(p)  # (b K, 7, 784)
+        r = (q.reshape(b, 1, 784) - p.reshape(b, k, 784)).reshape(b * k, 784)
+        gram = torch.empty(b * k, 14, 14)
+        gram[:, :7, :7] = torch.bmm(tp, tp.transpose(1, 2))
+        cross = -torch.bmm(tp.reshape(b, k * 7, 784), tq.transpose(1, 2))  # (b, K 7, 7)
+        gram[:, :7, 7:] = cross.reshape(b * k, 7, 7)
+        gram[:, 7:, :7] = gram[:, :7, 7:].transpose(1, 2)
+        gram[:, 7:, 7:] = torch.bmm(tq, tq.transpose(1, 2)).repeat_interleave(k, 0)
+        atr = torch.empty(b * k, 14)
+        atr[:, :7] = torch.bmm(tp, r[:, :, None])[:, :, 0]
+        atr[:, 7:] = -torch.bmm(r.reshape(b, k, 784), tq.transpose(1, 2)).reshape(b * k, 7)
+        out[s : s + b] = _residual(gram, atr, (r * r).sum(1)).reshape(b, k)
+    return out.numpy()
+
+
+def local_scale(pixels: torch.Tensor, desc: np.ndarray, k: int = K) -> np.ndarray:
+    """Each reference's tangent distance to the nearest of its k descriptor-nearest other
+    references (k capped at N - 1): (N,) float64, the unit ``opinion`` measures in (as
+    ``metrics.local_scale`` is the descriptor's). Zeros (duplicates) are raised to the smallest
+    positive one. pixels (N, 1, 28, 28) prepared; desc (N, d) their descriptors."""
+    if len(desc) < 2:
+        raise DataError(f"need at least 2 reference images for a local scale, got {len(desc)}")
+    k = min(k, len(desc) - 1)
+    index = nearest(desc, desc, k, exclude_self=True)[1]
+    radii = to_candidates(pixels, pixels, index).min(1)
+    positive = radii[radii > 0]
+    if len(positive) == 0:
+        raise DataError("every reference image is a copy of another: novelty has no scale")
+    return np.maximum(radii, positive.min())
+
+
+def opinion(
+    pixels: torch.Tensor,
+    ref_pixels: torch.Tensor,
+    ref_scale: np.ndarray,
+    candidates: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tangent distance from each query to the nearest of its candidate references, in units of
+    that reference's ``local_scale``, and that reference's index: (M,) float64, (M,) int64.
+    pixels (M, 1, 28, 28) prepared, the references likewise; candidates (M, k): the indices of
+    each query's k descriptor-nearest references (``nearest(desc, ref_desc, K)``)."""
+    dist = to_candidates(pixels, ref_pixels, candidates)
+    best = candidates[np.arange(len(candidates)), dist.argmin(1)]
+    return dist.min(1) / ref_scale[best], best

@@ -1,0 +1,89 @@
+"""Tangent distance, novelty's second opinion, on real digits: small moves, turns and scalings
+of a digit cost it almost nothing, while another writer's digit of the same class stays far."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mnistlab import perturb, tangent
+from mnistlab.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def digits(mnist):
+    # 200 training digits, 20 of each class, as floats in [0, 1] (N, 1, 28, 28).
+    idx = np.concatenate([np.flatnonzero(mnist.y_train == c)[:20] for c in range(10)])
+    x = torch.from_numpy(mnist.x_train[idx].astype(np.float32) / 255.0)[:, None]
+    return x, mnist.y_train[idx]
+
+
+def _td(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    return tangent.paired(tangent.prepare(a.numpy()), tangent.prepare(b.numpy())).numpy()
+
+
+def _euclid(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    pa, pb = tangent.prepare(a.numpy()), tangent.prepare(b.numpy())
+    return (pa - pb).flatten(1).norm(dim=1).numpy()
+
+
+def test_an_image_is_at_distance_zero_from_itself_and_the_distance_is_symmetric(digits):
+    x, _ = digits
+    assert np.all(_td(x, x) < 1e-3)
+    other = x.roll(1, 0)
+    np.testing.assert_allclose(_td(x, other), _td(other, x), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda x: perturb.rotate(x, 6.0),
+        lambda x: perturb.rotate(x, -6.0),
+        lambda x: perturb.affine(x, torch.Generator().manual_seed(0), 0.4),
+        lambda x: perturb.erode(x, 0.5),
+    ],
+    ids=["turned +6 deg", "turned -6 deg", "small affine", "thinner"],
+)
+def test_a_changed_digit_is_nearer_its_source_than_the_pixel_distance_says(digits, change):
+    x, _ = digits
+    changed = change(x)
+    td, eu = _td(changed, x), _euclid(changed, x)
+    assert np.median(td / eu) < 0.6  # the tangents absorb most of the change
+
+
+def test_a_turned_copy_is_nearer_its_source_than_another_writers_digit_of_its_class(digits):
+    x, y = digits
+    turned = perturb.rotate(x, 8.0)
+    same_class_other = torch.cat([x[y == c].roll(1, 0) for c in range(10)])  # x is class-sorted
+    to_source, to_other = _td(turned, x), _td(turned, same_class_other)
+    assert (to_source < to_other).mean() >= 0.9
+
+
+def test_candidates_give_the_paired_distances(digits):
+    x, _ = digits
+    p = tangent.prepare(x.numpy())
+    index = np.random.default_rng(0).integers(0, len(x), size=(len(x), 3))
+    dist = tangent.to_candidates(p, p, index, chunk=7)  # a chunk that does not divide 200
+    for j in range(3):
+        want = tangent.paired(p, p[torch.from_numpy(index[:, j])]).numpy()
+        np.testing.assert_allclose(dist[:, j], want, rtol=1e-4, atol=1e-4)
+
+
+def test_the_local_scale_and_the_opinion_in_its_units(digits):
+    x, _ = digits
+    p = tangent.prepare(x.numpy())
+    desc = p.flatten(1).numpy()  # any descriptor will do for the candidates
+    scale = tangent.local_scale(p, desc, k=4)
+    assert scale.shape == (len(x),) and (scale > 0).all()
+    # A digit's own copy is at distance 0 from it; a turned copy well inside its neighbourhood.
+    candidates = np.argsort(((desc[:, None] - desc[None]) ** 2).sum(-1), axis=1)[:, :4]
+    own, best = tangent.opinion(p, p, scale, candidates)
+    assert np.all(own < 1e-3) and np.array_equal(best, np.arange(len(x)))
+    turned = tangent.prepare(perturb.rotate(x, 8.0).numpy())
+    near, best = tangent.opinion(turned, p, scale, candidates)
+    assert np.median(near) < 0.5 and (best == np.arange(len(x))).mean() > 0.9
+    with pytest.raises(DataError, match="at least 2"):
+        tangent.local_scale(p[:1], desc[:1])
+    with pytest.raises(DataError, match="copy of another"):
+        tangent.local_scale(p[:1].repeat(3, 1, 1, 1), desc[:1].repeat(3, 0))
