@@ -67,20 +67,28 @@ def test_blurred_copies_are_copies(v2_check):
 
 
 def test_turned_and_projected_copies_are_mostly_caught_with_the_second_opinion(v2_check):
-    # Measured at n = 2,000 with tangent distance beside the descriptor: turned 10 deg 0.841 and
-    # PCA-50 0.558 near-copies (descriptor alone 0.505 and 0.518); the 0.9 target is missed for
+    # Measured at n = 2,000 with tangent distance beside the descriptor: turned 10 deg 0.830 and
+    # PCA-50 0.546 near-copies (descriptor alone 0.505 and 0.518); the 0.9 target is missed for
     # both, pinned here; their novelty target (<= 0.1) is met.
     turned, projected = v2_check["copy: turned 10 deg"], v2_check["copy: PCA 50 components"]
     assert turned.near_copy_rate >= 0.75 and turned.novelty <= judge_check.COPY_NOVELTY_MAX
     assert projected.near_copy_rate >= 0.45 and projected.novelty <= 0.12
 
 
-def test_thinner_and_bent_copies_are_caught_more_often_than_fresh_digits_are(v2_check):
-    # At n = 2,000: thinner 0.299, bent 0.158, thicker 0.069 (descriptor alone 0.063, 0.071,
-    # 0.025), far below the target of 0.9, pinned well above the 0.01 of real test digits.
-    assert v2_check["copy: thinner"].near_copy_rate >= 0.2
+def test_thicker_thinner_and_bent_copies_are_caught_far_more_often_than_fresh_digits(v2_check):
+    # At n = 2,000: thinner 0.793, thicker 0.617 (each candidate drawn in the stroke whose ink
+    # matches), bent 0.153 (descriptor alone 0.063, 0.025, 0.071): below the target of 0.9,
+    # pinned well above the 0.01 of real test digits.
+    assert v2_check["copy: thinner"].near_copy_rate >= 0.65
+    assert v2_check["copy: thicker"].near_copy_rate >= 0.5
     assert v2_check["copy: bent (elastic 1.5 px)"].near_copy_rate >= 0.1
-    assert v2_check["copy: thicker"].near_copy_rate >= 0.04
+
+
+def test_what_is_not_a_digit_is_rarely_a_near_copy(v2_check):
+    # The stroke search must not match an eroded digit to a near-blank page or sparse noise.
+    for name, row in v2_check.items():
+        if row.group.startswith("non-digit"):
+            assert row.near_copy_rate <= 0.05, name
 
 
 def test_every_copy_reads_as_less_new_than_the_same_change_of_a_fresh_digit(v2_check):

@@ -20,11 +20,11 @@ def digits(mnist):
 
 
 def _td(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
-    return tangent.paired(tangent.prepare(a.numpy()), tangent.prepare(b.numpy())).numpy()
+    return tangent.paired(tangent.prepare(a), tangent.prepare(b)).numpy()
 
 
 def _euclid(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
-    pa, pb = tangent.prepare(a.numpy()), tangent.prepare(b.numpy())
+    pa, pb = tangent.prepare(a), tangent.prepare(b)
     return (pa - pb).flatten(1).norm(dim=1).numpy()
 
 
@@ -62,7 +62,7 @@ def test_a_turned_copy_is_nearer_its_source_than_another_writers_digit_of_its_cl
 
 def test_candidates_give_the_paired_distances(digits):
     x, _ = digits
-    p = tangent.prepare(x.numpy())
+    p = tangent.prepare(x)
     index = np.random.default_rng(0).integers(0, len(x), size=(len(x), 3))
     dist = tangent.to_candidates(p, p, index, chunk=7)  # a chunk that does not divide 200
     for j in range(3):
@@ -72,18 +72,43 @@ def test_candidates_give_the_paired_distances(digits):
 
 def test_the_local_scale_and_the_opinion_in_its_units(digits):
     x, _ = digits
-    p = tangent.prepare(x.numpy())
+    p = tangent.prepare(x)
     desc = p.flatten(1).numpy()  # any descriptor will do for the candidates
-    scale = tangent.local_scale(p, desc, k=4)
+    scale = tangent.local_scale(x, desc, k=4)
     assert scale.shape == (len(x),) and (scale > 0).all()
+    ink = tangent.ink(x)
+    assert ink.shape == (len(x), len(tangent.STROKES))
+    assert np.all(np.diff(ink, axis=1) > 0)  # thinner strokes, less ink; thicker, more
     # A digit's own copy is at distance 0 from it; a turned copy well inside its neighbourhood.
     candidates = np.argsort(((desc[:, None] - desc[None]) ** 2).sum(-1), axis=1)[:, :4]
-    own, best = tangent.opinion(p, p, scale, candidates)
+    own, best = tangent.opinion(p, x, ink, scale, candidates)
     assert np.all(own < 1e-3) and np.array_equal(best, np.arange(len(x)))
-    turned = tangent.prepare(perturb.rotate(x, 8.0).numpy())
-    near, best = tangent.opinion(turned, p, scale, candidates)
+    turned = tangent.prepare(perturb.rotate(x, 8.0))
+    near, best = tangent.opinion(turned, x, ink, scale, candidates)
     assert np.median(near) < 0.5 and (best == np.arange(len(x))).mean() > 0.9
     with pytest.raises(DataError, match="at least 2"):
-        tangent.local_scale(p[:1], desc[:1])
+        tangent.local_scale(x[:1], desc[:1])
     with pytest.raises(DataError, match="copy of another"):
-        tangent.local_scale(p[:1].repeat(3, 1, 1, 1), desc[:1].repeat(3, 0))
+        tangent.local_scale(x[:1].repeat(3, 1, 1, 1), desc[:1].repeat(3, 0))
+
+
+def test_a_copy_drawn_thicker_or_thinner_is_compared_in_its_own_stroke_width(digits):
+    # The candidate is drawn with the stroke whose ink is nearest the query's: a copy thickened
+    # by a plus-shaped dilation or thinned by an amount between the strokes tried (neither is
+    # one of them) comes back closer to its source.
+    x, _ = digits
+    pad = torch.nn.functional.pad(x, (1, 1, 1, 1))
+    shifted = [pad[:, :, 1:-1, 1:-1], pad[:, :, :-2, 1:-1], pad[:, :, 2:, 1:-1]]
+    shifted += [pad[:, :, 1:-1, :-2], pad[:, :, 1:-1, 2:]]
+    thicker = torch.stack(shifted).amax(0)
+    ink = tangent.ink(x)
+    scale = np.ones(len(x))
+    own = np.arange(len(x))[:, None]
+    q = tangent.prepare(thicker)
+    matched, _ = tangent.opinion(q, x, ink, scale, own)
+    plain = tangent.to_candidates(q, tangent.prepare(x), own)[:, 0]
+    assert np.median(matched / plain) < 0.85  # measured 0.75
+    thinner = tangent.prepare(perturb.erode(x, 0.75))  # between the strokes tried
+    matched, _ = tangent.opinion(thinner, x, ink, scale, own)
+    plain = tangent.to_candidates(thinner, tangent.prepare(x), own)[:, 0]
+    assert np.median(matched / plain) < 0.6  # measured 0.35

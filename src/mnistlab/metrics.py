@@ -15,7 +15,8 @@ Every metric is computed from the judge's softmax (N, 10) and its penultimate fe
   digit, 1 farther than any; unchanged when the features are rescaled. Distances below
   ``COPY_TOLERANCE * d_ref`` (d_ref the median) count as 0: float32 rounding of batched inference.
   Judge v2 adds a second opinion, the tangent distance (``tangent``) to the descriptor's 5
-  nearest training images in that image's own units, calibrated the same way. It only speaks
+  nearest training images, each drawn in the stroke width whose ink matches the image's, in
+  that training image's own units, calibrated the same way. It only speaks
   for copies: where it puts an image closer than all but about 0.5% of real test digits (the
   level at which 1% of them are near-copies by either opinion), novelty is the smaller of the
   two values; elsewhere it is the descriptor's.
@@ -415,8 +416,9 @@ def _judge_digest(judge: nn.Module, probe: np.ndarray) -> str:
 
 
 # Raise when ``Scores.as_dict`` or a metric changes: cached calibration rows are redone
-# (3: novelty in local units, ``local_scale``; 4: tangent distance's second opinion).
-CALIBRATION_FORMAT = 4
+# (3: novelty in local units, ``local_scale``; 4: tangent distance's second opinion; 5: its
+# candidates drawn in the stroke width their ink matches).
+CALIBRATION_FORMAT = 5
 
 
 def _digest(a: np.ndarray) -> str:
@@ -445,11 +447,12 @@ def _keep(path: Path, array: np.ndarray) -> None:
 @dataclass
 class _Refs:
     """Novelty's reference set: descriptors (N, d); for judge v2's second opinion also the
-    prepared pixels (N, 1, 28, 28) and their ``tangent.local_scale``; ``index``: the rows'
-    indices into the training set, when they are a subset of it."""
+    images (N, 1, 28, 28) uint8, their ``tangent.ink`` and ``tangent.local_scale``; ``index``:
+    the rows' indices into the training set, when they are a subset of it."""
 
     desc: np.ndarray
-    pixels: torch.Tensor | None = None
+    images: torch.Tensor | None = None
+    ink: np.ndarray | None = None
     tangent_scale: np.ndarray | None = None
     index: np.ndarray | None = None
 
@@ -467,7 +470,8 @@ class Scorer:
     Gaussian statistics, its k-NN radii, the training descriptors' ``local_scale`` and the test
     digits' nearest-training-image distances in its units, which fix ``d_ref`` (the median) and
     ``copy_threshold`` (the 1% quantile). With judge v2 also the second opinion's: the training
-    digits' ``tangent.local_scale`` and the test digits' tangent distances (both kept on disk),
+    digits' ``tangent.ink`` and ``tangent.local_scale`` and the test digits' tangent distances
+    (all kept on disk),
     and ``fused_threshold``, the 1% quantile over the test digits of the smaller of their two
     calibrated values. ``copies_of`` (a generator's own reconstructions, given as descriptors)
     is judged by the descriptor alone.
@@ -519,13 +523,25 @@ class Scorer:
         # novelty it was shipped with, the distance between its features.
         self.tangent_ = models.has_descriptor(judge)
         if self.tangent_:
-            self.train_pixels_ = tangent.prepare(self.data.x_train)
+            n_train = len(self.data.x_train)
+            self.train_images_ = torch.from_numpy(np.array(self.data.x_train)).reshape(
+                n_train, 1, 28, 28
+            )
+            self.train_ink_ = self._kept(
+                f"tangent-ink{len(tangent.STROKES)}",
+                lambda: tangent.ink(self.train_images_),
+                (n_train, len(tangent.STROKES)),
+            )
             self.train_tangent_scale_ = self._kept(
                 "tangent-scale",
-                lambda: tangent.local_scale(self.train_pixels_, self.train_descriptors_),
-                len(self.data.x_train),
+                lambda: tangent.local_scale(self.train_images_, self.train_descriptors_),
+                (n_train,),
             )
-            test_t = self._kept("tangent-test", self._test_tangent_opinion, len(self.data.x_test))
+            test_t = self._kept(
+                f"tangent-strokes{len(tangent.STROKES)}-ink{tangent.INK_RATIO}-test",
+                self._test_tangent_opinion,
+                (len(self.data.x_test),),
+            )
             self.tangent_reference_ = np.sort(test_t)
             by_desc = novelty(test_nn, self.reference_distances_)
             ranks = np.minimum(by_desc, novelty(test_t, self.tangent_reference_))
@@ -598,12 +614,14 @@ class Scorer:
             self._scales[key] = local_scale(refs)
         return self._scales[key]
 
-    def _kept(self, name: str, make: Callable[[], np.ndarray], rows: int) -> np.ndarray:
-        """make(), ``rows`` values, kept on disk beside the judge's features."""
+    def _kept(
+        self, name: str, make: Callable[[], np.ndarray], shape: tuple[int, ...]
+    ) -> np.ndarray:
+        """make(), an array of ``shape``, kept on disk beside the judge's features."""
         path = self._features_path()
         path = path.with_name(f"{path.stem}-{name}{tangent.K}.npy")
         kept = _load_kept(path)
-        if kept is not None and kept.shape == (rows,) and np.isfinite(kept).all():
+        if kept is not None and kept.shape == shape and np.isfinite(kept).all():
             return kept.astype(np.float64)
         value = make()
         _keep(path, value)
@@ -614,7 +632,8 @@ class Scorer:
         candidates = nearest(self.test_descriptors_, self.train_descriptors_, tangent.K)[1]
         return tangent.opinion(
             tangent.prepare(self.data.x_test),
-            self.train_pixels_,
+            self.train_images_,
+            self.train_ink_,
             self.train_tangent_scale_,
             candidates,
         )[0]
@@ -704,15 +723,19 @@ class Scorer:
 
     def _train_refs(self, rows: np.ndarray | None = None) -> _Refs:
         """The training digits (or those of ``rows``, sorted indices) as novelty's reference."""
-        if rows is None:
-            pixels = self.train_pixels_ if self.tangent_ else None
-            scale = self.train_tangent_scale_ if self.tangent_ else None
-            return _Refs(self.train_descriptors_, pixels, scale)
-        desc = self.train_descriptors_[rows]
         if not self.tangent_:
+            desc = self.train_descriptors_ if rows is None else self.train_descriptors_[rows]
             return _Refs(desc, index=rows)
-        pixels = self.train_pixels_[torch.from_numpy(rows)]
-        return _Refs(desc, pixels, tangent.local_scale(pixels, desc), rows)
+        if rows is None:
+            return _Refs(
+                self.train_descriptors_,
+                self.train_images_,
+                self.train_ink_,
+                self.train_tangent_scale_,
+            )
+        desc, images = self.train_descriptors_[rows], self.train_images_[torch.from_numpy(rows)]
+        scale = tangent.local_scale(images, desc)
+        return _Refs(desc, images, self.train_ink_[rows], scale, rows)
 
     def _score(
         self,
@@ -730,7 +753,7 @@ class Scorer:
         nn_d[nn_d < COPY_TOLERANCE * self.d_ref_] = 0.0  # batched float32 rounding, see above
         extra: dict[str, np.ndarray] = {}
         if two:
-            t, t_i = tangent.opinion(pixels, refs.pixels, refs.tangent_scale, candidates)
+            t, t_i = tangent.opinion(pixels, refs.images, refs.ink, refs.tangent_scale, candidates)
             # Tangent distance only ever lowers novelty, and only for what it recognises as a copy
             # (closer than all but ~0.5% of real digits): elsewhere it abstains. Fusing all its
             # values would read images unlike real digits in their pixels (a decoder's smooth
@@ -827,7 +850,11 @@ class Scorer:
         tp, tf, td = self.train_probs_, self.train_features_, self.train_descriptors_
 
         def pixels(rows: np.ndarray) -> torch.Tensor | None:
-            return self.train_pixels_[torch.from_numpy(rows)] if self.tangent_ else None
+            return (
+                tangent.prepare(self.train_images_[torch.from_numpy(rows)])
+                if self.tangent_
+                else None
+            )
 
         test_pixels = tangent.prepare(self.data.x_test) if self.tangent_ else None
         return {

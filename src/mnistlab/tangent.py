@@ -8,7 +8,8 @@ squares fit of ``q - p`` by both images' tangent vectors (two moves, a turn, a s
 shears and a stroke thickening; Simard et al. 1998, "Transformation invariance in pattern
 recognition", section 3). Computed between a query and the few training digits its descriptor
 ranks nearest, in the same canonical form the descriptor sees, blurred so that the tangents,
-being image gradients, are smooth.
+being image gradients, are smooth; each candidate first drawn with the stroke width (``STROKES``)
+whose ink matches the query's, which a first-order thickening tangent cannot reach.
 
 No maintained Python library computes it (scikit-learn, PyTorch and faiss have no tangent
 distance); this is the textbook formula, batched in torch.
@@ -31,13 +32,50 @@ RIDGE = 1e-3  # keeps the 14 x 14 normal equations well posed on near-blank imag
 # counted 85.0% of turned copies as near-copies, 56.7% of PCA ones, 30.4% of thinner; with 5,
 # 84.1%, 55.8%, 29.9%, every other row within 0.5 points, at half the cost (~0.27 ms a pair).
 K = 5
+# Stroke widths a candidate may be drawn with before it is compared (``perturb.erode`` below 0,
+# ``perturb.dilate`` above): the one whose ink is nearest the query's. A first-order thickening
+# tangent cannot follow a full pixel of ink (loops fill, strokes merge). Measured on the judge
+# check, tangent opinion alone at 1% false alarms: thicker copies 7% -> 62%, thinner 32% -> 81%,
+# and thickenings the check does not make: 2x2 dilation 63% -> 82%, a plus-shaped dilation 29%
+# -> 48%, blur + gain 66% -> 85%; fresh digits under the same changes stay at 0.3-1.4%.
+STROKES = (-1.0, -0.5, 0.0, 0.5, 1.0)
+INK_RATIO = 1.25  # a stroke is tried only if the query's ink is within this factor of its ink
 
 
-def prepare(images: np.ndarray) -> torch.Tensor:
-    """Images (N, 28, 28) or (N, 784), uint8 or float in [0, 1] -> their canonical, blurred form
-    (N, 1, 28, 28) float32, the form tangent distance compares."""
-    x = torch.from_numpy(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
+def prepare(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Images (N, 28, 28), (N, 784) or (N, 1, 28, 28), uint8 or float in [0, 1] -> their
+    canonical, blurred form (N, 1, 28, 28) float32, the form tangent distance compares."""
+    if torch.is_tensor(images):
+        x = images.float().reshape(-1, 1, 28, 28)
+    else:
+        x = torch.from_numpy(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
     return perturb.blur(canonicalise(x), SIGMA)  # canonicalise sets the brightest pixel to 1
+
+
+def restroke(x: torch.Tensor, amounts: torch.Tensor) -> torch.Tensor:
+    """Images x (B, 1, 28, 28) in [0, 1] drawn thinner (amount < 0) or thicker (> 0) by
+    ``perturb.erode`` / ``perturb.dilate`` at |amount|; 0 leaves an image as it is."""
+    a = amounts.float().abs()
+    sign = amounts.view(-1, 1, 1, 1)
+    out = torch.where(sign > 0, perturb.dilate(x, a), x)
+    return torch.where(sign < 0, perturb.erode(x, a), out)
+
+
+def ink(images: torch.Tensor, chunk: int = 8192) -> np.ndarray:
+    """Each image's ink in its prepared form when drawn with each of ``STROKES``: images
+    (N, 1, 28, 28) uint8 or float -> (N, len(STROKES)) float64."""
+    out = np.empty((len(images), len(STROKES)))
+    for s in range(0, len(images), chunk):
+        x = _as_unit(images[s : s + chunk])
+        for j, a in enumerate(STROKES):
+            amounts = torch.full((len(x),), a)
+            out[s : s + len(x), j] = prepare(restroke(x, amounts)).sum((1, 2, 3)).numpy()
+    return out
+
+
+def _as_unit(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float in [0, 1]; float images as they are."""
+    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
 
 
 _C = torch.arange(28, dtype=torch.float32) - 13.5
@@ -86,18 +124,30 @@ def paired(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 
 
 def to_candidates(
-    queries: torch.Tensor, refs: torch.Tensor, index: np.ndarray, chunk: int = 64
+    queries: torch.Tensor,
+    refs: torch.Tensor,
+    index: np.ndarray,
+    chunk: int = 64,
+    *,
+    strokes: np.ndarray | None = None,
 ) -> np.ndarray:
     """Tangent distance from each prepared query (M, 1, 28, 28) to its candidate references
     refs[index[m]] (index (M, K) into refs (N, 1, 28, 28)) -> (M, K) float64, as ``paired``
-    but with each query's tangents and their Gram block computed once for its K candidates."""
+    but with each query's tangents and their Gram block computed once for its K candidates.
+
+    strokes : None, refs then prepared (``prepare``); or (M, K) stroke amounts, refs then the
+        images themselves (uint8 or float in [0, 1]), each candidate drawn with its amount
+        (``restroke``) and prepared here."""
     m, k = index.shape
     idx = torch.as_tensor(np.ascontiguousarray(index), dtype=torch.long)
+    amounts = None if strokes is None else torch.as_tensor(np.asarray(strokes, dtype=np.float32))
     out = torch.empty(m, k, dtype=torch.float64)
     for s in range(0, m, chunk):
         q = queries[s : s + chunk]  # (b, 1, 28, 28)
         b = len(q)
         p = refs[idx[s : s + chunk].reshape(-1)]  # (b K, 1, 28, 28)
+        if amounts is not None:
+            p = prepare(restroke(_as_unit(p), amounts[s : s + chunk].reshape(-1)))
         tq = tangents(q)  # (b, 7, 784)
         tp = tangents(p)  # (b K, 7, 784)
         r = (q.reshape(b, 1, 784) - p.reshape(b, k, 784)).reshape(b * k, 784)
@@ -114,15 +164,16 @@ def to_candidates(
     return out.numpy()
 
 
-def local_scale(pixels: torch.Tensor, desc: np.ndarray, k: int = K) -> np.ndarray:
+def local_scale(images: torch.Tensor, desc: np.ndarray, k: int = K) -> np.ndarray:
     """Each reference's tangent distance to the nearest of its k descriptor-nearest other
-    references (k capped at N - 1): (N,) float64, the unit ``opinion`` measures in (as
-    ``metrics.local_scale`` is the descriptor's). Zeros (duplicates) are raised to the smallest
-    positive one. pixels (N, 1, 28, 28) prepared; desc (N, d) their descriptors."""
+    references (k capped at N - 1), as drawn: (N,) float64, the unit ``opinion`` measures in
+    (as ``metrics.local_scale`` is the descriptor's). Zeros (duplicates) are raised to the
+    smallest positive one. images (N, 1, 28, 28) uint8 or float; desc (N, d) their descriptors."""
     if len(desc) < 2:
         raise DataError(f"need at least 2 reference images for a local scale, got {len(desc)}")
     k = min(k, len(desc) - 1)
     index = nearest(desc, desc, k, exclude_self=True)[1]
+    pixels = prepare(images)
     radii = to_candidates(pixels, pixels, index).min(1)
     positive = radii[radii > 0]
     if len(positive) == 0:
@@ -132,14 +183,26 @@ def local_scale(pixels: torch.Tensor, desc: np.ndarray, k: int = K) -> np.ndarra
 
 def opinion(
     pixels: torch.Tensor,
-    ref_pixels: torch.Tensor,
+    ref_images: torch.Tensor,
+    ref_ink: np.ndarray,
     ref_scale: np.ndarray,
     candidates: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Tangent distance from each query to the nearest of its candidate references, in units of
-    that reference's ``local_scale``, and that reference's index: (M,) float64, (M,) int64.
-    pixels (M, 1, 28, 28) prepared, the references likewise; candidates (M, k): the indices of
-    each query's k descriptor-nearest references (``nearest(desc, ref_desc, K)``)."""
-    dist = to_candidates(pixels, ref_pixels, candidates)
+    """Tangent distance from each query to the nearest of its candidate references, each drawn
+    with the stroke of ``STROKES`` whose ink is nearest the query's, in units of that
+    reference's ``local_scale``, and that reference's index: (M,) float64, (M,) int64.
+    pixels (M, 1, 28, 28) prepared; ref_images (N, 1, 28, 28) uint8 or float, ref_ink their
+    ``ink`` (N, len(STROKES)); candidates (M, k): the indices of each query's k
+    descriptor-nearest references (``nearest(desc, ref_desc, K)``)."""
+    query_ink = pixels.sum((1, 2, 3)).numpy()  # (M,)
+    cand_ink = ref_ink[candidates]  # (M, k, len(STROKES))
+    nearest_ink = np.abs(cand_ink - query_ink[:, None, None]).argmin(2)  # (M, k)
+    # Only where the ink says so: a query with far less or more ink than any stroke of the
+    # candidate (near-blank pages, sparse noise) is compared with the candidate as drawn.
+    ratio = query_ink[:, None] / np.take_along_axis(cand_ink, nearest_ink[..., None], 2)[..., 0]
+    plain = STROKES.index(0.0)
+    nearest_ink = np.where((ratio > 1 / INK_RATIO) & (ratio < INK_RATIO), nearest_ink, plain)
+    strokes = np.asarray(STROKES)[nearest_ink]
+    dist = to_candidates(pixels, ref_images, candidates, strokes=strokes)
     best = candidates[np.arange(len(candidates)), dist.argmin(1)]
     return dist.min(1) / ref_scale[best], best
