@@ -55,7 +55,7 @@ from mnistlab import models, progress, spread, tangent
 from mnistlab.errors import DataError
 from mnistlab.fileio import atomic_write
 from mnistlab.images import as_images
-from mnistlab.neighbors import full_float32_products, nearest
+from mnistlab.neighbors import full_float32_products, nearest, neighbour_radii
 
 N_CLASSES = 10
 PRDC_K = 5  # Naeem et al.'s default, also the prdc package's
@@ -207,10 +207,7 @@ def local_scale(refs: np.ndarray, k: int = NOVELTY_K) -> np.ndarray:
         raise DataError(f"need at least 2 reference images for a local scale, got {len(refs)}")
     k = min(k, len(refs) - 1)
     radii = nearest(refs, refs, k, exclude_self=True)[0][:, -1].astype(np.float64)
-    positive = radii[radii > 0]
-    if len(positive) == 0:
-        raise DataError("every reference image is a copy of another: novelty has no scale")
-    return np.maximum(radii, positive.min())
+    return neighbour_radii(radii)
 
 
 def prdc(
@@ -533,12 +530,12 @@ class Scorer:
                 (n_train, len(tangent.STROKES)),
             )
             self.train_tangent_scale_ = self._kept(
-                "tangent-scale",
+                f"tangent-scale{tangent.K}",
                 lambda: tangent.local_scale(self.train_images_, self.train_descriptors_),
                 (n_train,),
             )
             test_t = self._kept(
-                f"tangent-strokes{len(tangent.STROKES)}-ink{tangent.INK_RATIO}-test",
+                f"tangent-strokes{len(tangent.STROKES)}-ink{tangent.INK_RATIO}-test{tangent.K}",
                 self._test_tangent_opinion,
                 (len(self.data.x_test),),
             )
@@ -617,11 +614,12 @@ class Scorer:
     def _kept(
         self, name: str, make: Callable[[], np.ndarray], shape: tuple[int, ...]
     ) -> np.ndarray:
-        """make(), an array of ``shape``, kept on disk beside the judge's features."""
+        """make(), an array of ``shape`` of finite values >= 0, kept on disk beside the judge's
+        features under ``name``."""
         path = self._features_path()
-        path = path.with_name(f"{path.stem}-{name}{tangent.K}.npy")
+        path = path.with_name(f"{path.stem}-{name}.npy")
         kept = _load_kept(path)
-        if kept is not None and kept.shape == shape and np.isfinite(kept).all():
+        if kept is not None and kept.shape == shape and (np.isfinite(kept) & (kept >= 0)).all():
             return kept.astype(np.float64)
         value = make()
         _keep(path, value)
@@ -640,15 +638,9 @@ class Scorer:
 
     def _kept_train_scale(self) -> np.ndarray:
         """The training descriptors' ``local_scale``, kept on disk beside them."""
-        path = self._features_path()
-        path = path.with_name(f"{path.stem}-scale{NOVELTY_K}.npy")
         refs = np.ascontiguousarray(self.train_descriptors_, dtype=np.float32)
-        kept = _load_kept(path)
-        if kept is not None and kept.shape == (len(refs),) and (kept > 0).all():
-            scale = self._scales[_digest(refs)] = kept.astype(np.float64)
-            return scale
-        scale = self._local_scale(refs)
-        _keep(path, scale)
+        scale = self._kept(f"scale{NOVELTY_K}", lambda: local_scale(refs), (len(refs),))
+        self._scales[_digest(refs)] = scale
         return scale
 
     def _nn_distance(

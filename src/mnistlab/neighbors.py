@@ -144,6 +144,15 @@ def nearest(
         return dist.astype(np.float32), idx
 
 
+def neighbour_radii(radii: np.ndarray) -> np.ndarray:
+    """Each reference's distance to a neighbour (N,), as a unit to measure in: zeros (k
+    duplicates) raised to the smallest positive one; DataError when every one is zero."""
+    positive = radii[radii > 0]
+    if len(positive) == 0:
+        raise DataError("every reference image is a copy of another: novelty has no scale")
+    return np.maximum(radii, positive.min())
+
+
 @contextlib.contextmanager
 def full_float32_products() -> Iterator[None]:
     """Full float32 matrix products inside (not TF32 or bfloat16 ones, which torch may be set to
