@@ -75,20 +75,27 @@ def test_turned_and_projected_copies_are_mostly_caught_with_the_second_opinion(v
     assert projected.near_copy_rate >= 0.45 and projected.novelty <= 0.12
 
 
-def test_thicker_thinner_and_bent_copies_are_caught_far_more_often_than_fresh_digits(v2_check):
-    # At n = 2,000: thinner 0.793, thicker 0.617 (each candidate drawn in the stroke whose ink
-    # matches), bent 0.153 (descriptor alone 0.063, 0.025, 0.071): below the target of 0.9,
-    # pinned well above the 0.01 of real test digits.
-    assert v2_check["copy: thinner"].near_copy_rate >= 0.65
-    assert v2_check["copy: thicker"].near_copy_rate >= 0.5
+def test_thicker_and_thinner_copies_are_copies(v2_check):
+    # Found through the stroke index and compared in their own stroke width (at n = 2,000:
+    # 0.998 and 0.979; with the descriptor's candidates only 0.617 and 0.793).
+    for name in ("thicker", "thinner"):
+        row = v2_check[f"copy: {name}"]
+        assert row.near_copy_rate >= judge_check.COPY_RATE_MIN, name
+        assert row.novelty <= judge_check.COPY_NOVELTY_MAX, name
+
+
+def test_bent_copies_are_caught_far_more_often_than_fresh_digits(v2_check):
+    # At n = 2,000: 0.162 (descriptor alone 0.071): below the target of 0.9, pinned well above
+    # the 0.01 of real test digits.
     assert v2_check["copy: bent (elastic 1.5 px)"].near_copy_rate >= 0.1
 
 
 def test_what_is_not_a_digit_is_rarely_a_near_copy(v2_check):
-    # The stroke search must not match an eroded digit to a near-blank page or sparse noise.
+    # Neither a thinned training digit (near-blank pages, salt noise, fragments of digits: its
+    # unit shrinks with its ink) nor a thickened one may pass for the source of a non-digit.
     for name, row in v2_check.items():
         if row.group.startswith("non-digit"):
-            assert row.near_copy_rate <= 0.05, name
+            assert row.near_copy_rate <= 0.02, name
 
 
 def test_every_copy_reads_as_less_new_than_the_same_change_of_a_fresh_digit(v2_check):

@@ -112,3 +112,45 @@ def test_a_copy_drawn_thicker_or_thinner_is_compared_in_its_own_stroke_width(dig
     matched, _ = tangent.opinion(thinner, x, ink, scale, own)
     plain = tangent.to_candidates(thinner, tangent.prepare(x), own)[:, 0]
     assert np.median(matched / plain) < 0.6  # measured 0.35
+
+
+def test_the_stroke_index_finds_the_source_of_a_thicker_or_thinner_copy(digits):
+    # Drawn thicker or thinner, a digit is far from its source in pixels (the nearest prepared
+    # digit is mostly another); the index, which draws every reference in both strokes, finds it.
+    x, y = digits
+    index = tangent.StrokeIndex.fit((x * 255).round().to(torch.uint8), y)
+    assert index.codes.shape == (len(tangent.INDEX_STROKES), len(x), tangent.INDEX_DIM)
+    own = np.arange(len(x))
+    for amount, column in ((1.0, tangent.INDEX_STROKES.index(1.0)), (-1.0, 0)):
+        changed = tangent.restroke(x, torch.full((len(x),), amount))
+        q = tangent.prepare(changed)
+        pixels = q.flatten(1).numpy()
+        refs = tangent.prepare(x).flatten(1).numpy()
+        plain = ((pixels[:, None] - refs[None]) ** 2).sum(-1).argmin(1)
+        found = index.search(q, y)
+        assert found.shape == (len(x), len(tangent.INDEX_STROKES))
+        assert (found[:, column] == own).mean() >= 0.95 > 0.6 >= (plain == own).mean(), amount
+        assert (y[found] == y[:, None]).all()  # searched within the query's class
+    # A class without references is searched among all of them; a subset indexes its own rows.
+    found = index.subset(np.flatnonzero(y != 3)).search(tangent.prepare(x[y == 3]), y[y == 3])
+    assert (found >= 0).all() and (found < (y != 3).sum()).all()
+    with pytest.raises(DataError, match="label"):
+        tangent.StrokeIndex.fit(x, y[:-1])
+
+
+def test_a_reference_drawn_thinner_is_measured_in_a_smaller_unit(digits):
+    # Thin strokes lie closer together: a query compared with a thinned reference has its
+    # distance divided by the reference's unit times the square root of its ink drawn over its
+    # ink as is; a thickened reference keeps its unit.
+    x, _ = digits
+    ink = tangent.ink(x)
+    scale = np.ones(len(x))
+    own = np.arange(len(x))[:, None]
+    plain_col = tangent.STROKES.index(0.0)
+    for amount in (-1.0, 1.0):
+        q = tangent.prepare(tangent.restroke(x, torch.full((len(x),), amount)))
+        value, _ = tangent.opinion(q, x, ink, scale, own)
+        raw = tangent.to_candidates(q, x, own, strokes=np.full((len(x), 1), amount))[:, 0]
+        col = tangent.STROKES.index(amount)
+        unit = np.sqrt(np.minimum(ink[:, col] / ink[:, plain_col], 1.0))
+        np.testing.assert_allclose(value, raw / unit, rtol=1e-5, atol=1e-7)

@@ -415,7 +415,7 @@ def _judge_digest(judge: nn.Module, probe: np.ndarray) -> str:
 # Raise when ``Scores.as_dict`` or a metric changes: cached calibration rows are redone
 # (3: novelty in local units, ``local_scale``; 4: tangent distance's second opinion; 5: its
 # candidates drawn in the stroke width their ink matches).
-CALIBRATION_FORMAT = 5
+CALIBRATION_FORMAT = 6
 
 
 def _digest(a: np.ndarray) -> str:
@@ -444,13 +444,15 @@ def _keep(path: Path, array: np.ndarray) -> None:
 @dataclass
 class _Refs:
     """Novelty's reference set: descriptors (N, d); for judge v2's second opinion also the
-    images (N, 1, 28, 28) uint8, their ``tangent.ink`` and ``tangent.local_scale``; ``index``:
+    images (N, 1, 28, 28) uint8, their ``tangent.ink``, ``tangent.local_scale`` and
+    ``tangent.StrokeIndex``; ``index``:
     the rows' indices into the training set, when they are a subset of it."""
 
     desc: np.ndarray
     images: torch.Tensor | None = None
     ink: np.ndarray | None = None
     tangent_scale: np.ndarray | None = None
+    strokes: tangent.StrokeIndex | None = None
     index: np.ndarray | None = None
 
 
@@ -467,8 +469,8 @@ class Scorer:
     Gaussian statistics, its k-NN radii, the training descriptors' ``local_scale`` and the test
     digits' nearest-training-image distances in its units, which fix ``d_ref`` (the median) and
     ``copy_threshold`` (the 1% quantile). With judge v2 also the second opinion's: the training
-    digits' ``tangent.ink`` and ``tangent.local_scale`` and the test digits' tangent distances
-    (all kept on disk),
+    digits' ``tangent.ink``, ``tangent.local_scale`` and ``tangent.StrokeIndex`` and the test
+    digits' tangent distances (all kept on disk),
     and ``fused_threshold``, the 1% quantile over the test digits of the smaller of their two
     calibrated values. ``copies_of`` (a generator's own reconstructions, given as descriptors)
     is judged by the descriptor alone.
@@ -534,8 +536,10 @@ class Scorer:
                 lambda: tangent.local_scale(self.train_images_, self.train_descriptors_),
                 (n_train,),
             )
+            self.train_strokes_ = self._kept_stroke_index()
             test_t = self._kept(
-                f"tangent-strokes{len(tangent.STROKES)}-ink{tangent.INK_RATIO}-test{tangent.K}",
+                f"tangent-strokes{len(tangent.STROKES)}-ink{tangent.INK_RATIO}-"
+                f"index{tangent.DESCRIPTOR_K}+{len(tangent.INDEX_STROKES)}-test",
                 self._test_tangent_opinion,
                 (len(self.data.x_test),),
             )
@@ -612,28 +616,67 @@ class Scorer:
         return self._scales[key]
 
     def _kept(
-        self, name: str, make: Callable[[], np.ndarray], shape: tuple[int, ...]
+        self,
+        name: str,
+        make: Callable[[], np.ndarray],
+        shape: tuple[int, ...],
+        *,
+        signed: bool = False,
+        dtype: type = np.float64,
     ) -> np.ndarray:
-        """make(), an array of ``shape`` of finite values >= 0, kept on disk beside the judge's
-        features under ``name``."""
+        """make(), an array of ``shape`` of finite values (>= 0 unless ``signed``) as ``dtype``,
+        kept on disk beside the judge's features under ``name``."""
         path = self._features_path()
         path = path.with_name(f"{path.stem}-{name}.npy")
         kept = _load_kept(path)
-        if kept is not None and kept.shape == shape and (np.isfinite(kept) & (kept >= 0)).all():
-            return kept.astype(np.float64)
-        value = make()
+        valid = kept is not None and kept.shape == shape and np.isfinite(kept).all()
+        if valid and (signed or (kept >= 0).all()):
+            return kept.astype(dtype)
+        value = np.asarray(make(), dtype=dtype)
         _keep(path, value)
         return value
 
+    def _kept_stroke_index(self) -> tangent.StrokeIndex:
+        """The training digits' ``tangent.StrokeIndex`` (~15 s), its arrays kept on disk."""
+        n, dim = len(self.train_images_), min(tangent.INDEX_DIM, len(self.train_images_) - 1)
+        labels = np.asarray(self.data.y_train).astype(np.int64)
+        made: list[tangent.StrokeIndex] = []
+
+        def fit() -> tangent.StrokeIndex:
+            if not made:
+                made.append(tangent.StrokeIndex.fit(self.train_images_, labels))
+            return made[0]
+
+        name = f"tangent-index{len(tangent.INDEX_STROKES)}x{dim}"
+        basis = self._kept(
+            f"{name}-basis",
+            lambda: np.concatenate([fit().mean[None], fit().components]),
+            (dim + 1, 784),
+            signed=True,
+            dtype=np.float32,
+        )
+        codes = self._kept(
+            f"{name}-codes",
+            lambda: fit().codes,
+            (len(tangent.INDEX_STROKES), n, dim),
+            signed=True,
+            dtype=np.float32,
+        )
+        if made:  # just fitted: the basis and codes kept belong together
+            return made[0]
+        return tangent.StrokeIndex(basis[0], basis[1:], codes, labels)
+
     def _test_tangent_opinion(self) -> np.ndarray:
         """The test digits' tangent distance to the training set, in its units (~3 s)."""
-        candidates = nearest(self.test_descriptors_, self.train_descriptors_, tangent.K)[1]
+        pixels = tangent.prepare(self.data.x_test)
+        by_desc = nearest(self.test_descriptors_, self.train_descriptors_, tangent.DESCRIPTOR_K)
+        by_stroke = self.train_strokes_.search(pixels, self.test_probs_.argmax(1))
         return tangent.opinion(
-            tangent.prepare(self.data.x_test),
+            pixels,
             self.train_images_,
             self.train_ink_,
             self.train_tangent_scale_,
-            candidates,
+            tangent.candidates(by_desc[1], by_stroke),
         )[0]
 
     def _kept_train_scale(self) -> np.ndarray:
@@ -724,10 +767,12 @@ class Scorer:
                 self.train_images_,
                 self.train_ink_,
                 self.train_tangent_scale_,
+                self.train_strokes_,
             )
         desc, images = self.train_descriptors_[rows], self.train_images_[torch.from_numpy(rows)]
         scale = tangent.local_scale(images, desc)
-        return _Refs(desc, images, self.train_ink_[rows], scale, rows)
+        strokes = self.train_strokes_.subset(rows)
+        return _Refs(desc, images, self.train_ink_[rows], scale, strokes, rows)
 
     def _score(
         self,
@@ -740,11 +785,14 @@ class Scorer:
         """Scores of judge outputs probs (n, 10), feats (n, D), descriptors (n, d) and the
         images' prepared pixels (``tangent.prepare``; None for v1) against ``refs``."""
         two = self.tangent_ and pixels is not None
-        nn_d, candidates = self._nn_distance(desc, refs.desc, tangent.K if two else 1)
-        nn_i = candidates[:, 0] if two else candidates
+        nn_d, by_desc_i = self._nn_distance(desc, refs.desc, tangent.DESCRIPTOR_K if two else 1)
+        nn_i = by_desc_i[:, 0] if two else by_desc_i
         nn_d[nn_d < COPY_TOLERANCE * self.d_ref_] = 0.0  # batched float32 rounding, see above
+        qual, pred = quality(probs), probs.argmax(1)
         extra: dict[str, np.ndarray] = {}
         if two:
+            by_stroke = refs.strokes.search(pixels, pred)
+            candidates = tangent.candidates(by_desc_i, by_stroke)
             t, t_i = tangent.opinion(pixels, refs.images, refs.ink, refs.tangent_scale, candidates)
             # Tangent distance only ever lowers novelty, and only for what it recognises as a copy
             # (closer than all but ~0.5% of real digits): elsewhere it abstains. Fusing all its
@@ -762,7 +810,6 @@ class Scorer:
             near = (nn_d <= self.copy_threshold_).astype(np.float64)
         if refs.index is not None:
             nn_i = refs.index[nn_i]  # back to indices into the whole training set
-        qual, pred = quality(probs), probs.argmax(1)
         pr = prdc(self.test_features_, feats, real_radii=self.test_radii_, per_sample=True)
         scores = Scores(
             n=len(feats),
