@@ -66,13 +66,19 @@ def test_blurred_copies_are_copies(v2_check):
     assert strong.near_copy_rate >= 0.85
 
 
-def test_turned_and_projected_copies_are_mostly_caught_with_the_second_opinion(v2_check):
-    # Measured at n = 2,000 with tangent distance beside the descriptor: turned 10 deg 0.830 and
-    # PCA-50 0.546 near-copies (descriptor alone 0.505 and 0.518); the 0.9 target is missed for
-    # both, pinned here; their novelty target (<= 0.1) is met.
-    turned, projected = v2_check["copy: turned 10 deg"], v2_check["copy: PCA 50 components"]
-    assert turned.near_copy_rate >= 0.75 and turned.novelty <= judge_check.COPY_NOVELTY_MAX
-    assert projected.near_copy_rate >= 0.45 and projected.novelty <= 0.12
+def test_turned_copies_are_copies(v2_check):
+    # Tangent distance with a second step (at n = 2,000: 0.942 near-copies; 0.844 with one
+    # step, 0.505 with the descriptor alone).
+    turned = v2_check["copy: turned 10 deg"]
+    assert turned.near_copy_rate >= judge_check.COPY_RATE_MIN
+    assert turned.novelty <= judge_check.COPY_NOVELTY_MAX
+
+
+def test_projected_copies_are_mostly_caught(v2_check):
+    # PCA-50 at n = 2,000: 0.577 near-copies (descriptor alone 0.518): the 0.9 target is
+    # missed, pinned here; its novelty target (<= 0.1) is met.
+    projected = v2_check["copy: PCA 50 components"]
+    assert projected.near_copy_rate >= 0.5 and projected.novelty <= 0.12
 
 
 def test_thicker_and_thinner_copies_are_copies(v2_check):
@@ -85,7 +91,7 @@ def test_thicker_and_thinner_copies_are_copies(v2_check):
 
 
 def test_bent_copies_are_caught_far_more_often_than_fresh_digits(v2_check):
-    # At n = 2,000: 0.162 (descriptor alone 0.071): below the target of 0.9, pinned well above
+    # At n = 2,000: 0.178 (descriptor alone 0.071): below the target of 0.9, pinned well above
     # the 0.01 of real test digits.
     assert v2_check["copy: bent (elastic 1.5 px)"].near_copy_rate >= 0.1
 

@@ -539,7 +539,8 @@ class Scorer:
             self.train_strokes_ = self._kept_stroke_index()
             test_t = self._kept(
                 f"tangent-strokes{len(tangent.STROKES)}-ink{tangent.INK_RATIO}-"
-                f"index{tangent.DESCRIPTOR_K}+{len(tangent.INDEX_STROKES)}-test",
+                f"index{tangent.DESCRIPTOR_K}+{len(tangent.INDEX_STROKES)}-"
+                f"refine{tangent.REFINE_WITHIN}-test",
                 self._test_tangent_opinion,
                 (len(self.data.x_test),),
             )
