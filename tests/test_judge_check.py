@@ -66,19 +66,21 @@ def test_blurred_copies_are_copies(v2_check):
     assert strong.near_copy_rate >= 0.85
 
 
-def test_turned_copies_are_copies(v2_check):
-    # Tangent distance with a second step (at n = 2,000: 0.942 near-copies; 0.844 with one
-    # step, 0.505 with the descriptor alone).
-    turned = v2_check["copy: turned 10 deg"]
-    assert turned.near_copy_rate >= judge_check.COPY_RATE_MIN
-    assert turned.novelty <= judge_check.COPY_NOVELTY_MAX
+def test_turned_and_noisy_copies_are_copies(v2_check):
+    # Tangent distance with a second step, faint ink dropped (at n = 2,000: turned 0.938 and
+    # noisy 0.948 near-copies; 0.844 and 0.885 with one step and every pixel kept, 0.505 and
+    # 0.890 with the descriptor alone).
+    for name in ("turned 10 deg", "noise (sigma 0.1)"):
+        row = v2_check[f"copy: {name}"]
+        assert row.near_copy_rate >= judge_check.COPY_RATE_MIN, name
+        assert row.novelty <= judge_check.COPY_NOVELTY_MAX, name
 
 
 def test_projected_copies_are_mostly_caught(v2_check):
-    # PCA-50 at n = 2,000: 0.577 near-copies (descriptor alone 0.518): the 0.9 target is
+    # PCA-50 at n = 2,000: 0.667 near-copies (descriptor alone 0.518): the 0.9 target is
     # missed, pinned here; its novelty target (<= 0.1) is met.
     projected = v2_check["copy: PCA 50 components"]
-    assert projected.near_copy_rate >= 0.5 and projected.novelty <= 0.12
+    assert projected.near_copy_rate >= 0.6 and projected.novelty <= 0.1
 
 
 def test_thicker_and_thinner_copies_are_copies(v2_check):
@@ -91,7 +93,7 @@ def test_thicker_and_thinner_copies_are_copies(v2_check):
 
 
 def test_bent_copies_are_caught_far_more_often_than_fresh_digits(v2_check):
-    # At n = 2,000: 0.178 (descriptor alone 0.071): below the target of 0.9, pinned well above
+    # At n = 2,000: 0.169 (descriptor alone 0.071): below the target of 0.9, pinned well above
     # the 0.01 of real test digits.
     assert v2_check["copy: bent (elastic 1.5 px)"].near_copy_rate >= 0.1
 

@@ -527,18 +527,18 @@ class Scorer:
                 n_train, 1, 28, 28
             )
             self.train_ink_ = self._kept(
-                f"tangent-ink{len(tangent.STROKES)}",
+                f"{tangent.KEPT}-ink{len(tangent.STROKES)}",
                 lambda: tangent.ink(self.train_images_),
                 (n_train, len(tangent.STROKES)),
             )
             self.train_tangent_scale_ = self._kept(
-                f"tangent-scale{tangent.K}",
+                f"{tangent.KEPT}-scale{tangent.K}",
                 lambda: tangent.local_scale(self.train_images_, self.train_descriptors_),
                 (n_train,),
             )
             self.train_strokes_ = self._kept_stroke_index()
             test_t = self._kept(
-                f"tangent-strokes{len(tangent.STROKES)}-ink{tangent.INK_RATIO}-"
+                f"{tangent.KEPT}-strokes{len(tangent.STROKES)}-ink{tangent.INK_RATIO}-"
                 f"index{tangent.DESCRIPTOR_K}+{len(tangent.INDEX_STROKES)}-"
                 f"refine{tangent.REFINE_WITHIN}-test",
                 self._test_tangent_opinion,
@@ -648,7 +648,7 @@ class Scorer:
                 made.append(tangent.StrokeIndex.fit(self.train_images_, labels))
             return made[0]
 
-        name = f"tangent-index{len(tangent.INDEX_STROKES)}x{dim}"
+        name = f"{tangent.KEPT}-index{len(tangent.INDEX_STROKES)}x{dim}"
         basis = self._kept(
             f"{name}-basis",
             lambda: np.concatenate([fit().mean[None], fit().components]),
