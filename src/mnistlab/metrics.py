@@ -14,9 +14,10 @@ Every metric is computed from the judge's softmax (N, 10) and its penultimate fe
   distance, measured the same way, is smaller. 0 for a copy, 0.5 on average for a fresh real
   digit, 1 farther than any; unchanged when the features are rescaled. Distances below
   ``COPY_TOLERANCE * d_ref`` (d_ref the median) count as 0: float32 rounding of batched inference.
-  Judge v2 adds a second opinion, the tangent distance (``tangent``) to the descriptor's 5
-  nearest training images, each drawn in the stroke width whose ink matches the image's, in
-  that training image's own units, calibrated the same way. It only speaks
+  Judge v2 adds a second opinion, the tangent distance (``tangent``) to 5 candidate training
+  images (the descriptor's 3 nearest and the ``tangent.StrokeIndex``'s nearest thinner and
+  thicker one of the image's class), each drawn in the stroke width whose ink matches the
+  image's, in that training image's own units, calibrated the same way. It only speaks
   for copies: where it puts an image closer than all but about 0.5% of real test digits (the
   level at which 1% of them are near-copies by either opinion), novelty is the smaller of the
   two values; elsewhere it is the descriptor's.
@@ -414,7 +415,8 @@ def _judge_digest(judge: nn.Module, probe: np.ndarray) -> str:
 
 # Raise when ``Scores.as_dict`` or a metric changes: cached calibration rows are redone
 # (3: novelty in local units, ``local_scale``; 4: tangent distance's second opinion; 5: its
-# candidates drawn in the stroke width their ink matches).
+# candidates drawn in the stroke width their ink matches; 6: candidates from the stroke index,
+# a second step, faint ink dropped).
 CALIBRATION_FORMAT = 6
 
 
