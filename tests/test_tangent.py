@@ -121,39 +121,64 @@ def test_the_stroke_index_finds_the_source_of_a_thicker_or_thinner_copy(digits):
     index = tangent.StrokeIndex.fit((x * 255).round().to(torch.uint8), y)
     assert index.codes.shape == (len(tangent.INDEX_STROKES), len(x), tangent.INDEX_DIM)
     own = np.arange(len(x))
-    for amount, column in ((1.0, tangent.INDEX_STROKES.index(1.0)), (-1.0, 0)):
-        changed = tangent.restroke(x, torch.full((len(x),), amount))
-        q = tangent.prepare(changed)
-        pixels = q.flatten(1).numpy()
-        refs = tangent.prepare(x).flatten(1).numpy()
-        plain = ((pixels[:, None] - refs[None]) ** 2).sum(-1).argmin(1)
+    refs = tangent.prepare(x).flatten(1).numpy()
+    for amount in (1.0, -1.0):
+        q = tangent.prepare(tangent.restroke(x, torch.full((len(x),), amount)))
+        plain = ((q.flatten(1).numpy()[:, None] - refs[None]) ** 2).sum(-1).argmin(1)
         found = index.search(q, y)
         assert found.shape == (len(x), len(tangent.INDEX_STROKES))
+        column = tangent.INDEX_STROKES.index(amount)
         assert (found[:, column] == own).mean() >= 0.95 > 0.6 >= (plain == own).mean(), amount
         assert (y[found] == y[:, None]).all()  # searched within the query's class
-    # A class without references is searched among all of them; a subset indexes its own rows.
-    found = index.subset(np.flatnonzero(y != 3)).search(tangent.prepare(x[y == 3]), y[y == 3])
-    assert (found >= 0).all() and (found < (y != 3).sum()).all()
+    # A class without references is searched among all of them.
+    others = np.flatnonzero(y != 3)
+    threes = tangent.prepare(tangent.restroke(x[y == 3], torch.ones(int((y == 3).sum()))))
+    found = index.subset(others).search(threes, y[y == 3])
+    z = (threes.flatten(1).numpy() - index.mean) @ index.components.T
+    column = tangent.INDEX_STROKES.index(1.0)
+    every = ((z[:, None] - index.codes[column][others][None]) ** 2).sum(-1).argmin(1)
+    np.testing.assert_array_equal(found[:, column], every)
     with pytest.raises(DataError, match="label"):
         tangent.StrokeIndex.fit(x, y[:-1])
+    with pytest.raises(DataError, match=">= 2"):
+        tangent.StrokeIndex.fit(x[:1], y[:1])
+    # Fewer references than principal components: as many as the references allow.
+    assert tangent.StrokeIndex.fit(x[:10], y[:10]).codes.shape == (2, 10, 9)
 
 
-def test_a_reference_drawn_thinner_is_measured_in_a_smaller_unit(digits):
-    # Thin strokes lie closer together: a query compared with a thinned reference has its
-    # distance divided by the reference's unit times the square root of its ink drawn over its
-    # ink as is; a thickened reference keeps its unit.
+def test_restroke_draws_each_image_with_its_own_amount(digits):
     x, _ = digits
-    ink = tangent.ink(x)
-    scale = np.ones(len(x))
+    amounts = torch.tensor([1.0, -1.0, 0.0, 0.5, -0.5]).repeat(len(x) // 5)
+    drawn = tangent.restroke(x, amounts)
+    for a in (1.0, 0.5):
+        rows = amounts == a
+        torch.testing.assert_close(drawn[rows], perturb.dilate(x[rows], a))
+    for a in (-1.0, -0.5):
+        rows = amounts == a
+        torch.testing.assert_close(drawn[rows], perturb.erode(x[rows], -a))
+    assert torch.equal(drawn[amounts == 0], x[amounts == 0])
+
+
+def test_a_reference_drawn_thinner_is_measured_in_a_smaller_unit(monkeypatch, digits):
+    # Thin strokes lie closer together: the distance to a thinned reference is divided by its
+    # unit times the square root of its ink drawn over its ink as it is; a thickened reference
+    # keeps its unit. The inks are set so that the stroke tried is the one asked for.
+    monkeypatch.setattr(tangent, "REFINE_WITHIN", -1.0)  # the first step's value alone
+    x, y = digits
+    other = torch.cat([x[y == c].roll(1, 0) for c in range(10)])  # another writer's digit
+    scale = np.full(len(x), 0.5)
     own = np.arange(len(x))[:, None]
-    plain_col = tangent.STROKES.index(0.0)
-    for amount in (-1.0, 1.0):
-        q = tangent.prepare(tangent.restroke(x, torch.full((len(x),), amount)))
+    for amount, as_is_over_drawn in ((-1.0, 4.0), (1.0, 0.25)):
+        q = tangent.prepare(other)
+        query_ink = q.sum((1, 2, 3)).numpy().astype(np.float64)
+        ink = np.full((len(x), len(tangent.STROKES)), 1e6)
+        ink[:, tangent.STROKES.index(amount)] = query_ink
+        ink[:, tangent.STROKES.index(0.0)] = query_ink * as_is_over_drawn
         value, _ = tangent.opinion(q, x, ink, scale, own)
         raw = tangent.to_candidates(q, x, own, strokes=np.full((len(x), 1), amount))[:, 0]
-        col = tangent.STROKES.index(amount)
-        unit = np.sqrt(np.minimum(ink[:, col] / ink[:, plain_col], 1.0))
-        np.testing.assert_allclose(value, raw / unit, rtol=1e-5, atol=1e-7)
+        assert (raw > 0).all()
+        shrink = 0.5 if amount < 0 else 1.0  # sqrt(1 / 4); never above its own unit
+        np.testing.assert_allclose(value, raw / (scale * shrink), rtol=1e-6)
 
 
 def test_a_second_step_follows_a_turn_the_first_step_cannot(digits):

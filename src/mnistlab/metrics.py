@@ -17,7 +17,8 @@ Every metric is computed from the judge's softmax (N, 10) and its penultimate fe
   Judge v2 adds a second opinion, the tangent distance (``tangent``) to 5 candidate training
   images (the descriptor's 3 nearest and the ``tangent.StrokeIndex``'s nearest thinner and
   thicker one of the image's class), each drawn in the stroke width whose ink matches the
-  image's, in that training image's own units, calibrated the same way. It only speaks
+  image's, in that training image's own units (smaller for one drawn thinner), with a second,
+  bounded step where the first comes close, calibrated the same way. It only speaks
   for copies: where it puts an image closer than all but about 0.5% of real test digits (the
   level at which 1% of them are near-copies by either opinion), novelty is the smaller of the
   two values; elsewhere it is the descriptor's.
@@ -529,20 +530,18 @@ class Scorer:
                 n_train, 1, 28, 28
             )
             self.train_ink_ = self._kept(
-                f"{tangent.KEPT}-ink{len(tangent.STROKES)}",
+                f"{tangent.KEPT}-ink",
                 lambda: tangent.ink(self.train_images_),
                 (n_train, len(tangent.STROKES)),
             )
             self.train_tangent_scale_ = self._kept(
-                f"{tangent.KEPT}-scale{tangent.K}",
+                f"{tangent.KEPT}-scale",
                 lambda: tangent.local_scale(self.train_images_, self.train_descriptors_),
                 (n_train,),
             )
             self.train_strokes_ = self._kept_stroke_index()
             test_t = self._kept(
-                f"{tangent.KEPT}-strokes{len(tangent.STROKES)}-ink{tangent.INK_RATIO}-"
-                f"index{tangent.DESCRIPTOR_K}+{len(tangent.INDEX_STROKES)}-"
-                f"refine{tangent.REFINE_WITHIN}-test",
+                f"{tangent.KEPT}-test",
                 self._test_tangent_opinion,
                 (len(self.data.x_test),),
             )
@@ -640,34 +639,26 @@ class Scorer:
         return value
 
     def _kept_stroke_index(self) -> tangent.StrokeIndex:
-        """The training digits' ``tangent.StrokeIndex`` (~15 s), its arrays kept on disk."""
-        n, dim = len(self.train_images_), min(tangent.INDEX_DIM, len(self.train_images_) - 1)
-        labels = np.asarray(self.data.y_train).astype(np.int64)
-        made: list[tangent.StrokeIndex] = []
+        """The training digits' ``tangent.StrokeIndex`` (~15 s), kept on disk: the basis, and
+        the codes under the basis' digest, so that the two always belong together."""
+        images = self.train_images_
+        n, dim = len(images), tangent.StrokeIndex.index_dim(len(images))
 
-        def fit() -> tangent.StrokeIndex:
-            if not made:
-                made.append(tangent.StrokeIndex.fit(self.train_images_, labels))
-            return made[0]
+        def basis() -> np.ndarray:
+            return np.concatenate([a.reshape(-1, 784) for a in tangent.StrokeIndex.basis(images)])
 
-        name = f"{tangent.KEPT}-index{len(tangent.INDEX_STROKES)}x{dim}"
-        basis = self._kept(
-            f"{name}-basis",
-            lambda: np.concatenate([fit().mean[None], fit().components]),
-            (dim + 1, 784),
-            signed=True,
-            dtype=np.float32,
-        )
+        name = f"{tangent.KEPT}-index"
+        kept = self._kept(f"{name}-basis", basis, (dim + 1, 784), signed=True, dtype=np.float32)
+        mean, components = kept[0], kept[1:]
         codes = self._kept(
-            f"{name}-codes",
-            lambda: fit().codes,
+            f"{name}-codes-{_digest(kept)[:16]}",
+            lambda: tangent.StrokeIndex.encode(mean, components, images),
             (len(tangent.INDEX_STROKES), n, dim),
             signed=True,
             dtype=np.float32,
         )
-        if made:  # just fitted: the basis and codes kept belong together
-            return made[0]
-        return tangent.StrokeIndex(basis[0], basis[1:], codes, labels)
+        labels = np.asarray(self.data.y_train).astype(np.int64)
+        return tangent.StrokeIndex(mean, components, codes, labels)
 
     def _test_tangent_opinion(self) -> np.ndarray:
         """The test digits' tangent distance to the training set, in its units (~3 s)."""

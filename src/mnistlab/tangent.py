@@ -18,6 +18,7 @@ distance); this is the textbook formula, batched in torch.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,18 +38,20 @@ SIGMA = 0.9  # blur before the gradients (px); 0.9 measured best of 0.6-1.5 on t
 # 92.1% -> 93.9%, turned 94.2% -> 93.8%, fresh digits 1.1-1.3%; 0.25 gave the same within
 # a point, with a little more of fragments of digits taken for copies (2.0% against 1.6%).
 FLOOR = 0.15
-KEPT = f"tangent-floor{FLOOR}"  # the prefix of what is kept on disk of this form's arrays
 RIDGE = 1e-3  # keeps the 14 x 14 normal equations well posed on near-blank images
-# Candidates a query is compared with: K in all, the descriptor's DESCRIPTOR_K nearest training
-# digits and the ``StrokeIndex``'s nearest in each of its strokes. The descriptor alone ranks the
+# Candidates a query is compared with: the descriptor's DESCRIPTOR_K nearest training digits and
+# the ``StrokeIndex``'s nearest in each of its strokes, K in all. The descriptor alone ranked the
 # source of a thicker (thinner) copy among its 5 nearest for only 62% (78%) of the judge check's
-# copies, its views never having changed the stroke; with two of its five places given to the
+# copies, its views never having changed the stroke; with two of five places given to the
 # stroke index, for 100% (98%), and the check counts 99.8% (97.9%) of them as near-copies (61.7%,
-# 79.3% before); turned and PCA copies lose nothing (the source is the descriptor's first or
-# second for 98% of them). With 10 descriptor candidates (session 11), turned copies gained
-# under a point for twice the cost (~0.27 ms a pair).
-K = 5
+# 79.3% with the descriptor's 5); turned and PCA copies lose nothing (the source is the
+# descriptor's first or second for 98% of them). 10 descriptor candidates instead of 5 gained
+# turned copies under a point for twice the cost.
 DESCRIPTOR_K = 3
+INDEX_STROKES = (-1.0, 1.0)  # the strokes the ``StrokeIndex`` draws the training digits with
+INDEX_DIM = 64  # principal components it searches in (at most; fewer for < 65 references)
+K = DESCRIPTOR_K + len(INDEX_STROKES)
+SCALE_K = 5  # a reference's unit: its tangent distance to the nearest of its 5 descriptor-nearest
 # Stroke widths a candidate may be drawn with before it is compared (``perturb.erode`` below 0,
 # ``perturb.dilate`` above): the one whose ink is nearest the query's. A first-order thickening
 # tangent cannot follow a full pixel of ink (loops fill, strokes merge). Measured on the judge
@@ -65,8 +68,11 @@ INK_RATIO = 1.25  # a stroke is tried only if the query's ink is within this fac
 REFINE_WITHIN = 1.0
 MAX_MOVE = 2.0  # px
 MAX_LINEAR = 0.2  # the turn (radians), scale and shears of a step
-INDEX_STROKES = (-1.0, 1.0)  # the strokes the ``StrokeIndex`` draws the training digits with
-INDEX_DIM = 64  # principal components it searches in
+# What is kept on disk of this opinion's arrays is named by every constant above: a change to
+# any of them makes them again instead of mixing old distances with new ones.
+_SETTINGS = (SIGMA, FLOOR, RIDGE, DESCRIPTOR_K, INDEX_STROKES, INDEX_DIM, SCALE_K, STROKES)
+_SETTINGS += (INK_RATIO, REFINE_WITHIN, MAX_MOVE, MAX_LINEAR)
+KEPT = "tangent-" + hashlib.sha256(repr(_SETTINGS).encode()).hexdigest()[:12]
 
 
 def prepare(images: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -77,7 +83,7 @@ def prepare(images: np.ndarray | torch.Tensor) -> torch.Tensor:
         x = images.float().reshape(-1, 1, 28, 28)
     else:
         x = torch.from_numpy(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
-    x = canonicalise(x)  # the brightest pixel at 1
+    x = canonicalise(x)  # the brightest pixel at 1 (unless the image is fainter than 0.01)
     return perturb.blur(((x - FLOOR) / (1.0 - FLOOR)).clamp_(0.0, 1.0), SIGMA)
 
 
@@ -233,7 +239,7 @@ def to_candidates(
     return out.numpy()
 
 
-def local_scale(images: torch.Tensor, desc: np.ndarray, k: int = K) -> np.ndarray:
+def local_scale(images: torch.Tensor, desc: np.ndarray, k: int = SCALE_K) -> np.ndarray:
     """Each reference's tangent distance to the nearest of its k descriptor-nearest other
     references (k capped at N - 1), as drawn: (N,) float64, the unit ``opinion`` measures in
     (as ``metrics.local_scale`` is the descriptor's). Zeros (duplicates) are raised to the
@@ -247,16 +253,16 @@ def local_scale(images: torch.Tensor, desc: np.ndarray, k: int = K) -> np.ndarra
     return neighbour_radii(radii)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StrokeIndex:
     """Where a thinner or thicker copy finds its source: the reference digits drawn with each of
-    ``INDEX_STROKES``, prepared and projected on the first ``INDEX_DIM`` principal components of
+    ``INDEX_STROKES``, prepared and projected on the first ``index_dim`` principal components of
     the prepared digits (scikit-learn's PCA, its exact covariance solver), searched within the
     query's class. A stroke change moves a digit far in pixels and in the descriptor, so neither
     finds the source of a copy drawn thicker among the nearest; drawn as thick, it is the nearest.
 
-    mean (784,), components (INDEX_DIM, 784) float32; codes (len(INDEX_STROKES), N, INDEX_DIM)
-    float32; labels (N,) int: the references' classes.
+    mean (784,), components (dim, 784) float32 (``basis``); codes (len(INDEX_STROKES), N, dim)
+    float32 (``encode``); labels (N,) int: the references' classes.
     """
 
     mean: np.ndarray
@@ -264,24 +270,46 @@ class StrokeIndex:
     codes: np.ndarray
     labels: np.ndarray
 
+    @staticmethod
+    def index_dim(n: int) -> int:
+        """Principal components of an index of n references: ``INDEX_DIM``, at most n - 1."""
+        return min(INDEX_DIM, n - 1)
+
     @classmethod
-    def fit(cls, images: torch.Tensor, labels: np.ndarray, chunk: int = 8192) -> StrokeIndex:
+    def fit(cls, images: torch.Tensor, labels: np.ndarray) -> StrokeIndex:
         """The index of reference images (N, 1, 28, 28), uint8 or float in [0, 1], of classes
-        labels (N,). Deterministic: the same images give the same index."""
+        labels (N,)."""
+        if len(labels) != len(images):
+            raise DataError(f"need a label for each of {len(images)} images, got {len(labels)}")
+        mean, components = cls.basis(images)
+        codes = cls.encode(mean, components, images)
+        return cls(mean, components, codes, np.asarray(labels).astype(np.int64))
+
+    @classmethod
+    def basis(cls, images: torch.Tensor, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+        """The prepared images' mean (784,) and first ``index_dim`` principal axes (dim, 784)."""
         n = len(images)
-        if n < 2 or len(labels) != n:
-            raise DataError(f"need >= 2 images with a label each, got {n} and {len(labels)}")
-        dim = min(INDEX_DIM, n - 1)
+        if n < 2:
+            raise DataError(f"need >= 2 reference images for a stroke index, got {n}")
         prepared = torch.cat([prepare(_as_unit(images[s : s + chunk])) for s in range(0, n, chunk)])
-        pca = PCA(dim, svd_solver="covariance_eigh").fit(prepared.reshape(n, 784).numpy())
-        mean, comps = pca.mean_.astype(np.float32), pca.components_.astype(np.float32)
-        codes = np.empty((len(INDEX_STROKES), n, dim), dtype=np.float32)
+        pca = PCA(cls.index_dim(n), svd_solver="covariance_eigh")
+        pca.fit(prepared.reshape(n, 784).numpy())
+        return pca.mean_.astype(np.float32), pca.components_.astype(np.float32)
+
+    @staticmethod
+    def encode(
+        mean: np.ndarray, components: np.ndarray, images: torch.Tensor, chunk: int = 8192
+    ) -> np.ndarray:
+        """The images drawn with each of ``INDEX_STROKES``, prepared and projected on the basis:
+        (len(INDEX_STROKES), N, dim) float32."""
+        n = len(images)
+        codes = np.empty((len(INDEX_STROKES), n, len(components)), dtype=np.float32)
         for j, a in enumerate(INDEX_STROKES):
             for s in range(0, n, chunk):
                 x = _as_unit(images[s : s + chunk])
                 drawn = prepare(restroke(x, torch.full((len(x),), a))).reshape(len(x), 784)
-                codes[j, s : s + len(x)] = (drawn.numpy() - mean) @ comps.T
-        return cls(mean, comps, codes, np.asarray(labels).astype(np.int64))
+                codes[j, s : s + len(x)] = (drawn.numpy() - mean) @ components.T
+        return codes
 
     def subset(self, rows: np.ndarray) -> StrokeIndex:
         """The index of the references ``rows`` only (same components)."""
@@ -315,7 +343,7 @@ def opinion(
     ref_images: torch.Tensor,
     ref_ink: np.ndarray,
     ref_scale: np.ndarray,
-    candidates: np.ndarray,
+    candidate_index: np.ndarray,
     chunk: int = 1024,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Tangent distance from each query to the nearest of its candidate references, each drawn
@@ -323,10 +351,10 @@ def opinion(
     reference's ``local_scale`` (shrunk for a reference drawn thinner, see below), and that
     reference's index: (M,) float64, (M,) int64; a second step (``refined``) where the first
     puts a query within ``REFINE_WITHIN``. pixels (M, 1, 28, 28) prepared; ref_images
-    (N, 1, 28, 28) uint8 or float, ref_ink their ``ink`` (N, len(STROKES)); candidates (M, k):
-    the indices of each query's candidate references (``candidates``)."""
+    (N, 1, 28, 28) uint8 or float, ref_ink their ``ink`` (N, len(STROKES)); candidate_index
+    (M, k): the indices of each query's candidate references (``candidates``)."""
     query_ink = pixels.sum((1, 2, 3)).numpy()  # (M,)
-    cand_ink = ref_ink[candidates]  # (M, k, len(STROKES))
+    cand_ink = ref_ink[candidate_index]  # (M, k, len(STROKES))
     nearest_ink = np.abs(cand_ink - query_ink[:, None, None]).argmin(2)  # (M, k)
     # Only where the ink says so: a query with far less or more ink than any stroke of the
     # candidate (near-blank pages, sparse noise) is compared with the candidate as drawn.
@@ -335,7 +363,9 @@ def opinion(
     nearest_ink = np.where((ratio > 1 / INK_RATIO) & (ratio < INK_RATIO), nearest_ink, plain)
     strokes = np.asarray(STROKES)[nearest_ink]
     drawn_nearest = torch.empty(len(pixels), 1, 28, 28)
-    dist = to_candidates(pixels, ref_images, candidates, strokes=strokes, nearest_out=drawn_nearest)
+    dist = to_candidates(
+        pixels, ref_images, candidate_index, strokes=strokes, nearest_out=drawn_nearest
+    )
     # A reference drawn thinner has less ink, and distances between thin strokes are smaller:
     # in the unit of the reference as it was drawn, near-blank pages, salt noise and fragments
     # of digits came within the copy threshold of thinned training digits (16%, 10%, 6% of
@@ -343,10 +373,11 @@ def opinion(
     # (a squared pixel distance grows with the stroke area); it never grows (a thickened
     # reference in a larger unit read 8% of fresh thickened digits as copies).
     drawn = np.take_along_axis(cand_ink, nearest_ink[..., None], 2)[..., 0]
-    as_is = np.maximum(cand_ink[..., plain], np.finfo(np.float64).tiny)
-    shrink = np.sqrt(np.minimum(drawn / as_is, 1.0))
-    rows, col = np.arange(len(candidates)), dist.argmin(1)
-    best = candidates[rows, col]
+    as_is = cand_ink[..., plain]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a blank reference keeps its unit
+        shrink = np.where(as_is > 0, np.sqrt(np.minimum(drawn / as_is, 1.0)), 1.0)
+    rows, col = np.arange(len(candidate_index)), dist.argmin(1)
+    best = candidate_index[rows, col]
     unit = ref_scale[best] * shrink[rows, col]
     value = dist[rows, col] / unit
     near = np.flatnonzero(value <= REFINE_WITHIN)
