@@ -193,3 +193,18 @@ def test_a_second_step_follows_a_turn_the_first_step_cannot(digits):
         assert np.median(two / one) < 0.4, degrees
     # Nothing moves an image that already matches.
     assert np.all(tangent.refined(src, src).numpy() < 1e-3)
+
+
+def test_to_candidates_hands_back_each_querys_nearest_candidate_as_compared(digits):
+    x, _ = digits
+    gen = np.random.default_rng(0)
+    q = tangent.prepare(perturb.rotate(x, 5.0))
+    index = gen.integers(0, len(x), size=(len(x), 4))
+    index[:, 2] = np.arange(len(x))  # its own source among them
+    strokes = gen.choice(tangent.STROKES, size=(len(x), 4)).astype(np.float32)
+    out = torch.empty(len(x), 1, 28, 28)
+    dist = tangent.to_candidates(q, x, index, chunk=7, strokes=strokes, nearest_out=out)
+    rows, col = np.arange(len(x)), dist.argmin(1)
+    amounts = torch.from_numpy(strokes[rows, col])
+    want = tangent.prepare(tangent.restroke(x[torch.from_numpy(index[rows, col])], amounts))
+    torch.testing.assert_close(out, want)
