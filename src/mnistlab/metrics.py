@@ -662,16 +662,20 @@ class Scorer:
 
     def _test_tangent_opinion(self) -> np.ndarray:
         """The test digits' tangent distance to the training set, in its units (~3 s)."""
-        pixels = tangent.prepare(self.data.x_test)
         by_desc = nearest(self.test_descriptors_, self.train_descriptors_, tangent.DESCRIPTOR_K)
-        by_stroke = self.train_strokes_.search(pixels, self.test_probs_.argmax(1))
-        return tangent.opinion(
-            pixels,
-            self.train_images_,
-            self.train_ink_,
-            self.train_tangent_scale_,
-            tangent.candidates(by_desc[1], by_stroke),
-        )[0]
+        pixels, classes = tangent.prepare(self.data.x_test), self.test_probs_.argmax(1)
+        return self._tangent_opinion(pixels, by_desc[1], classes, self._train_refs())[0]
+
+    @staticmethod
+    def _tangent_opinion(
+        pixels: torch.Tensor, by_desc: np.ndarray, classes: np.ndarray, refs: _Refs
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``tangent.opinion`` of prepared images against ``refs``, their candidates the
+        descriptor's nearest (by_desc, indices nearest first) and the stroke index's within
+        their predicted classes."""
+        assert refs.strokes is not None  # judge v2's refs carry the tangent arrays
+        candidates = tangent.candidates(by_desc, refs.strokes.search(pixels, classes))
+        return tangent.opinion(pixels, refs.images, refs.ink, refs.tangent_scale, candidates)
 
     def _kept_train_scale(self) -> np.ndarray:
         """The training descriptors' ``local_scale``, kept on disk beside them."""
@@ -785,9 +789,7 @@ class Scorer:
         qual, pred = quality(probs), probs.argmax(1)
         extra: dict[str, np.ndarray] = {}
         if two:
-            by_stroke = refs.strokes.search(pixels, pred)
-            candidates = tangent.candidates(by_desc_i, by_stroke)
-            t, t_i = tangent.opinion(pixels, refs.images, refs.ink, refs.tangent_scale, candidates)
+            t, t_i = self._tangent_opinion(pixels, by_desc_i, pred, refs)
             # Tangent distance only ever lowers novelty, and only for what it recognises as a copy
             # (closer than all but ~0.5% of real digits): elsewhere it abstains. Fusing all its
             # values would read images unlike real digits in their pixels (a decoder's smooth
