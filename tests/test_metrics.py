@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from mnistlab import metrics, models, store, tangent
+from mnistlab import metrics, models, projection, store, tangent
 from mnistlab.errors import DataError
 
 
@@ -397,14 +397,23 @@ def test_identical_reconstructions(small):
         metrics.mse(x, x[:2])
 
 
-def test_the_stroke_index_kept_on_disk_is_the_one_a_fit_gives(mnist, small):
+def test_the_indexes_kept_on_disk_are_the_ones_a_fit_gives(mnist, small):
     # Judge v2's second opinion keeps its stroke index beside the judge's features; a second
-    # scorer loads it, and it is the index of the training digits, basis and codes together.
+    # scorer loads it, and it is the index of the training digits, basis and codes together;
     judge, meta = store.load_judge(mnist, progress=False)
     first = metrics.Scorer(judge, small, judge_id=meta["judge_id"], progress=False)
     again = metrics.Scorer(judge, small, judge_id=meta["judge_id"], progress=False)
     fitted = tangent.StrokeIndex.fit(first.train_images_, small.y_train)
     for name in ("mean", "components", "codes", "labels"):
         kept, loaded = getattr(first.train_strokes_, name), getattr(again.train_strokes_, name)
+        np.testing.assert_array_equal(kept, loaded)
+        np.testing.assert_allclose(kept, getattr(fitted, name), rtol=1e-5, atol=1e-5)
+    # and its projection index, basis, codes and units together
+    fitted = projection.ProjectionIndex.fit(small.x_train, small.y_train)
+    for name in ("mean", "components", "codes", "scale", "labels"):
+        kept, loaded = (
+            getattr(first.train_projection_, name),
+            getattr(again.train_projection_, name),
+        )
         np.testing.assert_array_equal(kept, loaded)
         np.testing.assert_allclose(kept, getattr(fitted, name), rtol=1e-5, atol=1e-5)

@@ -18,10 +18,14 @@ Every metric is computed from the judge's softmax (N, 10) and its penultimate fe
   images (the descriptor's 3 nearest and the ``tangent.StrokeIndex``'s nearest thinner and
   thicker one of the image's class), each drawn in the stroke width whose ink matches the
   image's, in that training image's own units (smaller for one drawn thinner), with a second,
-  bounded step where the first comes close, calibrated the same way. It only speaks
-  for copies: where it puts an image closer than all but about 0.5% of real test digits (the
-  level at which 1% of them are near-copies by either opinion), novelty is the smaller of the
-  two values; elsewhere it is the descriptor's.
+  bounded step where the first comes close, calibrated the same way; and a third, the
+  projection distance (``projection``): the distance to the nearest training image on the
+  training images' first 16 and 32 principal components, each in that image's own units and
+  calibrated, the smallest of the three values calibrated once more; it recognises training
+  digits that lost their detail (projected on a few components, or through an autoencoder).
+  Each of the two only speaks for copies: where it puts an image closer than all but a few in a
+  thousand real test digits (the level at which 1% of them are near-copies by any opinion),
+  novelty is the smallest of the values that do; elsewhere it is the descriptor's.
 - **diversity** = entropy of the histogram of predicted classes / log 10 (1: all ten digits
   equally often; 0: one digit only).
 - **fid**: Fréchet distance between Gaussians fitted to the sample and the test-set features.
@@ -53,7 +57,7 @@ from torchmetrics.functional.image import (
 )
 
 from mnistlab import data as mdata
-from mnistlab import models, progress, spread, tangent
+from mnistlab import models, progress, projection, spread, tangent
 from mnistlab.errors import DataError
 from mnistlab.fileio import atomic_write
 from mnistlab.images import as_images
@@ -417,8 +421,8 @@ def _judge_digest(judge: nn.Module, probe: np.ndarray) -> str:
 # Raise when ``Scores.as_dict`` or a metric changes: cached calibration rows are redone
 # (3: novelty in local units, ``local_scale``; 4: tangent distance's second opinion; 5: its
 # candidates drawn in the stroke width their ink matches; 6: candidates from the stroke index,
-# a second step, faint ink dropped).
-CALIBRATION_FORMAT = 6
+# a second step, faint ink dropped; 7: the projection distance's third opinion).
+CALIBRATION_FORMAT = 7
 
 
 def _digest(a: np.ndarray) -> str:
@@ -448,7 +452,7 @@ def _keep(path: Path, array: np.ndarray) -> None:
 class _Refs:
     """Novelty's reference set: descriptors (N, d); for judge v2's second opinion also the
     images (N, 1, 28, 28) uint8, their ``tangent.ink``, ``tangent.local_scale`` and
-    ``tangent.StrokeIndex``; ``index``:
+    ``tangent.StrokeIndex``, for its third their ``projection.ProjectionIndex``; ``index``:
     the rows' indices into the training set, when they are a subset of it."""
 
     desc: np.ndarray
@@ -456,6 +460,7 @@ class _Refs:
     ink: np.ndarray | None = None
     tangent_scale: np.ndarray | None = None
     strokes: tangent.StrokeIndex | None = None
+    projection: projection.ProjectionIndex | None = None
     index: np.ndarray | None = None
 
 
@@ -473,10 +478,11 @@ class Scorer:
     digits' nearest-training-image distances in its units, which fix ``d_ref`` (the median) and
     ``copy_threshold`` (the 1% quantile). With judge v2 also the second opinion's: the training
     digits' ``tangent.ink``, ``tangent.local_scale`` and ``tangent.StrokeIndex`` and the test
-    digits' tangent distances (all kept on disk),
-    and ``fused_threshold``, the 1% quantile over the test digits of the smaller of their two
-    calibrated values. ``copies_of`` (a generator's own reconstructions, given as descriptors)
-    is judged by the descriptor alone.
+    digits' tangent distances, and the third's: the training digits' ``ProjectionIndex`` and
+    the test digits' projection distances (all kept on disk), and ``fused_threshold``, the 1%
+    quantile over the test digits of the smallest of their three calibrated values.
+    ``copies_of`` (a generator's own reconstructions, given as descriptors) is judged by the
+    descriptor alone.
     """
 
     def __init__(
@@ -540,15 +546,32 @@ class Scorer:
                 (n_train,),
             )
             self.train_strokes_ = self._kept_stroke_index()
+            self.train_projection_ = self._kept_projection_index()
             test_t = self._kept(
                 f"{tangent.KEPT}-test",
                 self._test_tangent_opinion,
                 (len(self.data.x_test),),
             )
             self.tangent_reference_ = np.sort(test_t)
+            test_p = self._kept(
+                f"{projection.KEPT}-test",
+                lambda: self.train_projection_.distances(
+                    self.data.x_test, self.test_probs_.argmax(1)
+                )[0],
+                (len(self.train_projection_.scale), len(self.data.x_test)),
+            )
+            self.projection_reference_ = np.sort(test_p, axis=1)
+            test_p_ranks = self._projection_ranks(test_p).min(0)
+            self.projection_rank_reference_ = np.sort(test_p_ranks)
             by_desc = novelty(test_nn, self.reference_distances_)
-            ranks = np.minimum(by_desc, novelty(test_t, self.tangent_reference_))
-            # The smaller rank of 1% of real test digits is below this (each opinion's ~0.5%).
+            ranks = np.minimum.reduce(
+                [
+                    by_desc,
+                    novelty(test_t, self.tangent_reference_),
+                    novelty(test_p_ranks, self.projection_rank_reference_),
+                ]
+            )
+            # The smallest rank of 1% of real test digits is below this (each opinion's ~0.35%).
             self.fused_threshold_ = float(np.quantile(ranks, NEAR_COPY_QUANTILE))
 
     # The judge's outputs on the data set take most of a Scorer's start-up (70,000 images through a
@@ -677,6 +700,57 @@ class Scorer:
         candidates = tangent.candidates(by_desc, refs.strokes.search(pixels, classes))
         return tangent.opinion(pixels, refs.images, refs.ink, refs.tangent_scale, candidates)
 
+    def _kept_projection_index(self) -> projection.ProjectionIndex:
+        """The training digits' ``projection.ProjectionIndex`` (~15 s: the units), kept on disk:
+        the basis, and the codes and units under the basis' digest."""
+        images = self.data.x_train
+        n, dim = len(images), max(projection.dims(len(images)))
+        kept = self._kept(
+            f"{projection.KEPT}-basis",
+            lambda: np.concatenate(
+                [a.reshape(-1, 784) for a in projection.ProjectionIndex.basis(images)]
+            ),
+            (dim + 1, 784),
+            signed=True,
+            dtype=np.float32,
+        )
+        mean, components = kept[0], kept[1:]
+        digest = _digest(kept)[:16]
+        codes = self._kept(
+            f"{projection.KEPT}-codes-{digest}",
+            lambda: projection.ProjectionIndex.encode(mean, components, images),
+            (n, dim),
+            signed=True,
+            dtype=np.float32,
+        )
+        scale = self._kept(
+            f"{projection.KEPT}-scale-{digest}",
+            lambda: projection.ProjectionIndex.scales(codes),
+            (len(projection.dims(n)), n),
+        )
+        labels = np.asarray(self.data.y_train).astype(np.int64)
+        return projection.ProjectionIndex(mean, components, codes, scale, labels)
+
+    def _projection_ranks(self, distances: np.ndarray) -> np.ndarray:
+        """Projection distances (len(dims), M), each calibrated against the test digits' at its
+        projection size: (len(dims), M) in [0, 1]."""
+        return np.stack(
+            [novelty(d, r) for d, r in zip(distances, self.projection_reference_, strict=True)]
+        )
+
+    def _projection_opinion(
+        self, images: np.ndarray | torch.Tensor, classes: np.ndarray, refs: _Refs
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The projection distance's calibrated value of images of predicted classes against
+        ``refs`` and the nearest reference at the size that gives it: (M,) float64, (M,) int64."""
+        assert refs.projection is not None  # judge v2's refs carry the projection index
+        distances, index = refs.projection.distances(images, classes)
+        ranks = self._projection_ranks(distances)
+        best = ranks.argmin(0)
+        rows = np.arange(ranks.shape[1])
+        value = novelty(ranks[best, rows], self.projection_rank_reference_)
+        return value, index[best, rows]
+
     def _kept_train_scale(self) -> np.ndarray:
         """The training descriptors' ``local_scale``, kept on disk beside them."""
         refs = np.ascontiguousarray(self.train_descriptors_, dtype=np.float32)
@@ -745,8 +819,7 @@ class Scorer:
         """
         x = check_images(images, min_count=MIN_IMAGES)
         probs, feats, desc = self._outputs(x, "sample features")
-        pixels = tangent.prepare(x) if self.tangent_ else None
-        scores = self._score(probs, feats, desc, pixels, self._train_refs())
+        scores = self._score(probs, feats, desc, x, self._train_refs())
         if copies_of is not None:
             d = self._nn_distance(desc, copies_of)[0]
             d[d < COPY_TOLERANCE * self.d_ref_] = 0.0
@@ -766,41 +839,47 @@ class Scorer:
                 self.train_ink_,
                 self.train_tangent_scale_,
                 self.train_strokes_,
+                self.train_projection_,
             )
         desc, images = self.train_descriptors_[rows], self.train_images_[torch.from_numpy(rows)]
         scale = tangent.local_scale(images, desc)
         strokes = self.train_strokes_.subset(rows)
-        return _Refs(desc, images, self.train_ink_[rows], scale, strokes, rows)
+        proj = self.train_projection_.subset(rows)
+        return _Refs(desc, images, self.train_ink_[rows], scale, strokes, proj, rows)
 
     def _score(
         self,
         probs: np.ndarray,
         feats: np.ndarray,
         desc: np.ndarray,
-        pixels: torch.Tensor | None,
+        images: np.ndarray | torch.Tensor | None,
         refs: _Refs,
     ) -> Scores:
         """Scores of judge outputs probs (n, 10), feats (n, D), descriptors (n, d) and the
-        images' prepared pixels (``tangent.prepare``; None for v1) against ``refs``."""
-        two = self.tangent_ and pixels is not None
+        images themselves (n, 28, 28) or (n, 1, 28, 28), uint8 or float, for judge v2's second
+        and third opinions (None: the descriptor's alone) against ``refs``."""
+        two = self.tangent_ and images is not None
         nn_d, by_desc_i = self._nn_distance(desc, refs.desc, tangent.DESCRIPTOR_K if two else 1)
         nn_i = by_desc_i[:, 0] if two else by_desc_i
         nn_d[nn_d < COPY_TOLERANCE * self.d_ref_] = 0.0  # batched float32 rounding, see above
         qual, pred = quality(probs), probs.argmax(1)
         extra: dict[str, np.ndarray] = {}
         if two:
-            t, t_i = self._tangent_opinion(pixels, by_desc_i, pred, refs)
-            # Tangent distance only ever lowers novelty, and only for what it recognises as a copy
-            # (closer than all but ~0.5% of real digits): elsewhere it abstains. Fusing all its
-            # values would read images unlike real digits in their pixels (a decoder's smooth
-            # strokes, the pixel KDE's noise) as newer, which is realism, not novelty.
-            by_desc = novelty(nn_d, self.reference_distances_)
-            by_tangent = novelty(t, self.tangent_reference_)
-            copy_by_tangent = by_tangent <= self.fused_threshold_
-            nov = np.where(copy_by_tangent, np.minimum(by_desc, by_tangent), by_desc)
+            t, t_i = self._tangent_opinion(tangent.prepare(images), by_desc_i, pred, refs)
+            by_projection, p_i = self._projection_opinion(images, pred, refs)
+            # Tangent and projection distance only ever lower novelty, and only for what they
+            # recognise as a copy (closer than all but a few in a thousand real digits):
+            # elsewhere they abstain. Fusing all their values would read images unlike real
+            # digits in their pixels (a decoder's smooth strokes, the pixel KDE's noise) as
+            # newer, which is realism, not novelty.
+            nov = novelty(nn_d, self.reference_distances_)
+            for value, index in ((novelty(t, self.tangent_reference_), t_i), (by_projection, p_i)):
+                recognised = (value <= self.fused_threshold_) & (value < nov)
+                nov = np.where(recognised, value, nov)
+                nn_i = np.where(recognised, index, nn_i)
             near = (nov <= self.fused_threshold_).astype(np.float64)
-            nn_i = np.where(copy_by_tangent & (by_tangent < by_desc), t_i, nn_i)
             extra["tangent_distance"] = t
+            extra["projection_novelty"] = by_projection
         else:
             nov = novelty(nn_d, self.reference_distances_)
             near = (nn_d <= self.copy_threshold_).astype(np.float64)
@@ -884,27 +963,23 @@ class Scorer:
         some_a = np.sort(rng.permutation(half_a)[:n])
         tp, tf, td = self.train_probs_, self.train_features_, self.train_descriptors_
 
-        def pixels(rows: np.ndarray) -> torch.Tensor | None:
-            return (
-                tangent.prepare(self.train_images_[torch.from_numpy(rows)])
-                if self.tangent_
-                else None
-            )
+        def images(rows: np.ndarray) -> torch.Tensor | None:
+            return self.train_images_[torch.from_numpy(rows)] if self.tangent_ else None
 
-        test_pixels = tangent.prepare(self.data.x_test) if self.tangent_ else None
+        test_images = self.data.x_test if self.tangent_ else None
         return {
             "train vs itself": self._score(
-                tp[own], tf[own], td[own], pixels(own), self._train_refs()
+                tp[own], tf[own], td[own], images(own), self._train_refs()
             ),
             "half vs half": self._score(
-                tp[some_a], tf[some_a], td[some_a], pixels(some_a), self._train_refs(half_b)
+                tp[some_a], tf[some_a], td[some_a], images(some_a), self._train_refs(half_b)
             ),
             "test vs train": _without_reference_scores(
                 self._score(
                     self.test_probs_,
                     self.test_features_,
                     self.test_descriptors_,
-                    test_pixels,
+                    test_images,
                     self._train_refs(),
                 )
             ),

@@ -1,0 +1,112 @@
+"""Projection distance, novelty's third opinion, on real digits: a training digit that lost its
+detail (projected on a few principal components) stays next to its source on the training
+digits' own components, closer than fresh digits by other writers come to any."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.decomposition import PCA
+
+from mnistlab import projection
+from mnistlab.errors import DataError
+from mnistlab.neighbors import nearest
+
+
+@pytest.fixture(scope="module")
+def refs(mnist):
+    # 3,000 training digits (uint8) and their index; 1,000 test digits (images, labels); 5,000
+    # other training digits to fit the projections of the copies on (not the index's own
+    # components).
+    index = projection.ProjectionIndex.fit(mnist.x_train[:3000], mnist.y_train[:3000])
+    fresh = (mnist.x_test[:1000], mnist.y_test[:1000])
+    return mnist.x_train[:3000], index, fresh, mnist.x_train[3000:8000]
+
+
+def _projected(images: np.ndarray, other: np.ndarray, k: int) -> np.ndarray:
+    pca = PCA(k, random_state=0).fit(other.reshape(len(other), 784) / 255.0)
+    flat = images.reshape(len(images), 784) / 255.0
+    return np.clip(pca.inverse_transform(pca.transform(flat)), 0, 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("k", [20, 50])
+def test_a_projected_training_digit_is_closer_to_its_source_than_fresh_digits_come(refs, k):
+    images, index, (fresh, fresh_labels), other = refs
+    source = np.arange(0, len(images), 6)
+    copies = _projected(images[source], other, k)
+    dist, near = index.distances(copies, index.labels[source])
+    fresh_dist = index.distances(fresh, fresh_labels)[0]
+    threshold = np.quantile(fresh_dist, 0.01, axis=1)[:, None]  # per projection size
+    # At the smallest projection size the source is the nearest for (almost) every copy, where
+    # pixel distance loses a fifth of the PCA-20 ones (measured: 100% against 80%).
+    assert (near[0] == source).mean() >= 0.98
+    pixel_near = nearest(copies, images.reshape(-1, 784).astype(np.float32) / 255.0, 1)[1][:, 0]
+    assert (near[0] == source).mean() > (pixel_near == source).mean()
+    # and at some size the copy lies closer than 99% of fresh digits do (91% and 99% measured).
+    assert (dist < threshold).any(0).mean() >= 0.85
+    # A fresh digit that lost the same detail is no closer to the training digits for it.
+    fresh_projected = index.distances(_projected(fresh, other, k), fresh_labels)[0]
+    assert (fresh_projected < threshold).any(0).mean() <= 0.05
+
+
+def test_a_reference_is_at_distance_zero_from_itself_at_every_size(refs):
+    images, index, _, _ = refs
+    dist, near = index.distances(images[:50], index.labels[:50])
+    assert dist.shape == near.shape == (len(projection.DIMS), 50)
+    assert np.all(dist < 1e-3)
+    assert np.all(near == np.arange(50))
+
+
+def test_uint8_and_float_images_give_the_same_distances(refs):
+    _, index, (fresh, labels), _ = refs
+    as_float = torch.from_numpy(fresh[:100].astype(np.float32) / 255.0)[:, None]
+    a, b = index.distances(fresh[:100], labels[:100]), index.distances(as_float, labels[:100])
+    np.testing.assert_allclose(a[0], b[0], rtol=1e-5)
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_a_subset_measures_in_units_among_its_own_rows(refs, rng):
+    images, index, (fresh, labels), _ = refs
+    rows = np.sort(rng.choice(len(images), 1000, replace=False))
+    sub = index.subset(rows)
+    np.testing.assert_array_equal(sub.codes, index.codes[rows])
+    np.testing.assert_array_equal(sub.labels, index.labels[rows])
+    np.testing.assert_allclose(sub.scale, projection.ProjectionIndex.scales(index.codes[rows]))
+    # fewer references lie farther apart: each unit is at least the whole set's
+    assert np.all(sub.scale >= index.scale[:, rows] - 1e-6)
+    dist, near = sub.distances(fresh[:100], labels[:100])
+    assert near.max() < len(rows)
+
+
+def test_the_search_stays_within_the_class_it_is_given(refs):
+    images, index, (fresh, labels), _ = refs
+    dist, near = index.distances(fresh[:200], labels[:200])
+    assert np.all(index.labels[near] == labels[:200])
+    # Told another class, an image is measured against that class's digits: farther (in
+    # another reference's unit, so not always, but nearly).
+    other = (labels[:200] + 1) % 10
+    far, far_near = index.distances(fresh[:200], other)
+    assert np.all(index.labels[far_near] == other)
+    assert (far > dist).mean() >= 0.95
+    # A class the references lack: searched among all of them, as the whole index would be.
+    only_some = index.subset(np.flatnonzero(index.labels != 3))
+    threes = fresh[:200][labels[:200] == 3]
+    alone, alone_near = only_some.distances(threes, np.full(len(threes), 3))
+    everyone = only_some.distances(threes, only_some.labels[alone_near[0]])
+    np.testing.assert_array_equal(alone_near[0], everyone[1][0])
+    with pytest.raises(DataError, match="a class for each of 200 images, got 3"):
+        index.distances(fresh[:200], labels[:3])
+
+
+def test_the_sizes_fit_the_references(mnist):
+    assert projection.dims(60_000) == projection.DIMS
+    assert projection.dims(20) == (16, 19)
+    assert projection.dims(17) == (16,)
+    assert projection.dims(5) == (4,)
+    index = projection.ProjectionIndex.fit(mnist.x_train[:20], mnist.y_train[:20])
+    assert index.components.shape == (19, 784) and index.scale.shape == (2, 20)
+    with pytest.raises(DataError, match="at least 2 reference images"):
+        projection.ProjectionIndex.fit(mnist.x_train[:1], mnist.y_train[:1])
+    with pytest.raises(DataError, match="a label for each of 20 images, got 19"):
+        projection.ProjectionIndex.fit(mnist.x_train[:20], mnist.y_train[:19])
