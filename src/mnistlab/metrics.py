@@ -31,7 +31,7 @@ Every metric is computed from the judge's softmax (N, 10) and its penultimate fe
 - **fid**: Fréchet distance between Gaussians fitted to the sample and the test-set features.
 - **precision, recall, density, coverage** (Naeem et al. 2020, k = 5, real = test features).
 - **near_copy_rate**: the share of samples closer to a training image than 99% of the real test
-  digits are (d <= the 1% quantile of the test digits' d, both in local units; with v2, either
+  digits are (d <= the 1% quantile of the test digits' d, both in local units; with v2, any
   opinion's calibrated value at most ``fused_threshold``), so about 0.01 for real data.
 
 Reconstruction metrics (``mse``, ``bce``, ``psnr``, ``ssim``) compare images with their
