@@ -417,3 +417,30 @@ def test_the_indexes_kept_on_disk_are_the_ones_a_fit_gives(mnist, small):
         )
         np.testing.assert_array_equal(kept, loaded)
         np.testing.assert_allclose(kept, getattr(fitted, name), rtol=1e-5, atol=1e-5)
+
+
+def test_a_projected_training_digit_is_named_a_copy_of_its_source(mnist, small):
+    # Judge v2's third opinion: training digits projected on 24 principal components (fitted on
+    # other training digits) lose the detail the descriptor compares; the projection distance
+    # names their source and lowers their novelty (measured: 88% near-copies, 10% by the
+    # descriptor alone; their source named for 96%; fresh digits' projections 0.5%).
+    from sklearn.decomposition import PCA
+
+    judge, meta = store.load_judge(mnist, progress=False)
+    scorer = metrics.Scorer(judge, small, judge_id=meta["judge_id"], progress=False)
+    pca = PCA(24, random_state=0).fit(mnist.x_train[5000:10000].reshape(-1, 784) / 255.0)
+
+    def projected(images: np.ndarray) -> np.ndarray:
+        flat = images.reshape(len(images), 784) / 255.0
+        return np.clip(pca.inverse_transform(pca.transform(flat)), 0, 1).astype(np.float32)
+
+    source = np.arange(0, 600, 3)
+    copies = scorer.score(projected(small.x_train[source]))
+    fresh = scorer.score(projected(small.x_test))
+    per = copies.per_image
+    assert copies.near_copy_rate >= 0.8 and fresh.near_copy_rate <= 0.05
+    assert (per["nn_index"] == source).mean() >= 0.9
+    assert (per["projection_novelty"] <= scorer.fused_threshold_).mean() >= 0.8
+    by_descriptor = metrics.novelty(per["nn_distance"], scorer.reference_distances_)
+    assert (by_descriptor <= scorer.fused_threshold_).mean() <= 0.3
+    assert np.all(per["novelty"] <= by_descriptor)

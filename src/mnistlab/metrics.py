@@ -19,10 +19,11 @@ Every metric is computed from the judge's softmax (N, 10) and its penultimate fe
   thicker one of the image's class), each drawn in the stroke width whose ink matches the
   image's, in that training image's own units (smaller for one drawn thinner), with a second,
   bounded step where the first comes close, calibrated the same way; and a third, the
-  projection distance (``projection``): the distance to the nearest training image on the
-  training images' first 16 and 32 principal components, each in that image's own units and
-  calibrated, the smallest of the three values calibrated once more; it recognises training
-  digits that lost their detail (projected on a few components, or through an autoencoder).
+  projection distance (``projection``): the distance to the nearest training image of its
+  class on the training images' first 16 and on their first 32 principal components, each in
+  that image's own units and calibrated, the smaller of the two values calibrated once more; it
+  recognises training digits that lost their detail (projected on a few components, or through
+  an autoencoder).
   Each of the two only speaks for copies: where it puts an image closer than all but a few in a
   thousand real test digits (the level at which 1% of them are near-copies by any opinion),
   novelty is the smallest of the values that do; elsewhere it is the descriptor's.
@@ -460,7 +461,7 @@ class _Refs:
     ink: np.ndarray | None = None
     tangent_scale: np.ndarray | None = None
     strokes: tangent.StrokeIndex | None = None
-    projection: projection.ProjectionIndex | None = None
+    projected: projection.ProjectionIndex | None = None
     index: np.ndarray | None = None
 
 
@@ -546,7 +547,7 @@ class Scorer:
                 (n_train,),
             )
             self.train_strokes_ = self._kept_stroke_index()
-            self.train_projection_ = self._kept_projection_index()
+            self.train_projection_, basis_digest = self._kept_projection_index()
             test_t = self._kept(
                 f"{tangent.KEPT}-test",
                 self._test_tangent_opinion,
@@ -554,7 +555,7 @@ class Scorer:
             )
             self.tangent_reference_ = np.sort(test_t)
             test_p = self._kept(
-                f"{projection.KEPT}-test",
+                f"{projection.KEPT}-test-{basis_digest}",
                 lambda: self.train_projection_.distances(
                     self.data.x_test, self.test_probs_.argmax(1)
                 )[0],
@@ -700,9 +701,9 @@ class Scorer:
         candidates = tangent.candidates(by_desc, refs.strokes.search(pixels, classes))
         return tangent.opinion(pixels, refs.images, refs.ink, refs.tangent_scale, candidates)
 
-    def _kept_projection_index(self) -> projection.ProjectionIndex:
-        """The training digits' ``projection.ProjectionIndex`` (~15 s: the units), kept on disk:
-        the basis, and the codes and units under the basis' digest."""
+    def _kept_projection_index(self) -> tuple[projection.ProjectionIndex, str]:
+        """The training digits' ``projection.ProjectionIndex`` (~10 s: the units), kept on disk:
+        the basis, and the codes and units under the basis' digest; and that digest."""
         images = self.data.x_train
         n, dim = len(images), max(projection.dims(len(images)))
         kept = self._kept(
@@ -729,11 +730,11 @@ class Scorer:
             (len(projection.dims(n)), n),
         )
         labels = np.asarray(self.data.y_train).astype(np.int64)
-        return projection.ProjectionIndex(mean, components, codes, scale, labels)
+        return projection.ProjectionIndex(mean, components, codes, scale, labels), digest
 
     def _projection_ranks(self, distances: np.ndarray) -> np.ndarray:
-        """Projection distances (len(dims), M), each calibrated against the test digits' at its
-        projection size: (len(dims), M) in [0, 1]."""
+        """Projection distances (len(sizes), M), each calibrated against the test digits' at its
+        projection size: (len(sizes), M) in [0, 1]."""
         return np.stack(
             [novelty(d, r) for d, r in zip(distances, self.projection_reference_, strict=True)]
         )
@@ -743,8 +744,8 @@ class Scorer:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The projection distance's calibrated value of images of predicted classes against
         ``refs`` and the nearest reference at the size that gives it: (M,) float64, (M,) int64."""
-        assert refs.projection is not None  # judge v2's refs carry the projection index
-        distances, index = refs.projection.distances(images, classes)
+        assert refs.projected is not None  # judge v2's refs carry the projection index
+        distances, index = refs.projected.distances(images, classes)
         ranks = self._projection_ranks(distances)
         best = ranks.argmin(0)
         rows = np.arange(ranks.shape[1])

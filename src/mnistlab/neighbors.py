@@ -144,6 +144,30 @@ def nearest(
         return dist.astype(np.float32), idx
 
 
+def nearest_within(
+    queries: np.ndarray, refs: np.ndarray, classes: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each query row's nearest reference row of its class (``nearest`` among the rows of refs
+    whose label is classes[m]; among all of them when the class has none): distances (M,)
+    float32 and indices (M,) int64 into refs. queries (M, D), refs (N, D), classes (M,) and
+    labels (N,) integers. Within a class a search ranks about a tenth of the pairs."""
+    classes, labels = np.asarray(classes), np.asarray(labels)
+    if len(classes) != len(queries):
+        raise DataError(f"need a class for each of {len(queries)} queries, got {len(classes)}")
+    if len(labels) != len(refs):
+        raise DataError(f"need a label for each of {len(refs)} references, got {len(labels)}")
+    dist = np.empty(len(queries), dtype=np.float32)
+    index = np.empty(len(queries), dtype=np.int64)
+    for c in np.unique(classes):
+        rows = np.flatnonzero(classes == c)
+        among = np.flatnonzero(labels == c)
+        if len(among) == 0:
+            among = np.arange(len(labels))
+        d, i = nearest(queries[rows], refs[among], 1)
+        dist[rows], index[rows] = d[:, 0], among[i[:, 0]]
+    return dist, index
+
+
 def neighbour_radii(radii: np.ndarray) -> np.ndarray:
     """Each reference's distance to a neighbour (N,), as a unit to measure in: zeros (k
     duplicates) raised to the smallest positive one; DataError when every one is zero."""

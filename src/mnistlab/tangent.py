@@ -29,7 +29,7 @@ from sklearn.decomposition import PCA
 from mnistlab import perturb
 from mnistlab.errors import DataError
 from mnistlab.models.classifier import canonicalise
-from mnistlab.neighbors import nearest, neighbour_radii
+from mnistlab.neighbors import nearest, nearest_within, neighbour_radii
 
 SIGMA = 0.9  # blur before the gradients (px); 0.9 measured best of 0.6-1.5 on the judge check
 # Ink fainter than this share of the brightest pixel is not ink: a soft threshold before the
@@ -320,16 +320,8 @@ class StrokeIndex:
         reference of that class (of all, when it has none) in each of ``INDEX_STROKES``:
         (M, len(INDEX_STROKES)) int64."""
         z = (pixels.reshape(len(pixels), 784).numpy() - self.mean) @ self.components.T
-        out = np.empty((len(z), len(self.codes)), dtype=np.int64)
-        classes = np.asarray(classes)
-        for c in np.unique(classes):
-            rows = np.flatnonzero(classes == c)
-            refs = np.flatnonzero(self.labels == c)
-            if len(refs) == 0:
-                refs = np.arange(len(self.labels))
-            for j, codes in enumerate(self.codes):
-                out[rows, j] = refs[nearest(z[rows], codes[refs], 1)[1][:, 0]]
-        return out
+        found = [nearest_within(z, codes, classes, self.labels)[1] for codes in self.codes]
+        return np.stack(found, 1)
 
 
 def candidates(by_descriptor: np.ndarray, by_stroke: np.ndarray) -> np.ndarray:
