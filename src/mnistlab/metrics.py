@@ -662,20 +662,32 @@ class Scorer:
         _keep(path, value)
         return value
 
+    def _kept_basis(
+        self, name: str, make: Callable[[], tuple[np.ndarray, np.ndarray]], dim: int
+    ) -> tuple[np.ndarray, np.ndarray, str]:
+        """A principal basis, make() -> mean (784,) and components (dim, 784), kept on disk under
+        ``name``, and its digest (16 hex digits): the name of what is kept beside it (codes,
+        units), so that a basis fitted anew never meets arrays of the old one."""
+        kept = self._kept(
+            f"{name}-basis",
+            lambda: np.concatenate([a.reshape(-1, 784) for a in make()]),
+            (dim + 1, 784),
+            signed=True,
+            dtype=np.float32,
+        )
+        return kept[0], kept[1:], _digest(kept)[:16]
+
     def _kept_stroke_index(self) -> tangent.StrokeIndex:
         """The training digits' ``tangent.StrokeIndex`` (~15 s), kept on disk: the basis, and
         the codes under the basis' digest, so that the two always belong together."""
         images = self.train_images_
         n, dim = len(images), tangent.StrokeIndex.index_dim(len(images))
-
-        def basis() -> np.ndarray:
-            return np.concatenate([a.reshape(-1, 784) for a in tangent.StrokeIndex.basis(images)])
-
         name = f"{tangent.KEPT}-index"
-        kept = self._kept(f"{name}-basis", basis, (dim + 1, 784), signed=True, dtype=np.float32)
-        mean, components = kept[0], kept[1:]
+        mean, components, digest = self._kept_basis(
+            name, lambda: tangent.StrokeIndex.basis(images), dim
+        )
         codes = self._kept(
-            f"{name}-codes-{_digest(kept)[:16]}",
+            f"{name}-codes-{digest}",
             lambda: tangent.StrokeIndex.encode(mean, components, images),
             (len(tangent.INDEX_STROKES), n, dim),
             signed=True,
@@ -706,17 +718,9 @@ class Scorer:
         the basis, and the codes and units under the basis' digest; and that digest."""
         images = self.data.x_train
         n, dim = len(images), max(projection.dims(len(images)))
-        kept = self._kept(
-            f"{projection.KEPT}-basis",
-            lambda: np.concatenate(
-                [a.reshape(-1, 784) for a in projection.ProjectionIndex.basis(images)]
-            ),
-            (dim + 1, 784),
-            signed=True,
-            dtype=np.float32,
+        mean, components, digest = self._kept_basis(
+            projection.KEPT, lambda: projection.ProjectionIndex.basis(images), dim
         )
-        mean, components = kept[0], kept[1:]
-        digest = _digest(kept)[:16]
         codes = self._kept(
             f"{projection.KEPT}-codes-{digest}",
             lambda: projection.ProjectionIndex.encode(mean, components, images),

@@ -55,7 +55,7 @@ def dims(n: int) -> tuple[int, ...]:
     principal components n images have)."""
     if n < 2:
         raise DataError(f"need at least 2 reference images for a projection index, got {n}")
-    return tuple(sorted({min(d, n - 1) for d in DIMS}))
+    return _sizes(n - 1)
 
 
 def _sizes(width: int) -> tuple[int, ...]:
@@ -98,8 +98,9 @@ class ProjectionIndex:
         classes labels (N,)."""
         if len(labels) != len(images):
             raise DataError(f"need a label for each of {len(images)} images, got {len(labels)}")
-        mean, components = cls.basis(images)
-        codes = cls.encode(mean, components, images)
+        rows = as_rows(images)
+        mean, components = cls.basis(rows)
+        codes = cls.encode(mean, components, rows)
         return cls(mean, components, codes, cls.scales(codes), np.asarray(labels).astype(np.int64))
 
     @staticmethod
