@@ -123,16 +123,17 @@ _A = torch.stack([_1, _0, _Y, _X, _X, _Y])
 _B = torch.stack([_0, _1, -_X, _Y, -_Y, _X])
 
 
-def tangents(p: torch.Tensor) -> torch.Tensor:
+def tangents(p: torch.Tensor, rows: int = 7) -> torch.Tensor:
     """Prepared images (B, 1, 28, 28) -> their 7 tangent vectors (B, 7, 784): x- and y-moves,
     turn, scale, the two shears, thickening (central differences, zero at the border). Written
-    as two broadcast products into one buffer: 4x faster than one expression per tangent."""
+    as two broadcast products into one buffer: 4x faster than one expression per tangent.
+    rows > 7: a buffer (B, rows, 784) whose rows past the 7th are left for the caller."""
     b = len(p)
     g = torch.zeros(b, 2, 28, 28)
     torch.sub(p[:, 0, :, 2:], p[:, 0, :, :-2], out=g[:, 0, :, 1:-1])
     torch.sub(p[:, 0, 2:, :], p[:, 0, :-2, :], out=g[:, 1, 1:-1, :])
     g = g.mul_(0.5).reshape(b, 2, 784)
-    t = torch.empty(b, 7, 784)
+    t = torch.empty(b, rows, 784)
     torch.mul(_A, g[:, 0:1], out=t[:, :6])
     t[:, :6].addcmul_(_B, g[:, 1:2])
     torch.hypot(g[:, 0], g[:, 1], out=t[:, 6])
@@ -160,21 +161,24 @@ def _equations(
     """The normal equations of r = q - p by A = [T_p, -T_q] for each query q[i] (b, 1, 28, 28),
     with its tangents tq (b, 7, 784) and their Gram block qq (b, 7, 7) computed once, against
     its k = len(p) / b candidates p (b k, 1, 28, 28), the query's k in a row: gram = A A'
-    (b k, 14, 14), atr = A r (b k, 14) and rr = r'r (b k,), in blocks, never A itself."""
+    (b k, 14, 14), atr = A r (b k, 14) and rr = r'r (b k,), in blocks, never A itself.
+
+    r rides as an eighth row under each candidate's tangents, so that two batched products
+    give every block: [T_p; r] [T_p; r]' (T_p T_p', T_p r and r'r) and [T_p; r] T_q' (T_p T_q'
+    and r'T_q); four products and a sum before (tangent opinion 3.3 -> 2.9 s on 10,000)."""
     b = len(q)
     k = len(p) // b
-    tp = tangents(p)  # (b k, 7, 784)
-    r = (q.reshape(b, 1, 784) - p.reshape(b, k, 784)).reshape(b * k, 784)
+    tr = tangents(p, rows=8)  # (b k, 8, 784): T_p, then r below
+    torch.sub(q.reshape(b, 1, 784), p.reshape(b, k, 784), out=tr[:, 7].view(b, k, 784))
+    own = torch.bmm(tr, tr.transpose(1, 2))  # (b k, 8, 8)
+    cross = torch.bmm(tr.reshape(b, k * 8, 784), tq.transpose(1, 2)).reshape(b * k, 8, 7)
     gram = torch.empty(b * k, 14, 14)
-    gram[:, :7, :7] = torch.bmm(tp, tp.transpose(1, 2))
-    cross = -torch.bmm(tp.reshape(b, k * 7, 784), tq.transpose(1, 2))  # (b, k 7, 7)
-    gram[:, :7, 7:] = cross.reshape(b * k, 7, 7)
+    gram[:, :7, :7] = own[:, :7, :7]
+    gram[:, :7, 7:] = -cross[:, :7]
     gram[:, 7:, :7] = gram[:, :7, 7:].transpose(1, 2)
     gram[:, 7:, 7:] = qq.repeat_interleave(k, 0)
-    atr = torch.empty(b * k, 14)
-    atr[:, :7] = torch.bmm(tp, r[:, :, None])[:, :, 0]
-    atr[:, 7:] = -torch.bmm(r.reshape(b, k, 784), tq.transpose(1, 2)).reshape(b * k, 7)
-    return gram, atr, (r * r).sum(1)
+    atr = torch.cat([own[:, :7, 7], cross[:, 7].neg()], 1)
+    return gram, atr, own[:, 7, 7].clone()
 
 
 def _query_side(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -372,7 +376,8 @@ def opinion(
     best = candidate_index[rows, col]
     unit = ref_scale[best] * shrink[rows, col]
     value = dist[rows, col] / unit
-    near = np.flatnonzero(value <= REFINE_WITHIN)
+    # A second step cannot lower a distance of 0 (the query is a candidate, pixel for pixel)
+    near = np.flatnonzero((value <= REFINE_WITHIN) & (value > 0))
     for s in range(0, len(near), chunk):
         m = torch.from_numpy(near[s : s + chunk])
         again = refined(pixels[m], drawn_nearest[m]).double().numpy() / unit[m.numpy()]
