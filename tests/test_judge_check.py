@@ -19,11 +19,19 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def v2_check(mnist):
+def v2_scorer(mnist):
     judge, meta = store.load_judge(mnist, progress=False)
-    scorer = metrics.Scorer(judge, mnist, judge_id=meta["judge_id"], progress=False)
-    result = judge_check.check(scorer, n=400, seed=1)
-    return {r.name: r for r in result.rows}
+    return metrics.Scorer(judge, mnist, judge_id=meta["judge_id"], progress=False)
+
+
+@pytest.fixture(scope="module")
+def v2_result(v2_scorer):
+    return judge_check.check(v2_scorer, n=400, seed=1)  # the strength sweep: 100 a point
+
+
+@pytest.fixture(scope="module")
+def v2_check(v2_result):
+    return {r.name: r for r in v2_result.rows}
 
 
 def test_real_test_digits_are_sure_and_new(v2_check):
@@ -123,6 +131,54 @@ def test_the_old_judge_is_blind_where_the_new_one_sees(mnist, v2_check):
     assert moved.near_copy_rate < 0.1 < v2_check["copy: moved 1 px"].near_copy_rate
 
 
+def test_the_strength_sweep_sees_mild_changes_and_loses_strong_ones(v2_result):
+    for change, (_, levels, _) in judge_check.STRENGTHS.items():
+        rows = [r for r in v2_result.strengths if r.change == change]
+        copies = [r.near_copy_rate for r in rows if r.group == "copy"]
+        fresh = [r.near_copy_rate for r in rows if r.group == "fresh"]
+        assert [r.strength for r in rows if r.group == "copy"] == list(levels)
+        assert copies[0] >= 0.85, change  # the mildest: a copy (measured 0.94-1.00, 500 a point)
+        assert copies[-1] < copies[0] - 0.2, change  # the strongest: far less often
+        assert max(fresh) <= 0.05, change  # other writers' digits stay new at every strength
+        # the curve falls, give or take a few digits of 100
+        assert all(b <= a + 0.05 for a, b in zip(copies, copies[1:], strict=False)), change
+        held = v2_result.breaking_point(change)
+        expect = [
+            lv for lv, c in zip(levels, copies, strict=True) if c >= judge_check.COPY_RATE_MIN
+        ]
+        assert held is None or held in expect
+    assert v2_result.breaking_point("turned") >= 10  # the moderate turn of the check
+    assert v2_result.breaking_point("bent") < 1.5  # the check's bend is past it (a known miss)
+    examples = v2_result.strength_examples["turned"]
+    assert examples.shape == (len(judge_check.STRENGTHS["turned"][1]), 28, 28)
+
+
+def test_breaking_point_is_where_the_copies_first_fall_below_the_target():
+    def check(rates):
+        rows = [
+            judge_check.StrengthRow(
+                "x", "px", float(i + 1), g, 10, 1.0, 0.0, r if g == "copy" else 0
+            )
+            for i, r in enumerate(rates)
+            for g in ("copy", "fresh")
+        ]
+        return judge_check.JudgeCheck("j", 10, 0, [], {}, rows, {})
+
+    assert check([0.95, 0.92, 0.5, 0.95]).breaking_point("x") == 2.0  # not back after a fall
+    assert check([0.5, 0.95]).breaking_point("x") is None
+    assert check([1.0, 1.0]).breaking_point("x") == 2.0
+    with pytest.raises(KeyError, match="no strength sweep of 'y'"):
+        check([1.0]).breaking_point("y")
+
+
+def test_image_scores_give_the_check_rows_means(v2_scorer, mnist):
+    images = mnist.x_test[:60]
+    whole, each = v2_scorer.score(images), v2_scorer.image_scores(images)
+    assert each["near_copy"].mean() == whole.near_copy_rate
+    assert each["quality"].mean() == whole.quality
+    np.testing.assert_array_equal(each["tangent_distance"], whole.per_image["tangent_distance"])
+
+
 def test_cli_judge_check_prints_writes_a_report_and_refuses_unknown_judges(tmp_path, capsys):
     out = tmp_path / "check"
     argv = ["judge", "check", "--n", "60", "--no-autoencoder", "--no-progress", "--out", str(out)]
@@ -136,6 +192,17 @@ def test_cli_judge_check_prints_writes_a_report_and_refuses_unknown_judges(tmp_p
     html = (out / "report.html").read_text()
     assert html.index("<img") < html.index("<table")  # the sets are shown before the numbers
     assert (out / "check.csv").is_file()
+    sweep = printed["strengths"]
+    assert len(sweep) == 2 * sum(len(v[1]) for v in judge_check.STRENGTHS.values())
+    assert {r["n"] for r in sweep} == {15}  # n / 4 digits a point
+    assert (out / "strengths.csv").read_text().count("\n") == len(sweep) + 1
+    assert "How strong a change it sees through" in html
+    argv[argv.index("--n") + 1] = "10"
+    assert main([*argv, "--no-strengths"]) == 0
+    printed = capsys.readouterr().out
+    assert "real test digits" in printed and "sees through" not in printed
+    # the earlier run's sweep is not left beside this run's numbers
+    assert (out / "strengths.csv").read_text() == ",".join(sweep[0]) + "\n"
     assert main(["judge", "check", "--judge", "v3", "--out", str(tmp_path / "x")]) == 2
     assert "expected one of v1, v2, got 'v3'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

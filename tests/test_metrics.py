@@ -292,6 +292,16 @@ def test_seeded_runs_are_identical(scorer, small):
     assert a.as_dict() == b.as_dict()
 
 
+def test_image_scores_are_the_per_image_scores_of_a_set(scorer, small):
+    images = small.x_test[:40]
+    whole, each = scorer.score(images), scorer.image_scores(images)
+    for key, values in whole.per_image.items():
+        np.testing.assert_array_equal(each[key], values, err_msg=key)
+    assert each["near_copy"].mean() == whole.near_copy_rate
+    assert set(np.unique(each["near_copy"])) <= {0.0, 1.0}
+    assert scorer.image_scores(images[:1])["novelty"].shape == (1,)  # no PRDC, so one will do
+
+
 def test_kept_descriptors_are_made_once_per_key(scorer, small):
     made = []
 

@@ -234,6 +234,21 @@ def test_figure_helpers_check_their_inputs(small):
     assert len(F.scatter_3d(np.zeros((10, 3)), [0] * 5 + [1] * 5).data) == 2
 
 
+def test_panel_curves_draw_one_panel_per_entry_with_one_shared_legend():
+    series = {"copies": ([1, 2, 3], [1.0, 0.6, 0.1]), "fresh": ([1, 2, 3], [0.0, 0.0, 0.01])}
+    panels = {f"change {i}": ("px", series) for i in range(4)}
+    fig = F.panel_curves(panels, ylabel="rate", hline=(0.9, "target"), ylim=(0, 1))
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in shown] == list(panels)  # 4 of a 2 x 3 grid, 2 hidden
+    assert len(fig.axes) == 6 and len(fig.legends) == 1
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["copies", "fresh", "target"]
+    assert list(shown[0].lines[0].get_ydata()) == [1.0, 0.6, 0.1]
+    with pytest.raises(ValueError, match="2 x values but 3 y values"):
+        F.panel_curves({"a": ("px", {"s": ([1, 2], [1, 2, 3])})})
+    with pytest.raises(ValueError, match="at least one panel"):
+        F.panel_curves({})
+
+
 @dataclass(frozen=True)
 class _Config:
     bandwidth: float

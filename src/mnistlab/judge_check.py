@@ -11,13 +11,18 @@
 - **non-digit**: noise, blank pages, blobs, overlaid digits, textures, and letters (a kind the judge
   never saw in training): quality must be low.
 
+And ``strength_sweep``: each of a few changes at rising strengths, on the same training digits
+and on fresh test digits, so that a miss reads as where the judge stops seeing a copy rather
+than a bare "no" (a bend of 1.5 px moves a training digit so far that under tangent distance
+another training digit lies nearer than its source for 45% of them).
+
 Every set is seeded; the targets are those of the issue "A judge that can tell".
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -88,6 +93,29 @@ FITTED_COPY_CHANGES = (f"PCA {PCA_COMPONENTS} components", f"autoencoder {AE_LAT
 LETTERS = "ACEFHKMNPRUWXaefhkmnrtwx"
 
 
+def _bend(px: float) -> Change:
+    return lambda x, gen: perturb.elastic(x, gen, px)
+
+
+def _blur(sigma: float) -> Change:
+    return lambda x, gen: perturb.blur(x, sigma)
+
+
+def _noise(sigma: float) -> Change:
+    return lambda x, gen: perturb.noise(x, gen, sigma)
+
+
+# The strength sweep: change -> (unit, strengths, the change at a strength). Each reaches past
+# the moderate strength of ``COPY_CHANGES``, to where a copy is no longer recognised.
+STRENGTHS: dict[str, tuple[str, tuple[float, ...], Callable[[float], Change]]] = {
+    "moved": ("px", (1, 2, 3, 4, 5), lambda px: _shift(int(px))),
+    "turned": ("degrees", (5, 10, 15, 20, 30), _rotate),
+    "bent": ("px", (0.5, 1.0, 1.5, 2.0, 3.0), _bend),
+    "blurred": ("px sigma", (0.5, 1.0, 1.5, 2.0, 2.5), _blur),
+    "noisier": ("sigma", (0.05, 0.1, 0.2, 0.3, 0.4), _noise),
+}
+
+
 @dataclass(frozen=True)
 class CheckRow:
     """One image set's metrics and whether they meet the targets of its group."""
@@ -103,12 +131,30 @@ class CheckRow:
 
 
 @dataclass(frozen=True)
+class StrengthRow:
+    """One point of the strength sweep: a change at one strength, on copies or fresh digits."""
+
+    change: str
+    unit: str
+    strength: float
+    group: str  # "copy" (training digits) | "fresh" (test digits)
+    n: int
+    quality: float
+    novelty: float
+    near_copy_rate: float
+
+
+@dataclass(frozen=True)
 class JudgeCheck:
     judge_id: str
     n: int
     seed: int
     rows: list[CheckRow]
     examples: dict[str, np.ndarray]  # set name -> a few images (k, 28, 28)
+    # The strength sweep (empty when not run) and, per change, one training digit at each
+    # strength (len(strengths), 28, 28).
+    strengths: list[StrengthRow] = field(default_factory=list)
+    strength_examples: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -121,7 +167,21 @@ class JudgeCheck:
             "seed": self.seed,
             "passed": self.passed,
             "rows": [r.__dict__ for r in self.rows],
+            "strengths": [r.__dict__ for r in self.strengths],
         }
+
+    def breaking_point(self, change: str) -> float | None:
+        """The strongest strength of ``change`` up to which every copy row of the sweep meets
+        the near-copy target (None: not even the mildest)."""
+        rows = [r for r in self.strengths if r.change == change and r.group == "copy"]
+        if not rows:
+            raise KeyError(f"no strength sweep of {change!r} in this check")
+        held = None
+        for r in sorted(rows, key=lambda r: r.strength):
+            if r.near_copy_rate < COPY_RATE_MIN:
+                break
+            held = r.strength
+        return held
 
 
 def _target(group: str, quality: float, novelty: float, rate: float) -> tuple[str, bool | None]:
@@ -227,15 +287,61 @@ def check_sets(
     return sets
 
 
-def check(scorer: Scorer, n: int = 2000, seed: int = 0, *, autoencoder: Any = None) -> JudgeCheck:
-    """Score every set of ``check_sets`` with ``scorer`` and compare with the targets."""
+def check(
+    scorer: Scorer,
+    n: int = 2000,
+    seed: int = 0,
+    *,
+    autoencoder: Any = None,
+    strengths: bool = True,
+) -> JudgeCheck:
+    """Score every set of ``check_sets`` with ``scorer`` and compare with the targets; with
+    ``strengths``, the ``strength_sweep`` too, on n // 4 digits a point."""
     rows, examples = [], {}
     for name, (group, images) in check_sets(scorer.data, n, seed, autoencoder=autoencoder).items():
-        s = scorer.score(images)
-        target, ok = _target(group, s.quality, s.novelty, s.near_copy_rate)
-        rows.append(CheckRow(name, group, s.n, s.quality, s.novelty, s.near_copy_rate, target, ok))
+        quality, novelty, rate = _means(scorer, images)
+        target, ok = _target(group, quality, novelty, rate)
+        rows.append(CheckRow(name, group, len(images), quality, novelty, rate, target, ok))
         examples[name] = images[:8]
-    return JudgeCheck(scorer.judge_id, n, seed, rows, examples)
+    sweep, sweep_examples = strength_sweep(scorer, max(1, n // 4), seed) if strengths else ([], {})
+    return JudgeCheck(scorer.judge_id, n, seed, rows, examples, sweep, sweep_examples)
+
+
+def _means(scorer: Scorer, images: np.ndarray) -> tuple[float, float, float]:
+    """A set's quality, novelty and near-copy rate: the means of ``Scorer.image_scores``, the
+    same numbers as ``Scorer.score`` without its FID, PRDC and intervals (most of its time on a
+    set of a few hundred)."""
+    each = scorer.image_scores(images)
+    return tuple(float(each[k].mean()) for k in ("quality", "novelty", "near_copy"))  # type: ignore[return-value]
+
+
+def strength_sweep(
+    scorer: Scorer, n: int = 500, seed: int = 0
+) -> tuple[list[StrengthRow], dict[str, np.ndarray]]:
+    """Every change of ``STRENGTHS`` at each of its strengths, on the same n seeded training
+    digits (copies) and n test digits (fresh): the rows, and per change the first training
+    digit at each strength."""
+    data = scorer.data
+    rng = np.random.default_rng(seed + 500)
+    src = data.x_train[np.sort(rng.choice(len(data.x_train), min(n, len(data.x_train)), False))]
+    fresh = data.x_test[np.sort(rng.choice(len(data.x_test), min(n, len(data.x_test)), False))]
+    rows, examples = [], {}
+    for i, (change, (unit, levels, make)) in enumerate(STRENGTHS.items()):
+        firsts = []
+        for j, level in enumerate(levels):
+            for group, images in (("copy", src), ("fresh", fresh)):
+                # The same seed for copies and fresh digits: the same draws of the change
+                changed = _apply(make(level), images, seed + 600 + 10 * i + j)
+                quality, novelty, rate = _means(scorer, changed)
+                rows.append(
+                    StrengthRow(
+                        change, unit, float(level), group, len(changed), quality, novelty, rate
+                    )
+                )
+                if group == "copy":
+                    firsts.append(changed[0])
+        examples[change] = np.stack(firsts)
+    return rows, examples
 
 
 def summary_lines(result: JudgeCheck) -> list[str]:
@@ -249,4 +355,29 @@ def summary_lines(result: JudgeCheck) -> list[str]:
             f"{r.name:{width}}  {r.quality:7.3f}  {r.novelty:7.3f}  {r.near_copy_rate:9.3f}  "
             f"{mark} {r.target}".rstrip()
         )
+    return lines + strength_lines(result)
+
+
+def strength_lines(result: JudgeCheck) -> list[str]:
+    """The strength sweep as text lines, one per change: near-copy rate of copies / of fresh
+    digits at each strength, and the strongest strength every copy row meets the target to."""
+    if not result.strengths:
+        return []
+    n = result.strengths[0].n
+    lines = [
+        "",
+        f"how strong a change the judge sees through: near-copy rate of copies / of fresh "
+        f"digits, {n} a point (target for copies >= {COPY_RATE_MIN})",
+    ]
+    for change, (unit, _, _) in STRENGTHS.items():
+        pts = {
+            (r.strength, r.group): r.near_copy_rate for r in result.strengths if r.change == change
+        }
+        cells = [
+            f"{level:g}: {pts[level, 'copy']:.2f}/{pts[level, 'fresh']:.2f}"
+            for level in sorted({s for s, _ in pts})
+        ]
+        held = result.breaking_point(change)
+        upto = "none" if held is None else f"{held:g} {unit}"
+        lines.append(f"{change + ' (' + unit + ')':20} {'  '.join(cells)}  seen up to: {upto}")
     return lines

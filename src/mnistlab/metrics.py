@@ -832,6 +832,26 @@ class Scorer:
             scores.recon_near_copy_rate = float((d <= self.copy_threshold_).mean())
         return scores
 
+    def image_scores(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Each image's own scores, without the set's (FID, PRDC, intervals): the keys of
+        ``Scores.per_image`` and ``near_copy`` (1.0 where novelty calls the image a near-copy),
+        each (N,). For many sets scored at once and split afterwards (the judge check's
+        strength sweep): a set's quality, novelty and near-copy rate are the means of its rows.
+        images : as ``score`` takes them, N >= 1."""
+        x = check_images(images)
+        probs, _, desc = self._outputs(x, "sample features")
+        qual, pred = quality(probs), probs.argmax(1)
+        nov, near, nn_d, nn_i, extra = self._novelty(desc, x, pred, self._train_refs())
+        return {
+            "quality": qual,
+            "novelty": nov,
+            "near_copy": near,
+            "nn_distance": nn_d,
+            "nn_index": nn_i,
+            "predicted": pred,
+            **extra,
+        }
+
     def _train_refs(self, rows: np.ndarray | None = None) -> _Refs:
         """The training digits (or those of ``rows``, sorted indices) as novelty's reference."""
         if not self.tangent_:
@@ -852,22 +872,21 @@ class Scorer:
         proj = self.train_projection_.subset(rows)
         return _Refs(desc, images, self.train_ink_[rows], scale, strokes, proj, rows)
 
-    def _score(
+    def _novelty(
         self,
-        probs: np.ndarray,
-        feats: np.ndarray,
         desc: np.ndarray,
         images: np.ndarray | torch.Tensor | None,
+        pred: np.ndarray,
         refs: _Refs,
-    ) -> Scores:
-        """Scores of judge outputs probs (n, 10), feats (n, D), descriptors (n, d) and the
-        images themselves (n, 28, 28) or (n, 1, 28, 28), uint8 or float, for judge v2's second
-        and third opinions (None: the descriptor's alone) against ``refs``."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Novelty of descriptors (n, d) of images predicted pred (n,) against ``refs``: novelty,
+        near-copy flags (0/1), descriptor distance, the nearest reference's index (into the whole
+        training set) and judge v2's second and third opinions' values (``Scores.per_image``),
+        each (n,). images: as ``_score`` takes them (None: the descriptor's opinion alone)."""
         two = self.tangent_ and images is not None
         nn_d, by_desc_i = self._nn_distance(desc, refs.desc, tangent.DESCRIPTOR_K if two else 1)
         nn_i = by_desc_i[:, 0] if two else by_desc_i
         nn_d[nn_d < COPY_TOLERANCE * self.d_ref_] = 0.0  # batched float32 rounding, see above
-        qual, pred = quality(probs), probs.argmax(1)
         extra: dict[str, np.ndarray] = {}
         if two:
             t, t_i = self._tangent_opinion(tangent.prepare(images), by_desc_i, pred, refs)
@@ -890,6 +909,21 @@ class Scorer:
             near = (nn_d <= self.copy_threshold_).astype(np.float64)
         if refs.index is not None:
             nn_i = refs.index[nn_i]  # back to indices into the whole training set
+        return nov, near, nn_d, nn_i, extra
+
+    def _score(
+        self,
+        probs: np.ndarray,
+        feats: np.ndarray,
+        desc: np.ndarray,
+        images: np.ndarray | torch.Tensor | None,
+        refs: _Refs,
+    ) -> Scores:
+        """Scores of judge outputs probs (n, 10), feats (n, D), descriptors (n, d) and the
+        images themselves (n, 28, 28) or (n, 1, 28, 28), uint8 or float, for judge v2's second
+        and third opinions (None: the descriptor's alone) against ``refs``."""
+        qual, pred = quality(probs), probs.argmax(1)
+        nov, near, nn_d, nn_i, extra = self._novelty(desc, images, pred, refs)
         pr = prdc(self.test_features_, feats, real_radii=self.test_radii_, per_sample=True)
         scores = Scores(
             n=len(feats),

@@ -38,6 +38,13 @@ def check(
             help="Include copies reconstructed by the 16-d autoencoder (trained once, cached).",
         ),
     ] = True,
+    strengths: Annotated[
+        bool,
+        typer.Option(
+            "--strengths/--no-strengths",
+            help="Also sweep five changes over rising strengths (n/4 digits a point, ~20 s).",
+        ),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     progress: options.Progress = True,
     device: options.Device = "auto",
@@ -60,7 +67,7 @@ def check(
             ae, _ = store.get_trained(
                 "ae", dataset, {"latent_dim": judge_check.AE_LATENT_DIM}, progress=progress
             )
-        result = judge_check.check(scorer, n=n, seed=seed, autoencoder=ae)
+        result = judge_check.check(scorer, n=n, seed=seed, autoencoder=ae, strengths=strengths)
         report = folder.final(judge_report.write(result, meta, tmp))
     if as_json:
         typer.echo(json.dumps(result.as_dict()))

@@ -25,6 +25,7 @@ __all__ = [
     "line_plot",
     "loss_curves",
     "mosaic",
+    "panel_curves",
     "pairs_with_neighbours",
     "sample_grid",
     "scatter_2d",
@@ -470,6 +471,45 @@ def loss_curves(
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
+    return fig
+
+
+def panel_curves(
+    panels: Mapping[str, tuple[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]]],
+    *,
+    ylabel: str = "",
+    hline: tuple[float, str] | None = None,
+    ylim: tuple[float, float] | None = None,
+) -> Figure:
+    """Small multiples, one panel per entry: panel title -> (x label, series name -> (x values,
+    y values)); the series keep one colour each across panels and share one legend. hline:
+    (y, label) drawn as a dotted line in every panel (a target)."""
+    if not panels:
+        raise ValueError("panel_curves needs at least one panel")
+    ncols = min(len(panels), 3)
+    nrows = math.ceil(len(panels) / ncols)
+    fig = Figure(figsize=(3.3 * ncols, 2.7 * nrows + 0.4), dpi=100, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+    colours: dict[str, str] = {}
+    for ax, (title, (xlabel, series)) in zip(axes.flat, panels.items(), strict=False):
+        for name, (xs, ys) in series.items():
+            if len(xs) != len(ys):
+                raise ValueError(f"{title!r}, {name!r}: {len(xs)} x values but {len(ys)} y values")
+            colour = colours.setdefault(name, PALETTE[len(colours) % len(PALETTE)])
+            ax.plot(xs, ys, "-o", color=colour, markersize=3, label=name)
+        if hline is not None:
+            ax.axhline(hline[0], color="#555555", linestyle=":", linewidth=1, label=hline[1])
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(xlabel)
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=8)
     return fig
 
 

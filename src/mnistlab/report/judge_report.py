@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mnistlab import judge_check
 from mnistlab.judge_check import JudgeCheck
+from mnistlab.report import figures
 from mnistlab.report.html import Report
 from mnistlab.report.writers import write_csv, write_json
 
 
 def write(result: JudgeCheck, judge_meta: dict[str, Any], out_dir: Path) -> Path:
-    """Write report.html, metrics.json and check.csv into ``out_dir``; returns the report."""
+    """Write report.html, metrics.json, check.csv and strengths.csv into ``out_dir``; returns
+    the report."""
     out_dir = Path(out_dir)
     rows = [r.__dict__ for r in result.rows]
     write_json(out_dir / "metrics.json", {"judge": _judge_info(judge_meta)} | result.as_dict())
     write_csv(out_dir / "check.csv", rows)
+    # Always written, the header alone when the sweep was not run: a folder written into again
+    # keeps no sweep of an earlier run beside this run's numbers.
+    columns = [f.name for f in dataclasses.fields(judge_check.StrengthRow)]
+    write_csv(out_dir / "strengths.csv", [r.__dict__ for r in result.strengths], columns)
     verdict = "meets every target" if result.passed else "misses at least one target"
     rep = Report(
         "What the judge can tell apart",
@@ -58,10 +66,75 @@ def write(result: JudgeCheck, judge_meta: dict[str, Any], out_dir: Path) -> Path
         for r in result.rows
     ]
     rep.table(shown, float_format="{:.3f}")
+    if result.strengths:
+        _strength_section(rep, result)
     rep.section("The judge")
     info = _judge_info(judge_meta)
     rep.table([{"key": k, "value": v} for k, v in info.items()])
     return rep.write(out_dir)
+
+
+def _strength_section(rep: Report, result: JudgeCheck) -> None:
+    """How strong a change the judge still sees through: each change's strengths shown on one
+    training digit, then the near-copy rate of copies and of fresh digits at each strength."""
+    rep.section("How strong a change it sees through")
+    changes = list(result.strength_examples)
+    k = max(len(v) for v in result.strength_examples.values())
+    blank = np.zeros((28, 28), dtype=np.float32)
+    grid, labels = [], []
+    for change in changes:
+        unit, levels = judge_check.STRENGTHS[change][0], judge_check.STRENGTHS[change][1]
+        shown = list(result.strength_examples[change]) + [blank] * (k - len(levels))
+        grid += shown
+        labels.append(f"{change}: {', '.join(f'{v:g}' for v in levels)} {unit}")
+    rep.image_grid(
+        np.stack(grid),
+        ncols=k,
+        row_labels=labels,
+        caption="One training digit under each change, from the mildest strength to the strongest.",
+    )
+    panels = {}
+    for change in changes:
+        unit = judge_check.STRENGTHS[change][0]
+        series = {}
+        for group, name in (("copy", "copies of training digits"), ("fresh", "fresh test digits")):
+            pts = sorted(
+                (r.strength, r.near_copy_rate)
+                for r in result.strengths
+                if r.change == change and r.group == group
+            )
+            series[name] = ([p[0] for p in pts], [p[1] for p in pts])
+        held = result.breaking_point(change)
+        seen = "not at the mildest" if held is None else f"seen up to {held:g}"
+        panels[f"{change} ({seen})"] = (unit, series)
+    rep.figure(
+        figures.panel_curves(
+            panels,
+            ylabel="near-copy rate",
+            hline=(judge_check.COPY_RATE_MIN, "target for copies"),
+            ylim=(-0.03, 1.03),
+        ),
+        caption=(
+            f"Near-copy rate against the strength of each change, {result.strengths[0].n} digits "
+            "a point: copies of training digits should stay above the target, the same change "
+            "of a fresh test digit near 0. Where the copies' curve falls, the changed digit has "
+            "come as close to other writers' digits as to its source."
+        ),
+    )
+    rep.table(
+        [
+            {
+                "change": r.change,
+                "strength": f"{r.strength:g} {r.unit}",
+                "digits": r.group,
+                "quality": r.quality,
+                "novelty": r.novelty,
+                "near-copy rate": r.near_copy_rate,
+            }
+            for r in result.strengths
+        ],
+        float_format="{:.3f}",
+    )
 
 
 def _judge_info(meta: dict[str, Any]) -> dict[str, Any]:
