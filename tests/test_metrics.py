@@ -293,12 +293,12 @@ def test_seeded_runs_are_identical(scorer, small):
 
 
 def test_image_scores_are_the_per_image_scores_of_a_set(scorer, small):
-    images = small.x_test[:40]
+    images = np.concatenate([small.x_test[:30], small.x_train[:10]])  # copies among them
     whole, each = scorer.score(images), scorer.image_scores(images)
     for key, values in whole.per_image.items():
         np.testing.assert_array_equal(each[key], values, err_msg=key)
-    assert each["near_copy"].mean() == whole.near_copy_rate
-    assert set(np.unique(each["near_copy"])) <= {0.0, 1.0}
+    assert each["near_copy"].mean() == whole.near_copy_rate >= 10 / 40
+    assert set(np.unique(each["near_copy"])) == {0.0, 1.0}
     assert scorer.image_scores(images[:1])["novelty"].shape == (1,)  # no PRDC, so one will do
 
 

@@ -60,6 +60,21 @@ def test_a_turned_copy_is_nearer_its_source_than_another_writers_digit_of_its_cl
     assert (to_source < to_other).mean() >= 0.9
 
 
+def test_the_normal_equations_are_those_of_the_tangents_written_out(digits):
+    # A = [T_p, -T_q] as an explicit (14, 784) matrix per pair, in float64: A A', A r and r'r
+    x, _ = digits
+    q, p = tangent.prepare(x[:3]), tangent.prepare(x[3:9])  # 2 candidates a query
+    tq = tangent.tangents(q)
+    gram, atr, rr = tangent._equations(q, tq, torch.bmm(tq, tq.transpose(1, 2)), p)
+    tp = tangent.tangents(p).double()
+    for m in range(6):
+        a = torch.cat([tp[m], -tq[m // 2].double()])  # (14, 784)
+        r = (q[m // 2] - p[m]).double().reshape(784)
+        torch.testing.assert_close(gram[m].double(), a @ a.T, rtol=1e-5, atol=1e-4)
+        torch.testing.assert_close(atr[m].double(), a @ r, rtol=1e-5, atol=1e-4)
+        torch.testing.assert_close(rr[m].double(), r @ r, rtol=1e-5, atol=1e-4)
+
+
 def test_candidates_give_the_paired_distances(digits):
     x, _ = digits
     p = tangent.prepare(x)

@@ -11,10 +11,9 @@
 - **non-digit**: noise, blank pages, blobs, overlaid digits, textures, and letters (a kind the judge
   never saw in training): quality must be low.
 
-And ``strength_sweep``: each of a few changes at rising strengths, on the same training digits
+And ``strength_sweep``: a few of those changes at rising strengths, on the same training digits
 and on fresh test digits, so that a miss reads as where the judge stops seeing a copy rather
-than a bare "no" (a bend of 1.5 px moves a training digit so far that under tangent distance
-another training digit lies nearer than its source for 45% of them).
+than as a bare "no".
 
 Every set is seeded; the targets are those of the issue "A judge that can tell".
 """
@@ -94,25 +93,39 @@ LETTERS = "ACEFHKMNPRUWXaefhkmnrtwx"
 
 
 def _bend(px: float) -> Change:
+    """A random bend of up to px pixels (``perturb.elastic``)."""
     return lambda x, gen: perturb.elastic(x, gen, px)
 
 
 def _blur(sigma: float) -> Change:
+    """A Gaussian blur of standard deviation sigma px."""
     return lambda x, gen: perturb.blur(x, sigma)
 
 
 def _noise(sigma: float) -> Change:
+    """Additive Gaussian noise of standard deviation sigma."""
     return lambda x, gen: perturb.noise(x, gen, sigma)
 
 
-# The strength sweep: change -> (unit, strengths, the change at a strength). Each reaches past
-# the moderate strength of ``COPY_CHANGES``, to where a copy is no longer recognised.
-STRENGTHS: dict[str, tuple[str, tuple[float, ...], Callable[[float], Change]]] = {
-    "moved": ("px", (1, 2, 3, 4, 5), lambda px: _shift(int(px))),
-    "turned": ("degrees", (5, 10, 15, 20, 30), _rotate),
-    "bent": ("px", (0.5, 1.0, 1.5, 2.0, 3.0), _bend),
-    "blurred": ("px sigma", (0.5, 1.0, 1.5, 2.0, 2.5), _blur),
-    "noisier": ("sigma", (0.05, 0.1, 0.2, 0.3, 0.4), _noise),
+@dataclass(frozen=True)
+class Strengths:
+    """A change of the strength sweep: its unit, its strengths (mildest first), and the change
+    at a strength. At every strength the change draws the same randomness (direction of a move
+    or turn, bend field, noise) from the same seed, so that only its size grows."""
+
+    unit: str
+    levels: tuple[float, ...]
+    make: Callable[[float], Change]
+
+
+# Each reaches past the moderate strength of ``COPY_CHANGES``, to where a copy is no longer
+# recognised.
+STRENGTH_SWEEP: dict[str, Strengths] = {
+    "moved": Strengths("px", (1, 2, 3, 4, 6), lambda px: _shift(int(px))),
+    "turned": Strengths("degrees", (5, 10, 15, 20, 30), _rotate),
+    "bent": Strengths("px", (0.5, 1.0, 1.5, 2.0, 3.0), _bend),
+    "blurred": Strengths("px sigma", (0.5, 1.0, 1.5, 2.0, 2.5), _blur),
+    "noisier": Strengths("sigma", (0.05, 0.1, 0.2, 0.3, 0.4), _noise),
 }
 
 
@@ -137,7 +150,7 @@ class StrengthRow:
     change: str
     unit: str
     strength: float
-    group: str  # "copy" (training digits) | "fresh" (test digits)
+    group: str  # "copy" (training digits under the change) | "fresh" (test digits under it)
     n: int
     quality: float
     novelty: float
@@ -151,9 +164,9 @@ class JudgeCheck:
     seed: int
     rows: list[CheckRow]
     examples: dict[str, np.ndarray]  # set name -> a few images (k, 28, 28)
-    # The strength sweep (empty when not run) and, per change, one training digit at each
-    # strength (len(strengths), 28, 28).
-    strengths: list[StrengthRow] = field(default_factory=list)
+    # The strength sweep's rows (empty when it was not run) and, per change, one training digit
+    # at each of its strengths (k, 28, 28).
+    strength_sweep: list[StrengthRow] = field(default_factory=list)
     strength_examples: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -167,18 +180,30 @@ class JudgeCheck:
             "seed": self.seed,
             "passed": self.passed,
             "rows": [r.__dict__ for r in self.rows],
-            "strengths": [r.__dict__ for r in self.strengths],
+            "strength_sweep": [r.__dict__ for r in self.strength_sweep],
         }
 
-    def breaking_point(self, change: str) -> float | None:
+    def swept(self) -> dict[str, dict[str, list[StrengthRow]]]:
+        """The sweep's rows by change (in sweep order), then by group ("copy", "fresh"), each
+        list mildest first."""
+        out: dict[str, dict[str, list[StrengthRow]]] = {}
+        for r in self.strength_sweep:
+            out.setdefault(r.change, {"copy": [], "fresh": []})[r.group].append(r)
+        for groups in out.values():
+            for rows in groups.values():
+                rows.sort(key=lambda r: r.strength)
+        return out
+
+    def seen_up_to(self, change: str) -> float | None:
         """The strongest strength of ``change`` up to which every copy row of the sweep meets
-        the near-copy target (None: not even the mildest)."""
-        rows = [r for r in self.strengths if r.change == change and r.group == "copy"]
+        the copy targets of the check (novelty and near-copy rate), mildest first; None where
+        the mildest misses them."""
+        rows = self.swept().get(change, {}).get("copy")
         if not rows:
             raise KeyError(f"no strength sweep of {change!r} in this check")
         held = None
-        for r in sorted(rows, key=lambda r: r.strength):
-            if r.near_copy_rate < COPY_RATE_MIN:
+        for r in rows:
+            if not _target("copy", r.quality, r.novelty, r.near_copy_rate)[1]:
                 break
             held = r.strength
         return held
@@ -293,17 +318,17 @@ def check(
     seed: int = 0,
     *,
     autoencoder: Any = None,
-    strengths: bool = True,
+    with_sweep: bool = True,
 ) -> JudgeCheck:
     """Score every set of ``check_sets`` with ``scorer`` and compare with the targets; with
-    ``strengths``, the ``strength_sweep`` too, on n // 4 digits a point."""
+    ``with_sweep``, the ``strength_sweep`` too, on n // 4 digits a point."""
     rows, examples = [], {}
     for name, (group, images) in check_sets(scorer.data, n, seed, autoencoder=autoencoder).items():
         quality, novelty, rate = _means(scorer, images)
         target, ok = _target(group, quality, novelty, rate)
         rows.append(CheckRow(name, group, len(images), quality, novelty, rate, target, ok))
         examples[name] = images[:8]
-    sweep, sweep_examples = strength_sweep(scorer, max(1, n // 4), seed) if strengths else ([], {})
+    sweep, sweep_examples = strength_sweep(scorer, max(1, n // 4), seed) if with_sweep else ([], {})
     return JudgeCheck(scorer.judge_id, n, seed, rows, examples, sweep, sweep_examples)
 
 
@@ -318,26 +343,24 @@ def _means(scorer: Scorer, images: np.ndarray) -> tuple[float, float, float]:
 def strength_sweep(
     scorer: Scorer, n: int = 500, seed: int = 0
 ) -> tuple[list[StrengthRow], dict[str, np.ndarray]]:
-    """Every change of ``STRENGTHS`` at each of its strengths, on the same n seeded training
-    digits (copies) and n test digits (fresh): the rows, and per change the first training
-    digit at each strength."""
+    """Every change of ``STRENGTH_SWEEP`` at each of its strengths, on the same n seeded
+    training digits (copies) and n test digits (fresh; fewer where the data set has fewer):
+    the rows, and per change the first training digit at each strength."""
     data = scorer.data
     rng = np.random.default_rng(seed + 500)
     src = data.x_train[np.sort(rng.choice(len(data.x_train), min(n, len(data.x_train)), False))]
     fresh = data.x_test[np.sort(rng.choice(len(data.x_test), min(n, len(data.x_test)), False))]
     rows, examples = [], {}
-    for i, (change, (unit, levels, make)) in enumerate(STRENGTHS.items()):
+    for i, (change, sweep) in enumerate(STRENGTH_SWEEP.items()):
         firsts = []
-        for j, level in enumerate(levels):
+        for level in sweep.levels:
             for group, images in (("copy", src), ("fresh", fresh)):
-                # The same seed for copies and fresh digits: the same draws of the change
-                changed = _apply(make(level), images, seed + 600 + 10 * i + j)
+                # One seed for the change: every strength and both groups draw the same
+                # directions, bend fields and noise, only their size grows.
+                changed = _apply(sweep.make(level), images, seed + 600 + i)
                 quality, novelty, rate = _means(scorer, changed)
-                rows.append(
-                    StrengthRow(
-                        change, unit, float(level), group, len(changed), quality, novelty, rate
-                    )
-                )
+                row = (change, sweep.unit, float(level), group, len(changed))
+                rows.append(StrengthRow(*row, quality, novelty, rate))
                 if group == "copy":
                     firsts.append(changed[0])
         examples[change] = np.stack(firsts)
@@ -360,24 +383,32 @@ def summary_lines(result: JudgeCheck) -> list[str]:
 
 def strength_lines(result: JudgeCheck) -> list[str]:
     """The strength sweep as text lines, one per change: near-copy rate of copies / of fresh
-    digits at each strength, and the strongest strength every copy row meets the target to."""
-    if not result.strengths:
+    digits at each strength, and the strongest strength up to which the copies meet the copy
+    targets."""
+    swept = result.swept()
+    if not swept:
         return []
-    n = result.strengths[0].n
     lines = [
         "",
         f"how strong a change the judge sees through: near-copy rate of copies / of fresh "
-        f"digits, {n} a point (target for copies >= {COPY_RATE_MIN})",
+        f"digits, {sweep_counts(result)}; seen up to: the copies meet the copy targets up to there",
     ]
-    for change, (unit, _, _) in STRENGTHS.items():
-        pts = {
-            (r.strength, r.group): r.near_copy_rate for r in result.strengths if r.change == change
-        }
+    for change, groups in swept.items():
+        fresh = {r.strength: r.near_copy_rate for r in groups["fresh"]}
         cells = [
-            f"{level:g}: {pts[level, 'copy']:.2f}/{pts[level, 'fresh']:.2f}"
-            for level in sorted({s for s, _ in pts})
+            f"{r.strength:g}: {r.near_copy_rate:.2f}/{fresh.get(r.strength, float('nan')):.2f}"
+            for r in groups["copy"]
         ]
-        held = result.breaking_point(change)
-        upto = "none" if held is None else f"{held:g} {unit}"
+        unit = groups["copy"][0].unit
+        held = result.seen_up_to(change)
+        upto = "not at the mildest" if held is None else f"{held:g} {unit}"
         lines.append(f"{change + ' (' + unit + ')':20} {'  '.join(cells)}  seen up to: {upto}")
     return lines
+
+
+def sweep_counts(result: JudgeCheck) -> str:
+    """How many digits a point of the sweep holds, in words ("500 digits a point")."""
+    n_copy = result.strength_sweep[0].n
+    n_fresh = next((r.n for r in result.strength_sweep if r.group == "fresh"), n_copy)
+    digits = f"{n_copy} digits" if n_copy == n_fresh else f"{n_copy} copies, {n_fresh} fresh"
+    return f"{digits} a point"

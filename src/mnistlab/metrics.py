@@ -835,8 +835,8 @@ class Scorer:
     def image_scores(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """Each image's own scores, without the set's (FID, PRDC, intervals): the keys of
         ``Scores.per_image`` and ``near_copy`` (1.0 where novelty calls the image a near-copy),
-        each (N,). For many sets scored at once and split afterwards (the judge check's
-        strength sweep): a set's quality, novelty and near-copy rate are the means of its rows.
+        each (N,): a set's quality, novelty and near-copy rate are their means, as ``score``
+        gives them. For the many sets of the judge check, whose rows need no more.
         images : as ``score`` takes them, N >= 1."""
         x = check_images(images)
         probs, _, desc = self._outputs(x, "sample features")

@@ -127,7 +127,7 @@ def tangents(p: torch.Tensor, rows: int = 7) -> torch.Tensor:
     """Prepared images (B, 1, 28, 28) -> their 7 tangent vectors (B, 7, 784): x- and y-moves,
     turn, scale, the two shears, thickening (central differences, zero at the border). Written
     as two broadcast products into one buffer: 4x faster than one expression per tangent.
-    rows > 7: a buffer (B, rows, 784) whose rows past the 7th are left for the caller."""
+    rows > 7: (B, rows, 784), the rows past the 7th uninitialised, for the caller to fill."""
     b = len(p)
     g = torch.zeros(b, 2, 28, 28)
     torch.sub(p[:, 0, :, 2:], p[:, 0, :, :-2], out=g[:, 0, :, 1:-1])
@@ -165,7 +165,8 @@ def _equations(
 
     r rides as an eighth row under each candidate's tangents, so that two batched products
     give every block: [T_p; r] [T_p; r]' (T_p T_p', T_p r and r'r) and [T_p; r] T_q' (T_p T_q'
-    and r'T_q); four products and a sum before (tangent opinion 3.3 -> 2.9 s on 10,000)."""
+    and r'T_q), where four products and a sum did it before (measured: the tangent opinion on
+    the 10,000 test digits 2.9 -> 2.2 s on 2 cores)."""
     b = len(q)
     k = len(p) // b
     tr = tangents(p, rows=8)  # (b k, 8, 784): T_p, then r below
@@ -376,7 +377,7 @@ def opinion(
     best = candidate_index[rows, col]
     unit = ref_scale[best] * shrink[rows, col]
     value = dist[rows, col] / unit
-    # A second step cannot lower a distance of 0 (the query is a candidate, pixel for pixel)
+    # A second step cannot lower a distance of 0 (a candidate the query matches exactly)
     near = np.flatnonzero((value <= REFINE_WITHIN) & (value > 0))
     for s in range(0, len(near), chunk):
         m = torch.from_numpy(near[s : s + chunk])

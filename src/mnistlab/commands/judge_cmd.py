@@ -38,11 +38,12 @@ def check(
             help="Include copies reconstructed by the 16-d autoencoder (trained once, cached).",
         ),
     ] = True,
-    strengths: Annotated[
+    with_sweep: Annotated[
         bool,
         typer.Option(
-            "--strengths/--no-strengths",
-            help="Also sweep five changes over rising strengths (n/4 digits a point, ~20 s).",
+            "--strength-sweep/--no-strength-sweep",
+            help="Also sweep five changes over rising strengths, copies against fresh digits "
+            "(n/4 digits a point; about 40 s at the default n).",
         ),
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -67,7 +68,7 @@ def check(
             ae, _ = store.get_trained(
                 "ae", dataset, {"latent_dim": judge_check.AE_LATENT_DIM}, progress=progress
             )
-        result = judge_check.check(scorer, n=n, seed=seed, autoencoder=ae, strengths=strengths)
+        result = judge_check.check(scorer, n=n, seed=seed, autoencoder=ae, with_sweep=with_sweep)
         report = folder.final(judge_report.write(result, meta, tmp))
     if as_json:
         typer.echo(json.dumps(result.as_dict()))

@@ -16,7 +16,7 @@ from mnistlab.report.writers import write_csv, write_json
 
 
 def write(result: JudgeCheck, judge_meta: dict[str, Any], out_dir: Path) -> Path:
-    """Write report.html, metrics.json, check.csv and strengths.csv into ``out_dir``; returns
+    """Write report.html, metrics.json, check.csv and strength_sweep.csv into ``out_dir``; returns
     the report."""
     out_dir = Path(out_dir)
     rows = [r.__dict__ for r in result.rows]
@@ -25,7 +25,7 @@ def write(result: JudgeCheck, judge_meta: dict[str, Any], out_dir: Path) -> Path
     # Always written, the header alone when the sweep was not run: a folder written into again
     # keeps no sweep of an earlier run beside this run's numbers.
     columns = [f.name for f in dataclasses.fields(judge_check.StrengthRow)]
-    write_csv(out_dir / "strengths.csv", [r.__dict__ for r in result.strengths], columns)
+    write_csv(out_dir / "strength_sweep.csv", [r.__dict__ for r in result.strength_sweep], columns)
     verdict = "meets every target" if result.passed else "misses at least one target"
     rep = Report(
         "What the judge can tell apart",
@@ -66,7 +66,7 @@ def write(result: JudgeCheck, judge_meta: dict[str, Any], out_dir: Path) -> Path
         for r in result.rows
     ]
     rep.table(shown, float_format="{:.3f}")
-    if result.strengths:
+    if result.strength_sweep:
         _strength_section(rep, result)
     rep.section("The judge")
     info = _judge_info(judge_meta)
@@ -78,35 +78,35 @@ def _strength_section(rep: Report, result: JudgeCheck) -> None:
     """How strong a change the judge still sees through: each change's strengths shown on one
     training digit, then the near-copy rate of copies and of fresh digits at each strength."""
     rep.section("How strong a change it sees through")
-    changes = list(result.strength_examples)
-    k = max(len(v) for v in result.strength_examples.values())
+    swept = result.swept()
+    k = max(len(groups["copy"]) for groups in swept.values())
     blank = np.zeros((28, 28), dtype=np.float32)
-    grid, labels = [], []
-    for change in changes:
-        unit, levels = judge_check.STRENGTHS[change][0], judge_check.STRENGTHS[change][1]
-        shown = list(result.strength_examples[change]) + [blank] * (k - len(levels))
-        grid += shown
-        labels.append(f"{change}: {', '.join(f'{v:g}' for v in levels)} {unit}")
-    rep.image_grid(
-        np.stack(grid),
-        ncols=k,
-        row_labels=labels,
-        caption="One training digit under each change, from the mildest strength to the strongest.",
-    )
-    panels = {}
-    for change in changes:
-        unit = judge_check.STRENGTHS[change][0]
-        series = {}
-        for group, name in (("copy", "copies of training digits"), ("fresh", "fresh test digits")):
-            pts = sorted(
-                (r.strength, r.near_copy_rate)
-                for r in result.strengths
-                if r.change == change and r.group == group
-            )
-            series[name] = ([p[0] for p in pts], [p[1] for p in pts])
-        held = result.breaking_point(change)
+    grid, labels, panels = [], [], {}
+    for change, groups in swept.items():
+        copies, unit = groups["copy"], groups["copy"][0].unit
+        shown = list(result.strength_examples.get(change, []))[: len(copies)]
+        grid += shown + [blank] * (k - len(shown))
+        labels.append(f"{change}: {', '.join(f'{r.strength:g}' for r in copies)} {unit}")
+        held = result.seen_up_to(change)
         seen = "not at the mildest" if held is None else f"seen up to {held:g}"
-        panels[f"{change} ({seen})"] = (unit, series)
+        panels[f"{change} ({seen})"] = (
+            unit,
+            {
+                name: ([r.strength for r in groups[g]], [r.near_copy_rate for r in groups[g]])
+                for g, name in (
+                    ("copy", "copies of training digits"),
+                    ("fresh", "fresh test digits"),
+                )
+            },
+        )
+    if result.strength_examples:
+        rep.image_grid(
+            np.stack(grid),
+            ncols=k,
+            row_labels=labels,
+            caption="One training digit under each change, the same draw at every strength, "
+            "from the mildest to the strongest.",
+        )
     rep.figure(
         figures.panel_curves(
             panels,
@@ -115,10 +115,11 @@ def _strength_section(rep: Report, result: JudgeCheck) -> None:
             ylim=(-0.03, 1.03),
         ),
         caption=(
-            f"Near-copy rate against the strength of each change, {result.strengths[0].n} digits "
-            "a point: copies of training digits should stay above the target, the same change "
-            "of a fresh test digit near 0. Where the copies' curve falls, the changed digit has "
-            "come as close to other writers' digits as to its source."
+            "Near-copy rate against the strength of each change, "
+            f"{judge_check.sweep_counts(result)}: copies of training digits should stay "
+            "above the target, the same change of a fresh test digit near 0. Where the copies' "
+            "curve falls, the changed digit has come as close to other writers' digits as to "
+            "its source."
         ),
     )
     rep.table(
@@ -127,11 +128,12 @@ def _strength_section(rep: Report, result: JudgeCheck) -> None:
                 "change": r.change,
                 "strength": f"{r.strength:g} {r.unit}",
                 "digits": r.group,
+                "n": r.n,
                 "quality": r.quality,
                 "novelty": r.novelty,
                 "near-copy rate": r.near_copy_rate,
             }
-            for r in result.strengths
+            for r in result.strength_sweep
         ],
         float_format="{:.3f}",
     )
