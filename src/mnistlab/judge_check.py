@@ -71,27 +71,6 @@ def _rotate(degrees: float) -> Change:
     return fn
 
 
-# Moderate strength: what a person would still call "that same digit" at a glance.
-COPY_CHANGES: dict[str, Change] = {
-    "identical": lambda x, gen: x,
-    "moved 1 px": _shift(1),
-    "moved 2 px": _shift(2),
-    "turned 10 deg": _rotate(10.0),
-    "thicker": lambda x, gen: perturb.dilate(x, 1.0),
-    "thinner": lambda x, gen: perturb.erode(x, 1.0),
-    "blurred (sigma 0.7)": lambda x, gen: perturb.blur(x, 0.7),
-    "blurred (sigma 1.0)": lambda x, gen: perturb.blur(x, 1.0),
-    "contrast x0.7": lambda x, gen: perturb.contrast(x, 0.7),
-    "contrast x0.5": lambda x, gen: perturb.contrast(x, 0.5),
-    "noise (sigma 0.1)": lambda x, gen: perturb.noise(x, gen, 0.1),
-    "bent (elastic 1.5 px)": lambda x, gen: perturb.elastic(x, gen, 1.5),
-}
-# Changes that need a model of the training set: built in ``check`` (PCA, the autoencoder).
-FITTED_COPY_CHANGES = (f"PCA {PCA_COMPONENTS} components", f"autoencoder {AE_LATENT_DIM}-d")
-# Letters that do not look like a digit (no O, I, l, S, Z, B, G, g, q).
-LETTERS = "ACEFHKMNPRUWXaefhkmnrtwx"
-
-
 def _bend(px: float) -> Change:
     """A random bend of up to px pixels (``perturb.elastic``)."""
     return lambda x, gen: perturb.elastic(x, gen, px)
@@ -105,6 +84,27 @@ def _blur(sigma: float) -> Change:
 def _noise(sigma: float) -> Change:
     """Additive Gaussian noise of standard deviation sigma."""
     return lambda x, gen: perturb.noise(x, gen, sigma)
+
+
+# Moderate strength: what a person would still call "that same digit" at a glance.
+COPY_CHANGES: dict[str, Change] = {
+    "identical": lambda x, gen: x,
+    "moved 1 px": _shift(1),
+    "moved 2 px": _shift(2),
+    "turned 10 deg": _rotate(10.0),
+    "thicker": lambda x, gen: perturb.dilate(x, 1.0),
+    "thinner": lambda x, gen: perturb.erode(x, 1.0),
+    "blurred (sigma 0.7)": _blur(0.7),
+    "blurred (sigma 1.0)": _blur(1.0),
+    "contrast x0.7": lambda x, gen: perturb.contrast(x, 0.7),
+    "contrast x0.5": lambda x, gen: perturb.contrast(x, 0.5),
+    "noise (sigma 0.1)": _noise(0.1),
+    "bent (elastic 1.5 px)": _bend(1.5),
+}
+# Changes that need a model of the training set: built in ``check`` (PCA, the autoencoder).
+FITTED_COPY_CHANGES = (f"PCA {PCA_COMPONENTS} components", f"autoencoder {AE_LATENT_DIM}-d")
+# Letters that do not look like a digit (no O, I, l, S, Z, B, G, g, q).
+LETTERS = "ACEFHKMNPRUWXaefhkmnrtwx"
 
 
 @dataclass(frozen=True)

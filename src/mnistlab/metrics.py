@@ -840,8 +840,19 @@ class Scorer:
         images : as ``score`` takes them, N >= 1."""
         x = check_images(images)
         probs, _, desc = self._outputs(x, "sample features")
+        return self._image_scores(probs, desc, x, self._train_refs())
+
+    def _image_scores(
+        self,
+        probs: np.ndarray,
+        desc: np.ndarray,
+        images: np.ndarray | torch.Tensor | None,
+        refs: _Refs,
+    ) -> dict[str, np.ndarray]:
+        """``image_scores`` of judge outputs probs (n, 10) and descriptors (n, d) of images
+        (as ``_score`` takes them) against ``refs``."""
         qual, pred = quality(probs), probs.argmax(1)
-        nov, near, nn_d, nn_i, extra = self._novelty(desc, x, pred, self._train_refs())
+        nov, near, nn_d, nn_i, extra = self._novelty(desc, images, pred, refs)
         return {
             "quality": qual,
             "novelty": nov,
@@ -922,28 +933,21 @@ class Scorer:
         """Scores of judge outputs probs (n, 10), feats (n, D), descriptors (n, d) and the
         images themselves (n, 28, 28) or (n, 1, 28, 28), uint8 or float, for judge v2's second
         and third opinions (None: the descriptor's alone) against ``refs``."""
-        qual, pred = quality(probs), probs.argmax(1)
-        nov, near, nn_d, nn_i, extra = self._novelty(desc, images, pred, refs)
+        each = self._image_scores(probs, desc, images, refs)
+        qual, nov, near = each["quality"], each["novelty"], each.pop("near_copy")
         pr = prdc(self.test_features_, feats, real_radii=self.test_radii_, per_sample=True)
         scores = Scores(
             n=len(feats),
             quality=float(qual.mean()),
             novelty=float(nov.mean()),
-            diversity=diversity(pred),
+            diversity=diversity(each["predicted"]),
             fid=frechet_distance(gaussian_stats(feats), self.test_stats_),
             precision=pr["precision"],
             recall=pr["recall"],
             density=pr["density"],
             coverage=pr["coverage"],
             near_copy_rate=float(near.mean()),
-            per_image={
-                "quality": qual,
-                "novelty": nov,
-                "nn_distance": nn_d,
-                "nn_index": nn_i,
-                "predicted": pred,
-                **extra,
-            },
+            per_image=each,
         )
         if self.bootstrap:
             scores.intervals = self._intervals(feats, qual, nov, near, pr)
