@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from mnistlab import judge_check, metrics, store
+from mnistlab import judge_check, metrics, perturb, store
 from mnistlab.cli import main
 
 pytestmark = pytest.mark.slow
@@ -99,12 +99,20 @@ def test_bent_copies_are_caught_far_more_often_than_fresh_digits(v2_check):
     assert v2_check["copy: bent (elastic 1.5 px)"].near_copy_rate >= 0.1
 
 
-def test_what_is_not_a_digit_is_rarely_a_near_copy(v2_check):
+def test_what_is_not_a_digit_is_rarely_a_near_copy(mnist, v2_scorer):
     # Neither a thinned training digit (near-blank pages, salt noise, fragments of digits: its
-    # unit shrinks with its ink) nor a thickened one may pass for the source of a non-digit.
-    for name, row in v2_check.items():
-        if row.group.startswith("non-digit"):
-            assert row.near_copy_rate <= 0.02, name
+    # unit shrinks with its ink) nor a thickened one may pass for the source of a non-digit: no
+    # more often than the 2% allowed for real test digits. 1,000 of each kind, as the check
+    # scores them: at rates near 1% the check's 400 would be one or two images either way
+    # (near-blank pages 0.5-1.1% on 1,000, seeds 1-3; fragments 1.5-2.0%).
+    sets = {
+        kind: perturb.non_digits(kind, 1000, 301 + i, mnist.x_test, mnist.y_test)
+        for i, kind in enumerate(perturb.NON_DIGITS)
+    }
+    sets["letters"] = judge_check.letters(1000, 401)
+    near = v2_scorer.image_scores(np.concatenate(list(sets.values())))["near_copy"]
+    for kind, rate in zip(sets, near.reshape(len(sets), 1000).mean(1), strict=True):
+        assert rate <= judge_check.REAL_RATE_MAX, kind
 
 
 def test_every_copy_reads_as_less_new_than_the_same_change_of_a_fresh_digit(v2_check):

