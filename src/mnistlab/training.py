@@ -215,7 +215,7 @@ def _training_layout(model: nn.Module) -> Iterator[None]:
     PyTorch's CPU max-pooling and convolution backward of 16- to 64-channel maps are much slower
     in the default layout: one judge step (256 digits, their views and 64 non-digits through two
     networks) took 0.42-0.48 s in the default layout and 0.27-0.29 s in channels-last on the
-    2-core AMD EPYC, and a whole judge training 783-690 img/s against 470. The convolution
+    2-core AMD EPYC, and a whole judge training 690-783 img/s against 470. The convolution
     kernels differ between layouts, so the weights are not those a default-layout run would give
     (the same seed still gives the same weights); the other models keep the layout they were
     built in, so the weights cached for them stay those their configs name.
@@ -231,7 +231,17 @@ def _training_layout(model: nn.Module) -> Iterator[None]:
         model.to(memory_format=torch.contiguous_format)
 
 
-def _fit(model, data, config, gen, *, ckpt, progress, on_epoch_end) -> TrainResult:
+def _fit(
+    model: nn.Module,
+    data: data_mod.Dataset,
+    config: TrainConfig,
+    gen: torch.Generator,
+    *,
+    ckpt: str | Path | None,
+    progress: bool,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None,
+) -> TrainResult:
+    """``fit``'s body, in the layout ``_training_layout`` chose and with its seeded generator."""
     x_tr, y_tr, x_val, y_val = _splits(data, config)
     opt = make_optimizer(model, config)
     steps_per_epoch = math.ceil(len(x_tr) / config.batch_size)
