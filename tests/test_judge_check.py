@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from mnistlab import judge_check, metrics, perturb, store
+from mnistlab import judge_check, metrics, store
 from mnistlab.cli import main
 
 pytestmark = pytest.mark.slow
@@ -105,12 +105,8 @@ def test_what_is_not_a_digit_is_rarely_a_near_copy(mnist, v2_scorer):
     # more often than the 2% allowed for real test digits. 1,000 of each kind, as the check
     # scores them: at rates near 1% the check's 400 would be one or two images either way
     # (near-blank pages 0.5-1.1% on 1,000, seeds 1-3; fragments 1.5-2.0%).
-    sets = {
-        kind: perturb.non_digits(kind, 1000, 301 + i, mnist.x_test, mnist.y_test)
-        for i, kind in enumerate(perturb.NON_DIGITS)
-    }
-    sets["letters"] = judge_check.letters(1000, 401)
-    near = v2_scorer.image_scores(np.concatenate(list(sets.values())))["near_copy"]
+    sets = judge_check.non_digit_sets(mnist, 1000, seed=1)
+    near = v2_scorer.image_scores(np.concatenate([imgs for _, imgs in sets.values()]))["near_copy"]
     for kind, rate in zip(sets, near.reshape(len(sets), 1000).mean(1), strict=True):
         assert rate <= judge_check.REAL_RATE_MAX, kind
 

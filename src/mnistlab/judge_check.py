@@ -303,12 +303,18 @@ def check_sets(
             "fresh, changed",
             _apply(COPY_CHANGES[name], fresh, seed + 200 + i),
         )
-    m = min(n, 1000)  # non-digits: the kind, not the count, is what varies
-    labels = data.y_test
+    sets.update(non_digit_sets(data, min(n, 1000), seed))  # the kind, not the count, varies
+    return sets
+
+
+def non_digit_sets(data: Dataset, n: int, seed: int = 0) -> dict[str, tuple[str, np.ndarray]]:
+    """The check's non-digits, n of each kind (``check_sets`` takes min(n, 1000)), as
+    ``check_sets`` gives them: name -> (group, float32 images (n, 28, 28))."""
+    sets = {}
     for i, kind in enumerate(perturb.NON_DIGITS):
-        imgs = perturb.non_digits(kind, m, seed + 300 + i, data.x_test, labels)
+        imgs = perturb.non_digits(kind, n, seed + 300 + i, data.x_test, data.y_test)
         sets[f"non-digit: {kind}"] = ("non-digit", imgs)
-    sets["non-digit: letters"] = ("non-digit (never trained on)", letters(m, seed + 400))
+    sets["non-digit: letters"] = ("non-digit (never trained on)", letters(n, seed + 400))
     return sets
 
 
