@@ -62,3 +62,26 @@ def test_evaluate_quiet_writes_nothing_to_stderr(capsys, tmp_path, mnist):
     assert main(["evaluate", str(tmp_path / "s.npy"), "--json", "--quiet"]) == 0
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out.startswith("{")
+
+
+def test_no_help_text_is_eaten_as_markup():
+    # Typer renders help with Rich, which drops a "[default: ...]" it takes for a style tag:
+    # `sweep --workers` once read "LocalCluster workers ." in --help.
+    import typer
+    from rich.markup import render
+
+    from mnistlab.cli import _mount, app
+
+    _mount()
+
+    def walk(command):
+        yield command
+        for sub in getattr(command, "commands", {}).values():
+            yield from walk(sub)
+
+    texts = []
+    for command in walk(typer.main.get_command(app)):
+        texts += [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+    assert len(texts) > 60
+    eaten = [t for t in texts if render(t).plain != t]
+    assert not eaten, eaten

@@ -57,7 +57,7 @@ def sweep(
     workers: Annotated[
         int | None,
         typer.Option(
-            "--workers", min=1, max=256, help="LocalCluster workers [default: one per core]."
+            "--workers", min=1, max=256, help="LocalCluster workers (default: one per core)."
         ),
     ] = None,
     progress: options.Progress = True,

@@ -56,7 +56,7 @@ STUDIES: dict[str, Study] = {
                 Setting(
                     "samples",
                     "--samples",
-                    "Samples per generator and setting [default: 10,000; with --quick 1,000].",
+                    "Samples per generator and setting (default: 10,000; with --quick 1,000).",
                     integer(10, SAMPLES_MAX),
                     "N",
                 ),
