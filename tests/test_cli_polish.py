@@ -15,11 +15,16 @@ from mnistlab.report.html import QUICK_BANNER, Report
 def test_version_and_help_without_bool_metavars(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("mnistlab ")
-    for argv in (["evaluate", "--help"], ["study", "generation", "--help"], ["train", "--help"]):
+    for argv in (
+        ["--help"],
+        ["evaluate", "--help"],
+        ["study", "generation", "--help"],
+        ["train", "--help"],
+    ):
         assert main(argv) == 0
         out = capsys.readouterr().out
         lines = [line for line in out.splitlines() if "--json" in line or "--quick" in line]
-        lines += [line for line in out.splitlines() if "--retrain" in line]
+        lines += [line for line in out.splitlines() if "--retrain" in line or "--help" in line]
         assert lines, out
         assert all("<bool>" not in line for line in lines), lines
 

@@ -327,7 +327,7 @@ def test_cli_classifier_prints_accuracy_line(small_dir, capsys):
     ("argv", "message"),
     [
         (["train", "gan"], "not one of ae, classifier, judge, sae, vae"),
-        (["train", "classifier", "--latent-dim", "4"], "apply to ae and vae only"),
+        (["train", "classifier", "--latent-dim", "4"], "apply to ae, vae and sae only"),
     ],
 )
 def test_cli_bad_arguments_exit_2_with_one_line(argv, message, capsys):

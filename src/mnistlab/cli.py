@@ -54,8 +54,9 @@ def _root(
 
 
 def _tidy_help(command: click.Command) -> None:
-    """No ``<bool>`` beside a flag in the help: a flag takes no value."""
-    for param in command.params:
+    """No ``<bool>`` beside a flag in the help, ``--help`` included: a flag takes no value."""
+    help_option = command.get_help_option(click.Context(command))  # made once, then cached
+    for param in [*command.params, *([help_option] if help_option else [])]:
         if getattr(param, "is_flag", False):
             param.metavar = ""
     for sub in getattr(command, "commands", {}).values():

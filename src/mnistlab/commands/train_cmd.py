@@ -40,23 +40,47 @@ def check_out_file(out: Path) -> None:
 
 
 def train(
-    model: Annotated[str, typer.Argument(help="judge, classifier, ae, vae or sae")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="judge, classifier, ae (autoencoder), vae or sae (supervised autoencoder)."
+        ),
+    ],
     latent_dim: Annotated[
         int | None,
-        typer.Option("--latent-dim", min=1, max=options.LATENT_MAX, help="ae/vae latent size"),
+        typer.Option(
+            "--latent-dim", min=1, max=options.LATENT_MAX, help="Latent size (ae, vae, sae)."
+        ),
     ] = None,
     epochs: Annotated[
         int | None,
-        typer.Option("--epochs", min=1, max=options.EPOCHS_MAX, help="default: the model's own"),
+        typer.Option(
+            "--epochs",
+            min=1,
+            max=options.EPOCHS_MAX,
+            help="Training epochs (default: the model's own).",
+        ),
     ] = None,
     noise: Annotated[
         float | None,
-        typer.Option("--noise", min=0.0, max=options.NOISE_MAX, help="denoising noise factor"),
+        typer.Option(
+            "--noise",
+            min=0.0,
+            max=options.NOISE_MAX,
+            help="Train as a denoiser: the noise factor of its inputs (ae, vae, sae).",
+        ),
     ] = None,
     seed: options.Seed = 0,
     data_dir: options.Data = None,
-    out: Annotated[Path | None, typer.Option("--out", help="also write the model to FILE")] = None,
-    retrain: Annotated[bool, typer.Option("--retrain", help="train even if cached")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Also write the model to FILE (.safetensors, its .json beside it)."
+        ),
+    ] = None,
+    retrain: Annotated[
+        bool, typer.Option("--retrain", help="Train even if a cached model exists.")
+    ] = False,
     device: options.Device = "auto",
     progress: options.Progress = True,
 ) -> None:
@@ -70,7 +94,7 @@ def train(
         )
     recon = model not in ("classifier", "judge")
     if not recon and (latent_dim is not None or noise is not None):
-        raise MnistlabError("--latent-dim and --noise apply to ae and vae only")
+        raise MnistlabError("--latent-dim and --noise apply to ae, vae and sae only")
     if out is not None:
         check_out_file(out)
     dataset = data.load(data_dir)
