@@ -90,3 +90,16 @@ def test_no_help_text_is_eaten_as_markup():
     assert len(texts) > 60
     eaten = [t for t in texts if render(t).plain != t]
     assert not eaten, eaten
+
+
+def test_a_commands_row_in_its_groups_help_is_one_paragraph(capsys, monkeypatch):
+    # `mnistlab judge --help` once listed "check" over three rows, broken where its docstring's
+    # line ended: "... keep them the same digit," / "fresh digits under ...".
+    monkeypatch.setenv("COLUMNS", "400")
+    for argv, row in (
+        (["judge", "--help"], "the same digit, fresh digits under the same changes"),
+        (["--help"], "mean, standard deviation and 95% interval"),
+    ):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert any(row in line for line in out.splitlines()), out

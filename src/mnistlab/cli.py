@@ -6,6 +6,8 @@ module mounts them and turns every ``MnistlabError`` into one line on stderr and
 
 from __future__ import annotations
 
+import inspect
+import re
 import signal
 import sys
 import threading
@@ -54,13 +56,23 @@ def _root(
 
 
 def _tidy_help(command: click.Command) -> None:
-    """No ``<bool>`` beside a flag in the help, ``--help`` included: a flag takes no value."""
+    """No ``<bool>`` beside a flag in the help, ``--help`` included: a flag takes no value.
+    And a command's help as paragraphs: Rich keeps a docstring's line breaks, which cut a
+    command's row in its group's list mid-sentence (``mnistlab judge --help``)."""
+    if command.help:
+        command.help = _paragraphs(command.help)
     help_option = command.get_help_option(click.Context(command))  # made once, then cached
     for param in [*command.params, *([help_option] if help_option else [])]:
         if getattr(param, "is_flag", False):
             param.metavar = ""
     for sub in getattr(command, "commands", {}).values():
         _tidy_help(sub)
+
+
+def _paragraphs(text: str) -> str:
+    """text with each paragraph's lines joined by spaces; paragraphs stay apart."""
+    paragraphs = re.split(r"\n\s*\n", inspect.cleandoc(text))
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
 
 
 class _Terminated(BaseException):
