@@ -213,7 +213,7 @@ def to_candidates(
     queries: torch.Tensor,
     refs: torch.Tensor,
     index: np.ndarray,
-    chunk: int = 64,
+    chunk: int = 256,
     *,
     strokes: np.ndarray | None = None,
     nearest_out: torch.Tensor | None = None,
@@ -226,7 +226,11 @@ def to_candidates(
         images themselves (uint8 or float in [0, 1]), each candidate drawn with its amount
         (``restroke``) and prepared here.
     nearest_out : None, or an (M, 1, 28, 28) float32 tensor that receives each query's nearest
-        candidate as compared (prepared, in its stroke)."""
+        candidate as compared (prepared, in its stroke).
+
+    chunk: queries per batch. Measured on the opinion of 10,000 training digits' (5 candidates
+    each, 2-core AMD EPYC): 64 1.68-1.73 s, 192 1.56 s, 256 1.43-1.54 s, 512 1.86 s (the
+    buffers leave the cache), the distances identical at every size."""
     m, k = index.shape
     idx = torch.as_tensor(np.ascontiguousarray(index), dtype=torch.long)
     amounts = None if strokes is None else torch.as_tensor(np.asarray(strokes, dtype=np.float32))
