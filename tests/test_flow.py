@@ -96,7 +96,8 @@ def test_sample_command_writes_npy_and_pngs(capsys, tmp_path, small):
     assert main([*argv, "--setting", "0.1", "--out", str(out)]) == 0
     x = np.load(out)
     assert x.shape == (25, 28, 28) and x.dtype == np.float32 and 0 <= x.min() <= x.max() <= 1
-    assert main([*argv, "--out", str(tmp_path / "pngs")]) == 0
+    short = [a if a != "--n" else "-n" for a in argv]  # the short form users type
+    assert main([*short, "--out", str(tmp_path / "pngs")]) == 0
     assert len(list((tmp_path / "pngs").glob("*.png"))) == 25
     capsys.readouterr()
     for bad, message in [

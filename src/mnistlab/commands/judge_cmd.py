@@ -24,7 +24,11 @@ def check(
     n: Annotated[
         int,
         typer.Option(
-            "--n", min=10, max=options.SAMPLES_MAX, help="Images per set (non-digits: <= 1000)."
+            "--n",
+            "-n",
+            min=10,
+            max=options.SAMPLES_MAX,
+            help="Images per set (non-digits: <= 1000).",
         ),
     ] = 2000,
     seed: options.Seed = 0,

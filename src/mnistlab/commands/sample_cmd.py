@@ -33,7 +33,7 @@ def sample(
     generator: Annotated[str, typer.Argument(help="One of: " + ", ".join(CATALOG) + ".")],
     out: Annotated[Path, typer.Option("--out", help="FILE.npy or a folder for PNG files.")],
     n: Annotated[
-        int, typer.Option("--n", min=1, max=options.SAMPLES_MAX, help="How many digits.")
+        int, typer.Option("--n", "-n", min=1, max=options.SAMPLES_MAX, help="How many digits.")
     ] = 100,
     setting: Annotated[
         str | None,
