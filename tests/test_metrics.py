@@ -100,6 +100,7 @@ def test_quality_lies_in_unit_interval(weights):
 
 def test_diversity_ends():
     assert metrics.diversity(np.full(100, 2)) == 0.0
+    assert f"{metrics.diversity(np.full(100, 2)):.4f}" == "0.0000"  # not "-0.0000"
     assert metrics.diversity(np.arange(100) % 10) == pytest.approx(1.0)
 
 

@@ -154,7 +154,8 @@ def diversity(predicted: np.ndarray, n_classes: int = N_CLASSES) -> float:
     """Entropy of the predicted-class histogram / log(n_classes): predicted (N,) ints -> [0, 1]."""
     counts = np.bincount(np.asarray(predicted, dtype=np.int64), minlength=n_classes)
     p = counts[counts > 0] / counts.sum()
-    return float(np.clip(-(p * np.log(p)).sum() / np.log(n_classes), 0.0, 1.0))
+    # + 0.0: one class gives -0.0 (the negated sum of 1 * log 1), printed "-0.0000"
+    return float(np.clip(-(p * np.log(p)).sum() / np.log(n_classes), 0.0, 1.0)) + 0.0
 
 
 def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
