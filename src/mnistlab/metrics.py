@@ -47,7 +47,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -466,6 +466,18 @@ class _Refs:
     index: np.ndarray | None = None
 
 
+class _Novelty(NamedTuple):
+    """``Scorer._novelty``'s answer for n images, each (n,): novelty, near-copy flags (0/1),
+    the descriptor's distance, the nearest reference's index (into the whole training set),
+    and judge v2's second and third opinions' values by their ``Scores.per_image`` names."""
+
+    novelty: np.ndarray
+    near_copy: np.ndarray
+    nn_distance: np.ndarray
+    nn_index: np.ndarray
+    opinions: dict[str, np.ndarray]
+
+
 class Scorer:
     """Scores images against a data set with a judge classifier.
 
@@ -853,15 +865,15 @@ class Scorer:
         """``image_scores`` of judge outputs probs (n, 10) and descriptors (n, d) of images
         (as ``_score`` takes them) against ``refs``."""
         qual, pred = quality(probs), probs.argmax(1)
-        nov, near, nn_d, nn_i, extra = self._novelty(desc, images, pred, refs)
+        found = self._novelty(desc, images, pred, refs)
         return {
             "quality": qual,
-            "novelty": nov,
-            "near_copy": near,
-            "nn_distance": nn_d,
-            "nn_index": nn_i,
+            "novelty": found.novelty,
+            "near_copy": found.near_copy,
+            "nn_distance": found.nn_distance,
+            "nn_index": found.nn_index,
             "predicted": pred,
-            **extra,
+            **found.opinions,
         }
 
     def _train_refs(self, rows: np.ndarray | None = None) -> _Refs:
@@ -890,11 +902,9 @@ class Scorer:
         images: np.ndarray | torch.Tensor | None,
         pred: np.ndarray,
         refs: _Refs,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """Novelty of descriptors (n, d) of images predicted pred (n,) against ``refs``: novelty,
-        near-copy flags (0/1), descriptor distance, the nearest reference's index (into the whole
-        training set) and judge v2's second and third opinions' values (``Scores.per_image``),
-        each (n,). images: as ``_score`` takes them (None: the descriptor's opinion alone)."""
+    ) -> _Novelty:
+        """Novelty of descriptors (n, d) of images predicted pred (n,) against ``refs``.
+        images: as ``_score`` takes them (None: the descriptor's opinion alone)."""
         two = self.tangent_ and images is not None
         nn_d, by_desc_i = self._nn_distance(desc, refs.desc, tangent.DESCRIPTOR_K if two else 1)
         nn_i = by_desc_i[:, 0] if two else by_desc_i
@@ -921,7 +931,7 @@ class Scorer:
             near = (nn_d <= self.copy_threshold_).astype(np.float64)
         if refs.index is not None:
             nn_i = refs.index[nn_i]  # back to indices into the whole training set
-        return nov, near, nn_d, nn_i, extra
+        return _Novelty(nov, near, nn_d, nn_i, extra)
 
     def _score(
         self,
