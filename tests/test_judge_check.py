@@ -250,3 +250,10 @@ def test_letters_are_drawn_like_mnist_digits():
     cy = (x * ys).sum((1, 2)) / x.sum((1, 2))
     cx = (x * xs).sum((1, 2)) / x.sum((1, 2))
     assert np.abs(cy - 14).max() < 1.5 and np.abs(cx - 14).max() < 1.5
+
+
+def test_check_refuses_sets_too_small_for_its_rates(v2_scorer):
+    # A library call, like the CLI's --n floor: 3 images a set would give rates in thirds.
+    with pytest.raises(ValueError, match="at least 10 images per set"):
+        judge_check.check(v2_scorer, n=3)
+    assert main(["judge", "check", "-n", str(judge_check.MIN_IMAGES - 1)]) == 2

@@ -43,6 +43,9 @@ REAL_QUALITY_MIN = 0.95
 NON_DIGIT_QUALITY_MAX = 0.2
 PCA_COMPONENTS = 50
 AE_LATENT_DIM = 16
+# Images per set at the least: with fewer a near-copy rate moves in steps above a tenth, the
+# size of the targets' margins (the CLI's --n floor too).
+MIN_IMAGES = 10
 
 Change = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -328,6 +331,8 @@ def check(
 ) -> JudgeCheck:
     """Score every set of ``check_sets`` with ``scorer`` and compare with the targets; with
     ``with_sweep``, the ``strength_sweep`` too, on n // 4 digits a point."""
+    if n < MIN_IMAGES:
+        raise ValueError(f"n must be at least {MIN_IMAGES} images per set, got {n}")
     rows, examples = [], {}
     for name, (group, images) in check_sets(scorer.data, n, seed, autoencoder=autoencoder).items():
         quality, novelty, rate = _means(scorer, images)

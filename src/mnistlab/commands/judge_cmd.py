@@ -26,7 +26,7 @@ def check(
         typer.Option(
             "--n",
             "-n",
-            min=10,
+            min=10,  # judge_check.MIN_IMAGES (imported when the command runs)
             max=options.SAMPLES_MAX,
             help="Images per set (non-digits: <= 1000).",
         ),
