@@ -228,7 +228,7 @@ def to_candidates(
     nearest_out : None, or an (M, 1, 28, 28) float32 tensor that receives each query's nearest
         candidate as compared (prepared, in its stroke).
 
-    chunk: queries per batch. Measured on the opinion of 10,000 training digits' (5 candidates
+    chunk: queries per batch. Measured on the opinion of 10,000 training digits (5 candidates
     each, 2-core AMD EPYC): 64 1.68-1.73 s, 192 1.56 s, 256 1.43-1.54 s, 512 1.86 s (the
     buffers leave the cache), the distances identical at every size."""
     m, k = index.shape
