@@ -42,8 +42,9 @@ def test_an_image_is_at_distance_zero_from_itself_and_the_distance_is_symmetric(
         lambda x: perturb.rotate(x, -6.0),
         lambda x: perturb.affine(x, torch.Generator().manual_seed(0), 0.4),
         lambda x: perturb.erode(x, 0.5),
+        lambda x: perturb.blur(x, 1.0),
     ],
-    ids=["turned +6 deg", "turned -6 deg", "small affine", "thinner"],
+    ids=["turned +6 deg", "turned -6 deg", "small affine", "thinner", "blurred"],
 )
 def test_a_changed_digit_is_nearer_its_source_than_the_pixel_distance_says(digits, change):
     x, _ = digits
@@ -60,15 +61,26 @@ def test_a_turned_copy_is_nearer_its_source_than_another_writers_digit_of_its_cl
     assert (to_source < to_other).mean() >= 0.9
 
 
+def test_the_blur_tangent_is_the_direction_a_little_more_blur_moves_an_image(digits):
+    # The heat equation: blurring by a little more variance s^2 moves p by about s^2 / 2 * its
+    # Laplacian, the eighth tangent.
+    x, _ = digits
+    p = tangent.prepare(x)
+    step = (perturb.blur(p, 0.3) - p).flatten(1)
+    blur_tangent = tangent.tangents(p)[:, 7]
+    cos = torch.nn.functional.cosine_similarity(step, blur_tangent, dim=1)
+    assert cos.min() > 0.9
+
+
 def test_the_normal_equations_are_those_of_the_tangents_written_out(digits):
-    # A = [T_p, -T_q] as an explicit (14, 784) matrix per pair, in float64: A A', A r and r'r
+    # A = [T_p, -T_q] as an explicit (16, 784) matrix per pair, in float64: A A', A r and r'r
     x, _ = digits
     q, p = tangent.prepare(x[:3]), tangent.prepare(x[3:9])  # 2 candidates a query
     tq = tangent.tangents(q)
     gram, atr, rr = tangent._equations(q, tq, torch.bmm(tq, tq.transpose(1, 2)), p)
     tp = tangent.tangents(p).double()
     for m in range(6):
-        a = torch.cat([tp[m], -tq[m // 2].double()])  # (14, 784)
+        a = torch.cat([tp[m], -tq[m // 2].double()])  # (16, 784)
         r = (q[m // 2] - p[m]).double().reshape(784)
         torch.testing.assert_close(gram[m].double(), a @ a.T, rtol=1e-5, atol=1e-4)
         torch.testing.assert_close(atr[m].double(), a @ r, rtol=1e-5, atol=1e-4)
