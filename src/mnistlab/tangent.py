@@ -48,7 +48,8 @@ RIDGE = 1e-3  # keeps the 16 x 16 normal equations well posed on near-blank imag
 # turned 10 degrees 0.904 -> 0.918 / 0.922 / 0.911, noisy 0.949 -> 0.932 / 0.944 / 0.953, bent
 # 0.151 -> 0.126 / 0.106 / 0.133, fragments of digits 1.9% -> 0.7% / 0.1% / 1.0%, fresh
 # thickened digits 1.1% -> 1.3% / 1.5% / 1.1%; without a ridge of its own (0.001), near-blank
-# pages 0.9% -> 3.6%. 10: no row of the check's targets lower, no fresh set higher.
+# pages 0.9% -> 3.6%. 10: no copy row of the check lower but thinner copies (0.971 -> 0.970), no
+# fresh set higher.
 RIDGE_BLUR = 10.0
 N_TANGENTS = 8
 # Candidates a query is compared with: the descriptor's DESCRIPTOR_K nearest training digits and
