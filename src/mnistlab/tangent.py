@@ -51,7 +51,7 @@ RIDGE = 1e-3  # keeps the 16 x 16 normal equations well posed on near-blank imag
 # pages 0.9% -> 3.6%. 10: no copy row of the check lower but thinner copies (0.971 -> 0.970), no
 # fresh set higher.
 RIDGE_BLUR = 10.0
-N_TANGENTS = 8
+N_TANGENTS = 8  # the rows ``tangents`` writes: six moves of the grid, thickening, blur
 # Candidates a query is compared with: the descriptor's DESCRIPTOR_K nearest training digits and
 # the ``StrokeIndex``'s nearest in each of its strokes, K in all. The descriptor alone ranked the
 # source of a thicker (thinner) copy among its 5 nearest for only 62% (78%) of the judge check's
@@ -134,9 +134,10 @@ _1, _0 = torch.ones(784), torch.zeros(784)
 # The first six tangents are a * d/dx + b * d/dy with these per-pixel a and b (Simard et al.).
 _A = torch.stack([_1, _0, _Y, _X, _X, _Y])
 _B = torch.stack([_0, _1, -_X, _Y, -_Y, _X])
-_T = N_TANGENTS
-# The ridge of each coefficient of A = [T_p, -T_q]: RIDGE, the blur's RIDGE_BLUR.
-_RIDGES = torch.tensor(([RIDGE] * (_T - 1) + [RIDGE_BLUR]) * 2, dtype=torch.float64)
+# The ridge of each coefficient of A = [T_p, -T_q]: RIDGE, the blur's RIDGE_BLUR; and as the
+# diagonal ``_solve`` adds to every Gram matrix.
+_RIDGES = torch.tensor(([RIDGE] * (N_TANGENTS - 1) + [RIDGE_BLUR]) * 2, dtype=torch.float64)
+_RIDGE_DIAG = torch.diag(_RIDGES)
 
 
 def tangents(p: torch.Tensor, rows: int = N_TANGENTS) -> torch.Tensor:
@@ -169,7 +170,7 @@ def tangents(p: torch.Tensor, rows: int = N_TANGENTS) -> torch.Tensor:
 
 def _solve(gram: torch.Tensor, atr: torch.Tensor) -> torch.Tensor:
     """The ridge fit's coefficients c = (gram + diag(l))^-1 A r (B, 16) float64."""
-    gram = gram.double() + torch.diag(_RIDGES)
+    gram = gram.double() + _RIDGE_DIAG
     return torch.linalg.solve(gram, atr.double())
 
 
@@ -196,7 +197,7 @@ def _equations(
     the 10,000 test digits 2.9 -> 2.2 s on 2 cores)."""
     b = len(q)
     k = len(p) // b
-    t = _T
+    t = N_TANGENTS
     tr = tangents(p, rows=t + 1)  # (b k, t + 1, 784): T_p, then r below
     torch.sub(q.reshape(b, 1, 784), p.reshape(b, k, 784), out=tr[:, t].view(b, k, 784))
     own = torch.bmm(tr, tr.transpose(1, 2))  # (b k, t + 1, t + 1)
@@ -230,7 +231,7 @@ def refined(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     A first-order turn tangent follows about 5 degrees; after a second step, 10."""
     side = _query_side(q)
     c = _solve(*_equations(q, *side, p)[:2]).float()
-    w = c[:, :6] - c[:, _T : _T + 6]  # p(x + u) ~ q(x + v): move p by u - v
+    w = c[:, :6] - c[:, N_TANGENTS : N_TANGENTS + 6]  # p(x + u) ~ q(x + v): move p by u - v
     w = torch.cat([w[:, :2].clamp(-MAX_MOVE, MAX_MOVE), w[:, 2:].clamp(-MAX_LINEAR, MAX_LINEAR)], 1)
     ux, uy = w @ _A, w @ _B  # (B, 784) displacements in pixels
     grid = torch.stack([(_X + ux + 13.5) / 13.5 - 1, (_Y + uy + 13.5) / 13.5 - 1], -1)
