@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from unittest import mock
 
 import numpy as np
 import prdc as prdc_package
@@ -329,6 +330,27 @@ def test_kept_descriptors_are_made_once_per_key(scorer, small):
     for bad in ("", "../x", "a b"):
         with pytest.raises(ValueError, match="key"):
             scorer.kept_descriptors(bad, images)
+
+
+def test_a_second_scorer_starts_from_what_the_first_kept(small):
+    # The test digits' k-NN radii and nearest-training distances are kept on disk: a second
+    # Scorer reads them (a damaged or missing one is made again) and scores the same.
+    judge = TinyJudge(seed=5)
+    first = metrics.Scorer(judge, small, judge_id="t5", progress=False)
+    np.testing.assert_array_equal(first.test_radii_, metrics.knn_radii(first.test_features_))
+    made = first._nn_distance(first.test_descriptors_, first.train_descriptors_)[0]
+    np.testing.assert_array_equal(first.reference_distances_, np.sort(made))
+    kept = sorted(first._features_path().parent.glob(f"{first._cache_key}-*.npy"))
+    assert {p.name.split("-", 2)[-1] for p in kept} >= {"radii5.npy", "test-nn5.npy"}
+    with mock.patch.object(metrics, "knn_radii", side_effect=AssertionError("made again")):
+        second = metrics.Scorer(judge, small, judge_id="t5", progress=False)
+    np.testing.assert_array_equal(second.test_radii_, first.test_radii_)
+    assert second.score(small.x_test[:40]).as_dict() == first.score(small.x_test[:40]).as_dict()
+    for path in kept:
+        path.write_bytes(b"not an array")
+    third = metrics.Scorer(judge, small, judge_id="t5", progress=False)
+    np.testing.assert_array_equal(third.test_radii_, first.test_radii_)
+    np.testing.assert_array_equal(third.reference_distances_, first.reference_distances_)
 
 
 def test_calibration_rows_are_cached_per_bootstrap(small):
