@@ -8,13 +8,16 @@ digits on demand (``--digit``). Names are short and stable: ``pixel-kde``, ``pca
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mnistlab import data as mdata
-from mnistlab import generators as gen
 from mnistlab.errors import MnistlabError
+
+if TYPE_CHECKING:
+    from mnistlab import generators as gen
 
 LATENT_DIM = 16  # the generation study's autoencoders for the briefs' generators
 # The flow's autoencoder: a 96-d code instead of the briefs' 16, so that its decoder's
@@ -50,6 +53,15 @@ class Entry:
         return self.default
 
 
+def _gen() -> types.ModuleType:
+    """``mnistlab.generators``, imported when an entry is built: it loads scikit-learn and
+    scipy (~1.5 s on 2 cores), which listing the entries (every CLI command's start, through
+    ``mnistlab sample``'s help) does not need."""
+    from mnistlab import generators
+
+    return generators
+
+
 def _model(name: str, data: mdata.Dataset, progress: bool, config: dict | None = None):
     from mnistlab import store
 
@@ -58,7 +70,7 @@ def _model(name: str, data: mdata.Dataset, progress: bool, config: dict | None =
 
 
 def _bandwidth(value: Any) -> float | str:
-    if isinstance(value, str) and value in gen.BANDWIDTH_RULES:
+    if isinstance(value, str) and value in _gen().BANDWIDTH_RULES:
         return value
     return _positive(value, "bandwidth")
 
@@ -75,9 +87,11 @@ def _positive(value: Any, what: str) -> float:
 
 def _latent_gmm(model: str) -> Callable[[mdata.Dataset, Any, int, bool], gen.Generator]:
     """The build step of a GMM on the codes of autoencoder ``model`` ("ae" or "vae")."""
-    return lambda d, s, seed, p: gen.LatentGMM(
-        _model(model, d, p), n_components=_components(s), random_state=seed
-    ).fit(d.x_train)
+    return lambda d, s, seed, p: (
+        _gen()
+        .LatentGMM(_model(model, d, p), n_components=_components(s), random_state=seed)
+        .fit(d.x_train)
+    )
 
 
 def _components(value: Any) -> int:
@@ -94,7 +108,7 @@ ENTRIES = (
         "bandwidth (or scott, silverman)",
         "scott",
         False,
-        lambda d, s, seed, p: gen.PixelKDE(bandwidth=_bandwidth(s)).fit(d.x_train),
+        lambda d, s, seed, p: _gen().PixelKDE(bandwidth=_bandwidth(s)).fit(d.x_train),
     ),
     Entry(
         "pca-kde",
@@ -102,7 +116,9 @@ ENTRIES = (
         "bandwidth (or scott, silverman)",
         "scott",
         False,
-        lambda d, s, seed, p: gen.PCAKDE(n_components=50, bandwidth=_bandwidth(s)).fit(d.x_train),
+        lambda d, s, seed, p: (
+            _gen().PCAKDE(n_components=50, bandwidth=_bandwidth(s)).fit(d.x_train)
+        ),
     ),
     Entry(
         "ae-kde",
@@ -110,8 +126,8 @@ ENTRIES = (
         "bandwidth (or scott, silverman)",
         "scott",
         False,
-        lambda d, s, seed, p: gen.LatentKDE(_model("ae", d, p), bandwidth=_bandwidth(s)).fit(
-            d.x_train
+        lambda d, s, seed, p: (
+            _gen().LatentKDE(_model("ae", d, p), bandwidth=_bandwidth(s)).fit(d.x_train)
         ),
     ),
     Entry("ae-gmm", "AE latent + GMM", "components", 10, False, _latent_gmm("ae")),
@@ -121,8 +137,8 @@ ENTRIES = (
         "",
         None,
         True,
-        lambda d, s, seed, p: gen.ClassConditionalGaussian(_model("ae", d, p)).fit(
-            d.x_train, d.y_train
+        lambda d, s, seed, p: (
+            _gen().ClassConditionalGaussian(_model("ae", d, p)).fit(d.x_train, d.y_train)
         ),
     ),
     Entry(
@@ -131,7 +147,9 @@ ENTRIES = (
         "scale of the prior",
         1.0,
         False,
-        lambda d, s, seed, p: gen.VAEPrior(_model("vae", d, p), scale=_positive(s, "scale")).fit(),
+        lambda d, s, seed, p: (
+            _gen().VAEPrior(_model("vae", d, p), scale=_positive(s, "scale")).fit()
+        ),
     ),
     Entry("vae-gmm", "VAE latent + GMM", "components", 10, False, _latent_gmm("vae")),
     Entry(
@@ -140,9 +158,13 @@ ENTRIES = (
         "guidance scale w (1: plain conditional; default 1.3, 2 with --digit)",
         FLOW_GUIDANCE,
         True,
-        lambda d, s, seed, p: gen.LatentFlow(
-            _model("ae", d, p, FLOW_AE), guidance=_positive(s, "guidance"), random_state=seed
-        ).fit(d.x_train, d.y_train),
+        lambda d, s, seed, p: (
+            _gen()
+            .LatentFlow(
+                _model("ae", d, p, FLOW_AE), guidance=_positive(s, "guidance"), random_state=seed
+            )
+            .fit(d.x_train, d.y_train)
+        ),
         FLOW_DIGIT_GUIDANCE,
     ),
 )

@@ -52,10 +52,6 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import nn
-from torchmetrics.functional.image import (
-    peak_signal_noise_ratio,
-    structural_similarity_index_measure,
-)
 
 from mnistlab import data as mdata
 from mnistlab import models, progress, projection, spread, tangent
@@ -1187,8 +1183,10 @@ def bce(target: np.ndarray, pred: np.ndarray) -> np.ndarray:
 
 def psnr(target: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """Peak signal-to-noise ratio in dB per image (data range 1), capped at PSNR_CAP: (N,)."""
+    from mnistlab.models.losses import psnr_per_image  # here: it imports torchmetrics
+
     t, p = _pair(target, pred)
-    val = peak_signal_noise_ratio(p, t, data_range=1.0, reduction="none", dim=(1, 2, 3))
+    val = psnr_per_image(p, t)
     return np.minimum(val.double().numpy(), PSNR_CAP)
 
 
@@ -1198,6 +1196,10 @@ def ssim(target: np.ndarray, pred: np.ndarray) -> np.ndarray:
     torchmetrics' defaults: Gaussian window 11, sigma 1.5, data range 1, borders reflect-padded,
     the mean over all 28 x 28 positions.
     """
+    # Imported here, as in ``losses``: torchmetrics takes ~2 s to import (it loads scipy.signal),
+    # which every command that scores would pay and only reconstruction metrics need.
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
     t, p = _pair(target, pred)
     val = structural_similarity_index_measure(p, t, data_range=1.0, reduction="none")
     return val.double().numpy()

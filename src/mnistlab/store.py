@@ -323,7 +323,7 @@ def load_judge(
     """
     name, _ = JUDGES[check_judge_version(version)]
     # Every use of a judge is scoring: refuse a data set too small for it before training one.
-    from mnistlab.metrics import MIN_IMAGES  # here: metrics loads torchmetrics, slow to import
+    from mnistlab.metrics import MIN_IMAGES  # here: training and loading models need no metrics
 
     data.require(MIN_IMAGES, "scoring with the judge (k-NN radii of PRDC)")
     if data.is_mnist and judge_path(version).is_file():

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.decomposition import PCA
 
 from mnistlab import perturb
 from mnistlab.errors import DataError
@@ -327,6 +326,8 @@ class StrokeIndex:
     @classmethod
     def basis(cls, images: torch.Tensor, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
         """The prepared images' mean (784,) and first ``index_dim`` principal axes (dim, 784)."""
+        from sklearn.decomposition import PCA  # here: scikit-learn takes ~1.7 s to import
+
         n = len(images)
         if n < 2:
             raise DataError(f"need >= 2 reference images for a stroke index, got {n}")
