@@ -2,12 +2,19 @@
 (v1), in the same run, and the judge's outputs alone, in the channels-last copy that
 ``models.judge_all`` runs beside the default memory layout. The target: v2 within 1.5x of v1.
 And the largest part of scoring after the judge itself: precision/recall/density/coverage of
-10,000 samples' features against the 10,000 test digits', ours beside the ``prdc`` package."""
+10,000 samples' features against the 10,000 test digits', ours beside the ``prdc`` package.
+And the command as a user runs it, `mnistlab evaluate FILE.npy --json` with each judge, start to
+end (Python, imports, the judge, the scoring): what the target names."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 from unittest import mock
 
 import numpy as np
@@ -54,8 +61,28 @@ def run() -> list[dict]:
             "target_ratio": 1.5,
         }
     )
+    rows.append(_command_row(samples))
     rows.append(_prdc_row(mnist, samples))
     return rows
+
+
+def _command_row(samples) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "samples.npy"
+        np.save(path, samples)
+        seconds = {}
+        for version in ("v1", "v2"):
+            command = [sys.executable, "-m", "mnistlab", "evaluate", str(path), "--json"]
+            command += ["--judge", version]
+            run = functools.partial(subprocess.run, command, check=True, stdout=subprocess.DEVNULL)
+            seconds[version] = best(run)
+    return {
+        "what": "`mnistlab evaluate` 10,000 samples, start to end: v2 against v1",
+        "v1_s": seconds["v1"],
+        "v2_s": seconds["v2"],
+        "ratio": seconds["v2"] / seconds["v1"],
+        "target_ratio": 1.5,
+    }
 
 
 def _prdc_row(mnist, samples) -> dict:
