@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from mnistlab import data, images, metrics, spread
+from mnistlab import data, images, spread
 from mnistlab.commands import options
 
 _HELP = (
@@ -56,7 +56,7 @@ def evaluate(
         ),
     ] = None,
 ) -> None:
-    from mnistlab import store
+    from mnistlab import metrics, store  # here: they import torch, which --help needs not
     from mnistlab.fileio import OutputFolder
 
     options.use_device(device)
@@ -109,4 +109,6 @@ def _load_judge(dataset: data.Dataset, version: str = "v2") -> tuple[Any, dict[s
 
 def read_samples(path: Path, value_range: str = "0,1") -> np.ndarray:
     """The images of ``path`` for scoring (``images.read_images``, at least ``MIN_IMAGES``)."""
-    return images.read_images(path, value_range=value_range, min_count=metrics.MIN_IMAGES)
+    from mnistlab.metrics import MIN_IMAGES
+
+    return images.read_images(path, value_range=value_range, min_count=MIN_IMAGES)
