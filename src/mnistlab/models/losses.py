@@ -46,7 +46,8 @@ def psnr_per_image(images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """PSNR in dB of images (N, 1, 28, 28) in [0, 1] against target, one value per image -> (N,)."""
     # Imported here: torchmetrics takes ~2 s to import (it loads scipy.signal), which every
     # command that loads a model would pay; only training figures and reconstruction metrics
-    # need it (measured: `mnistlab evaluate` of 10,000 samples 10-12 s -> see the README).
+    # need it (with the other imports made where used: `mnistlab evaluate` of 10,000 samples
+    # 10-12 s -> 7-8 s with judge v1).
     from torchmetrics.functional.image import peak_signal_noise_ratio
 
     return peak_signal_noise_ratio(images, target, data_range=1.0, reduction="none", dim=(1, 2, 3))
