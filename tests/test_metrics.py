@@ -341,16 +341,29 @@ def test_a_second_scorer_starts_from_what_the_first_kept(small):
     made = first._nn_distance(first.test_descriptors_, first.train_descriptors_)[0]
     np.testing.assert_array_equal(first.reference_distances_, np.sort(made))
     kept = sorted(first._features_path().parent.glob(f"{first._cache_key}-*.npy"))
-    assert {p.name.split("-", 2)[-1] for p in kept} >= {"radii5.npy", "test-nn5.npy"}
-    with mock.patch.object(metrics, "knn_radii", side_effect=AssertionError("made again")):
+    names = {p.name.split("-", 2)[-1] for p in kept}
+    assert {"radii5.npy", "scale5.npy"} <= names
+    assert any(name.startswith("test-nn5-") for name in names)  # named by the scale's digest
+    made_again = AssertionError("made again")
+    with (
+        mock.patch.object(metrics, "knn_radii", side_effect=made_again),
+        mock.patch.object(metrics.Scorer, "_nn_distance", side_effect=made_again),
+    ):
         second = metrics.Scorer(judge, small, judge_id="t5", progress=False)
     np.testing.assert_array_equal(second.test_radii_, first.test_radii_)
+    np.testing.assert_array_equal(second.reference_distances_, first.reference_distances_)
     assert second.score(small.x_test[:40]).as_dict() == first.score(small.x_test[:40]).as_dict()
     for path in kept:
         path.write_bytes(b"not an array")
     third = metrics.Scorer(judge, small, judge_id="t5", progress=False)
     np.testing.assert_array_equal(third.test_radii_, first.test_radii_)
     np.testing.assert_array_equal(third.reference_distances_, first.reference_distances_)
+    # The test digits' distances are in units of the training scale: a scale kept under other
+    # values (here doubled) is not read with the distances measured in the old one.
+    scale_path = next(p for p in kept if p.name.endswith("-scale5.npy"))
+    np.save(scale_path, 2 * np.load(scale_path))
+    fourth = metrics.Scorer(judge, small, judge_id="t5", progress=False)
+    np.testing.assert_allclose(fourth.reference_distances_, first.reference_distances_ / 2)
 
 
 def test_calibration_rows_are_cached_per_bootstrap(small):

@@ -536,8 +536,9 @@ class Scorer:
         )
         self._scales: dict[str, np.ndarray] = {}  # reference set digest -> its ``local_scale``
         self.train_scale_ = self._kept_train_scale()
+        # In units of the training scale just read: named by it, so a remade scale remakes them.
         test_nn = self._kept(
-            f"test-nn{NOVELTY_K}",
+            f"test-nn{NOVELTY_K}-{_digest(self.train_scale_)[:16]}",
             lambda: self._nn_distance(self.test_descriptors_, self.train_descriptors_)[0],
             (n_test,),
         )
