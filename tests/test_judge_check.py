@@ -111,6 +111,23 @@ def test_what_is_not_a_digit_is_rarely_a_near_copy(mnist, v2_scorer):
         assert rate <= judge_check.REAL_RATE_MAX, kind
 
 
+def test_what_is_not_a_digit_lies_outside_the_real_manifold(mnist, v2_scorer):
+    # Outlier exposure answers a non-digit with every feature off (the origin), inside the k-NN
+    # balls of the few real test digits the judge is least sure of: noise and blank pages had
+    # precision 1.000 and density 4.0, above real digits' 0.92 and 0.93. Measured with those
+    # balls dropped (1,000 a kind, seed 0): the noise-like kinds 0.000-0.104, blobs 0.25,
+    # scribbles 0.32, fragments 0.40, letters 0.56, two digits overlaid 0.61 (they lie among the
+    # real digits the judge is unsure of: quality is what refuses them).
+    sets = judge_check.non_digit_sets(mnist, 400, seed=1)
+    real = v2_scorer.score(mnist.x_train[:2000])
+    assert real.precision > 0.85 and real.density > 0.8
+    for kind, (_, images) in sets.items():
+        scores = v2_scorer.score(images)
+        assert scores.precision < 0.75 and scores.density < 0.5, kind
+        if kind.split(": ")[1] in ("uniform noise", "blank", "near-blank", "smooth noise"):
+            assert scores.precision < 0.1 and scores.density < 0.05, kind
+
+
 def test_every_copy_reads_as_less_new_than_the_same_change_of_a_fresh_digit(v2_check):
     for name in ("moved 2 px", "turned 10 deg", "thicker", "blurred (sigma 1.0)"):
         copy, fresh = v2_check[f"copy: {name}"], v2_check[f"fresh, {name}"]

@@ -332,6 +332,19 @@ def test_kept_descriptors_are_made_once_per_key(scorer, small):
             scorer.kept_descriptors(bad, images)
 
 
+def test_support_radii_drop_the_balls_that_hold_the_origin():
+    real = np.array([[3.0, 0.0], [0.0, 3.0], [2.0, 2.0], [10.0, 10.0]])
+    radii = np.array([4.0, 2.0, 3.0, 1.0])  # the first and third balls reach the origin
+    kept = metrics.support_radii(real, radii)
+    assert kept.tolist() == [0.0, 2.0, 0.0, 1.0]
+    blank = np.zeros((3, 2))  # what outlier exposure makes of a blank page: no feature on
+    assert metrics.prdc(real, blank, k=1, real_radii=radii)["precision"] == 1.0
+    dropped = metrics.prdc(real, blank, k=1, real_radii=kept)
+    assert dropped["precision"] == dropped["density"] == dropped["coverage"] == 0.0
+    near = np.array([[0.5, 3.5], [0.0, 2.0], [9.5, 10.0]])  # inside the balls that stay
+    assert metrics.prdc(real, near, k=1, real_radii=kept)["precision"] == 1.0
+
+
 def test_a_second_scorer_starts_from_what_the_first_kept(small):
     # The test digits' k-NN radii and nearest-training distances are kept on disk: a second
     # Scorer reads them (a damaged or missing one is made again) and scores the same.
