@@ -31,7 +31,7 @@ from sklearn.decomposition import PCA
 
 from mnistlab import perturb
 from mnistlab.data import Dataset
-from mnistlab.metrics import Scorer
+from mnistlab.metrics import PRDC_K, Scorer
 
 # Targets (issue 9): copies novelty <= 0.1 and near-copy rate >= 0.9; real test digits novelty in
 # [0.4, 0.6], near-copy rate <= 0.02 and quality >= 0.95; non-digits quality <= 0.2.
@@ -144,6 +144,11 @@ class CheckRow:
     near_copy_rate: float
     target: str  # the targets in words, "" where none applies
     passed: bool | None  # None where no target applies
+    # Where the set lies among the real test digits' features (``Scorer.image_scores``'
+    # ``real_balls``): precision and density as ``mnistlab evaluate`` gives them; no target.
+    # NaN for sets made of test digits, which the reference holds (their own balls).
+    precision: float = float("nan")
+    density: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -335,9 +340,17 @@ def check(
         raise ValueError(f"n must be at least {MIN_IMAGES} images per set, got {n}")
     rows, examples = [], {}
     for name, (group, images) in check_sets(scorer.data, n, seed, autoencoder=autoencoder).items():
-        quality, novelty, rate = _means(scorer, images)
+        each = scorer.image_scores(images, real_balls=True)
+        quality, novelty, rate = (
+            float(each[k].mean()) for k in ("quality", "novelty", "near_copy")
+        )
+        precision = float((each["real_balls"] > 0).mean())
+        density = float(each["real_balls"].mean() / PRDC_K)
+        if group in ("real", "fresh, changed"):  # test digits: the reference holds each of them
+            precision = density = float("nan")
         target, ok = _target(group, quality, novelty, rate)
-        rows.append(CheckRow(name, group, len(images), quality, novelty, rate, target, ok))
+        row = (name, group, len(images), quality, novelty, rate, target, ok, precision, density)
+        rows.append(CheckRow(*row))
         examples[name] = images[:8]
     sweep, sweep_examples = strength_sweep(scorer, max(1, n // 4), seed) if with_sweep else ([], {})
     return JudgeCheck(scorer.judge_id, n, seed, rows, examples, sweep, sweep_examples)
@@ -381,13 +394,14 @@ def strength_sweep(
 def summary_lines(result: JudgeCheck) -> list[str]:
     """The check as aligned text lines, one per set."""
     width = max(len(r.name) for r in result.rows)
-    head = f"{'set':{width}}  {'quality':>7}  {'novelty':>7}  {'near-copy':>9}  target"
-    lines = [head]
+    head = f"{'set':{width}}  {'quality':>7}  {'novelty':>7}  {'near-copy':>9}  {'precision':>9}"
+    lines = [head + "  target"]
     for r in result.rows:
         mark = "" if r.passed is None else ("ok  " if r.passed else "MISS")
+        precision = "n/a" if np.isnan(r.precision) else f"{r.precision:.3f}"
         lines.append(
             f"{r.name:{width}}  {r.quality:7.3f}  {r.novelty:7.3f}  {r.near_copy_rate:9.3f}  "
-            f"{mark} {r.target}".rstrip()
+            f"{precision:>9}  {mark} {r.target}".rstrip()
         )
     return lines + strength_lines(result)
 

@@ -245,13 +245,15 @@ def prdc(
     real_radii: np.ndarray | None = None,
     chunk: int = 1024,
     per_sample: bool = False,
+    recall: bool = True,
 ) -> dict[str, Any]:
     """Precision, recall, density and coverage of fake (M, D) against real (N, D) features.
 
     Naeem et al. 2020 with the ``prdc`` package's conventions (strict ``<`` against the k-th
     nearest-neighbour radius). ``real_radii`` (N,) may be passed when the real set is fixed.
     ``per_sample`` adds ``per_fake`` (precision, density) and ``per_real`` (recall, coverage):
-    arrays whose means are the four figures.
+    arrays whose means are the four figures. ``recall=False`` skips the fakes' own balls (and
+    their k-NN radii, so any M >= 1 will do): recall is then NaN, the rest as before.
 
     Every figure rests on one question per (real, fake) pair: is their distance below the real
     one's radius, below the fake one's? The (N, M) matrix is never held whole: fake rows go by
@@ -263,7 +265,7 @@ def prdc(
     k-NN radii (0.43 s) included; the same answers as float64 throughout.
     """
     r_rad = knn_radii(real, k) if real_radii is None else np.asarray(real_radii, np.float64)
-    f_rad = knn_radii(fake, k)
+    f_rad = knn_radii(fake, k) if recall else None
     real64, fake64 = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     n_real, n_fake = len(real64), len(fake64)
     # Centred on the real mean and divided by a power of two near the span: float32's rounding
@@ -297,13 +299,15 @@ def prdc(
             i, j = _pairs_below(sq, r_rad / scale, spread, gamma, 1, r_rad, distance)
             in_balls[j0:j1] += torch.bincount(j, minlength=j1 - j0)
             covered[i] = True
+            if f_rad is None:
+                continue
             # ... and inside the fake one's (per fake column, over every real row)
             spread = f_norm[j0:j1] + r_norm.max()
             i, _ = _pairs_below(sq, f_rad[j0:j1] / scale, spread, gamma, 0, f_rad[j0:j1], distance)
             recalled[i] = True
     out: dict[str, Any] = {
         "precision": float((in_balls > 0).double().mean()),
-        "recall": float(recalled.double().mean()),
+        "recall": float(recalled.double().mean()) if recall else float("nan"),
         "density": float(in_balls.double().sum() / (k * n_fake)),
         "coverage": float(covered.double().mean()),
     }
@@ -313,7 +317,7 @@ def prdc(
             "density": in_balls.double().numpy() / k,
         }
         out["per_real"] = {
-            "recall": recalled.double().numpy(),
+            "recall": recalled.double().numpy() if recall else np.full(n_real, np.nan),
             "coverage": covered.double().numpy(),
         }
     return out
@@ -876,15 +880,30 @@ class Scorer:
             scores.recon_near_copy_rate = float((d <= self.copy_threshold_).mean())
         return scores
 
-    def image_scores(self, images: np.ndarray) -> dict[str, np.ndarray]:
+    def image_scores(
+        self, images: np.ndarray, *, real_balls: bool = False
+    ) -> dict[str, np.ndarray]:
         """Each image's own scores, without the set's (FID, PRDC, intervals): the keys of
         ``Scores.per_image`` and ``near_copy`` (1.0 where novelty calls the image a near-copy),
         each (N,): a set's quality, novelty and near-copy rate are their means, as ``score``
         gives them. For the many sets of the judge check, whose rows need no more.
-        images : as ``score`` takes them, N >= 1."""
+        images : as ``score`` takes them, N >= 1.
+        real_balls : also ``real_balls``, how many of the real test digits' balls (as precision
+            and density count them, ``support_radii``) hold each image: a set's precision is
+            the share of its images with one or more, its density their mean over ``PRDC_K``."""
         x = check_images(images)
-        probs, _, desc = self._outputs(x, "sample features")
-        return self._image_scores(probs, desc, x, self._train_refs())
+        probs, feats, desc = self._outputs(x, "sample features")
+        out = self._image_scores(probs, desc, x, self._train_refs())
+        if real_balls:
+            held = prdc(
+                self.test_features_,
+                feats,
+                real_radii=self.support_radii_,
+                recall=False,
+                per_sample=True,
+            )["per_fake"]["density"]
+            out["real_balls"] = np.rint(held * PRDC_K)
+        return out
 
     def _image_scores(
         self,

@@ -51,7 +51,11 @@ def write(result: JudgeCheck, judge_meta: dict[str, Any], out_dir: Path) -> Path
         "Copies are training digits under a change that keeps them the same digit: novelty "
         "should call them copies. Fresh digits under the same changes have no source in the "
         "training set and should stay new. Non-digits should get low quality; **letters** are a "
-        "kind the judge never saw in training."
+        "kind the judge never saw in training. **Precision** (no target) is the share of a set's "
+        "images that lie among the real test digits' features, as `mnistlab evaluate` counts it "
+        "(inside the k-NN ball of one or more of them): about 0.92 for training digits; low for "
+        "what the features set apart from digits; not defined (blank) for sets made of test "
+        "digits, which the reference holds."
     )
     shown = [
         {
@@ -60,6 +64,7 @@ def write(result: JudgeCheck, judge_meta: dict[str, Any], out_dir: Path) -> Path
             "quality": r.quality,
             "novelty": r.novelty,
             "near-copy rate": r.near_copy_rate,
+            "precision": r.precision,
             "target": r.target,
             "met": "" if r.passed is None else ("yes" if r.passed else "NO"),
         }
