@@ -342,7 +342,16 @@ def test_support_radii_drop_the_balls_that_hold_the_origin():
     dropped = metrics.prdc(real, blank, k=1, real_radii=kept)
     assert dropped["precision"] == dropped["density"] == dropped["coverage"] == 0.0
     near = np.array([[0.5, 3.5], [0.0, 2.0], [9.5, 10.0]])  # inside the balls that stay
-    assert metrics.prdc(real, near, k=1, real_radii=kept)["precision"] == 1.0
+    full = metrics.prdc(real, near, k=1, real_radii=kept, per_sample=True)
+    assert full["precision"] == 1.0
+    # Without recall: no k-NN radii of the fakes (one fake will do), the other figures as before.
+    alone = metrics.prdc(real, near, k=1, real_radii=kept, per_sample=True, recall=False)
+    assert np.isnan(alone["recall"]) and np.isnan(alone["per_real"]["recall"]).all()
+    for key in ("precision", "density", "coverage"):
+        assert alone[key] == full[key]
+    np.testing.assert_array_equal(alone["per_fake"]["density"], full["per_fake"]["density"])
+    one = metrics.prdc(real, near[:1], k=1, real_radii=kept, recall=False)
+    assert one["precision"] == 1.0 and one["density"] == 1.0
 
 
 def test_a_second_scorer_starts_from_what_the_first_kept(small):
@@ -389,6 +398,17 @@ def test_calibration_rows_are_cached_per_bootstrap(small):
     with_ci = boot.calibration_summary(n=100)  # not the rows cached without intervals
     assert all("ci" in row for row in with_ci.values())
     assert with_ci["test vs train"]["novelty"] == rows["test vs train"]["novelty"]
+    # Rows cached under other settings of the novelty opinions are not read: they are made again.
+    made = mock.MagicMock(side_effect=plain.calibration)
+    with mock.patch.object(plain, "calibration", made):
+        plain.calibration_summary(n=100)
+        assert made.call_count == 0  # the same settings: read from the disk
+        with mock.patch.object(metrics.tangent, "KEPT", "tangent-other"):
+            plain.calibration_summary(n=100)
+        assert made.call_count == 1
+        with mock.patch.object(metrics.projection, "KEPT", "projection-other"):
+            plain.calibration_summary(n=100)
+        assert made.call_count == 2
 
 
 def test_calibration_rows(scorer, small):

@@ -1030,12 +1030,17 @@ class Scorer:
         self, n: int = CALIBRATION_N, seed: int = 0
     ) -> dict[str, dict[str, float]]:
         """``calibration(n, seed)`` as plain dicts (``Scores.as_dict``), cached on disk beside the
-        judge's features: the rows depend only on the judge, the data, n, the seed and the
-        bootstrap (with none, they have no intervals; ``CALIBRATION_FORMAT`` names the rows'
-        layout: rows cached by older code, without intervals, are not reused)."""
+        judge's features: the rows depend only on the judge, the data, n, the seed, the
+        bootstrap (with none, they have no intervals), the metrics' code (``CALIBRATION_FORMAT``)
+        and the settings of tangent and projection distance, whose kept arrays are named by
+        them (``tangent.KEPT``, ``projection.KEPT``). Until session 21 the rows were named by
+        the format alone: session 19's blur tangent changed novelty, and the generation study
+        went on reading rows cached before it (half vs half: novelty 0.447 and 2.2% near-copies
+        where the code of the day gives 0.448 and 2.0%)."""
         stem = self._features_path().stem
+        opinions = hashlib.sha256(f"{tangent.KEPT}/{projection.KEPT}".encode()).hexdigest()[:8]
         path = self._features_path().with_name(
-            f"{stem}-calibration{CALIBRATION_FORMAT}-{n}-{seed}-b{self.bootstrap}.json"
+            f"{stem}-calibration{CALIBRATION_FORMAT}-{opinions}-{n}-{seed}-b{self.bootstrap}.json"
         )
         if path.is_file():
             try:
