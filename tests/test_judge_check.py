@@ -235,6 +235,10 @@ def test_cli_judge_check_prints_writes_a_report_and_refuses_unknown_judges(tmp_p
     assert "real test digits" in names and "non-digit: letters" in names
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["rows"] == printed["rows"]
+    real = next(r for r in printed["rows"] if r["name"] == "real test digits")
+    assert real["precision"] is None  # not defined (the reference holds them): null, not NaN
+    noise = next(r for r in printed["rows"] if r["name"] == "non-digit: uniform noise")
+    assert 0.0 <= noise["precision"] <= 0.05  # 0.001 of 1,000
     html = (out / "report.html").read_text()
     assert html.index("<img") < html.index("<table")  # the sets are shown before the numbers
     assert (out / "check.csv").is_file()

@@ -59,6 +59,7 @@ def check(
     from mnistlab import data, judge_check, metrics, store
     from mnistlab.fileio import OutputFolder
     from mnistlab.report import judge_report
+    from mnistlab.report.writers import to_jsonable
 
     store.check_judge_version(judge)
     options.use_device(device)
@@ -74,8 +75,8 @@ def check(
             )
         result = judge_check.check(scorer, n=n, seed=seed, autoencoder=ae, with_sweep=with_sweep)
         report = folder.final(judge_report.write(result, meta, tmp))
-    if as_json:
-        typer.echo(json.dumps(result.as_dict()))
+    if as_json:  # as metrics.json holds it: strict JSON, a figure not defined is null
+        typer.echo(json.dumps(to_jsonable(result.as_dict()), allow_nan=False))
         return
     typer.echo(f"judge {meta['judge_id']} on {dataset.name}, {n} images per set, seed {seed}")
     typer.echo("\n".join(judge_check.summary_lines(result)))
