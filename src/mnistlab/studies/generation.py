@@ -1349,7 +1349,9 @@ def _answers_section(rep: Report, verdicts: list[Verdict]) -> None:
         "reconstructions of the training digits. **Diversity** is the entropy of the predicted "
         "classes over log 10. **FID**, "
         "**precision/recall/density/coverage** (k = 5) compare the samples with the real test "
-        "digits in the same feature space; the **near-copy rate** is the share of samples closer "
+        "digits in the same feature space (without the few real digits' k-NN balls that reach "
+        "the features' origin, where the judge puts what is not a digit); the **near-copy "
+        "rate** is the share of samples closer "
         "to a training digit than 99% of real test digits are.",
     )
 
