@@ -337,6 +337,7 @@ def test_support_radii_drop_the_balls_that_hold_the_origin():
     radii = np.array([4.0, 2.0, 3.0, 1.0])  # the first and third balls reach the origin
     kept = metrics.support_radii(real, radii)
     assert kept.tolist() == [0.0, 2.0, 0.0, 1.0]
+    assert metrics.support_radii(real[:1], [3.0]).tolist() == [3.0]  # the origin on its edge
     blank = np.zeros((3, 2))  # what outlier exposure makes of a blank page: no feature on
     assert metrics.prdc(real, blank, k=1, real_radii=radii)["precision"] == 1.0
     dropped = metrics.prdc(real, blank, k=1, real_radii=kept)
@@ -409,6 +410,10 @@ def test_calibration_rows_are_cached_per_bootstrap(small):
         with mock.patch.object(metrics.projection, "KEPT", "projection-other"):
             plain.calibration_summary(n=100)
         assert made.call_count == 2
+        # nor rows calibrated on other test distances (a training scale made anew)
+        with mock.patch.object(plain, "reference_distances_", 2 * plain.reference_distances_):
+            plain.calibration_summary(n=100)
+        assert made.call_count == 3
 
 
 def test_calibration_rows(scorer, small):

@@ -340,14 +340,14 @@ def check(
         raise ValueError(f"n must be at least {MIN_IMAGES} images per set, got {n}")
     rows, examples = [], {}
     for name, (group, images) in check_sets(scorer.data, n, seed, autoencoder=autoencoder).items():
-        each = scorer.image_scores(images, real_balls=True)
+        # Sets of test digits: the reference holds each of them (its own ball), no precision.
+        held = group not in ("real", "fresh, changed")
+        each = scorer.image_scores(images, real_balls=held)
         quality, novelty, rate = (
             float(each[k].mean()) for k in ("quality", "novelty", "near_copy")
         )
-        precision = float((each["real_balls"] > 0).mean())
-        density = float(each["real_balls"].mean() / PRDC_K)
-        if group in ("real", "fresh, changed"):  # test digits: the reference holds each of them
-            precision = density = float("nan")
+        precision = float((each["real_balls"] > 0).mean()) if held else float("nan")
+        density = float(each["real_balls"].mean() / PRDC_K) if held else float("nan")
         target, ok = _target(group, quality, novelty, rate)
         row = (name, group, len(images), quality, novelty, rate, target, ok, precision, density)
         rows.append(CheckRow(*row))

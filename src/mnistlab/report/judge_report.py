@@ -54,8 +54,10 @@ def write(result: JudgeCheck, judge_meta: dict[str, Any], out_dir: Path) -> Path
         "kind the judge never saw in training. **Precision** (no target) is the share of a set's "
         "images that lie among the real test digits' features, as `mnistlab evaluate` counts it "
         "(inside the k-NN ball of one or more of them): about 0.92 for training digits; low for "
-        "what the features set apart from digits; not defined (blank) for sets made of test "
-        "digits, which the reference holds."
+        "what the features set apart from digits; n/a for sets made of test digits, which the "
+        "reference holds (four kinds of non-digit are made from test digits too: made from "
+        "training digits instead, they score within 0.02). Density is in check.csv and "
+        "metrics.json."
     )
     shown = [
         {

@@ -63,7 +63,9 @@ def write(
     rep.text(
         "Quality: how sure the judge is of one class (1 sure, 0 not a digit). Novelty: 0 a copy of "
         "a training digit, 0.5 as new as a fresh digit from another writer, 1 beyond. FID, "
-        "precision, recall, density and coverage compare the samples with the real test digits."
+        "precision, recall, density and coverage compare the samples with the real test digits "
+        "(without the few real digits' neighbourhoods that reach the point where the judge puts "
+        "what is not a digit)."
     )
     return rep.write(out_dir)
 
