@@ -151,6 +151,23 @@ def test_a_quick_sweep_of_two_seeds_on_two_workers(tmp_path, mnist):
     assert json.loads((out / "metrics.json").read_text())["data"][0]["numbers"] == numbers
 
 
+def test_a_run_scored_by_other_metrics_is_not_reused(tmp_path):
+    from mnistlab import metrics
+
+    task = sweep.Task("denoising", 0, None, "mnist", quick=True, overrides=tuple(TINY.items()))
+    path = tmp_path / task.folder / "metrics.json"
+    path.parent.mkdir(parents=True)
+    config = sweep._expected_config(task)
+    for fmt, reused in (
+        (metrics.CALIBRATION_FORMAT, True),
+        (metrics.CALIBRATION_FORMAT - 1, False),
+    ):
+        path.write_text(json.dumps({"config": config, "metrics_format": fmt}))
+        assert sweep.finished(task, tmp_path) is reused
+    path.write_text(json.dumps({"config": config}))  # written before runs named their metrics
+    assert not sweep.finished(task, tmp_path)
+
+
 def test_a_task_gives_numpy_its_share_of_the_cores_as_torch(tmp_path, monkeypatch):
     """Dask's nanny starts workers with OPENBLAS_NUM_THREADS=1; the task lifts that to its share."""
     import torch

@@ -88,14 +88,19 @@ def _expected_config(task: Task) -> dict[str, Any]:
 
 
 def finished(task: Task, root: Path) -> bool:
-    """Whether ``root`` already holds this task's run with the same config (reused, not redone)."""
+    """Whether ``root`` already holds this task's run with the same config, its metrics computed
+    the way today's code computes them (reused, not redone): a run scored before a change to
+    the metrics (``metrics.CALIBRATION_FORMAT``) is not averaged with runs scored after it."""
+    from mnistlab.metrics import CALIBRATION_FORMAT
+
     path = root / task.folder / "metrics.json"
     try:
         with path.open() as f:
             done = json.load(f)
     except (OSError, ValueError):
         return False
-    return done.get("config") == _expected_config(task)
+    same_metrics = done.get("metrics_format") == CALIBRATION_FORMAT
+    return same_metrics and done.get("config") == _expected_config(task)
 
 
 # glibc's malloc returns large freed blocks to the system at once and raises its mmap threshold as

@@ -143,13 +143,17 @@ class Quick:
 
 
 def envelope(study: str, result: Any, verdicts: list[Verdict], body: dict[str, Any]) -> dict:
-    """metrics.json: the same head for every study, the study's own numbers under ``results``."""
+    """metrics.json: the same head for every study, the study's own numbers under ``results``.
+    ``metrics_format`` names how the metrics were computed (``metrics.CALIBRATION_FORMAT``): a
+    sweep reuses a finished run only when it matches."""
     from mnistlab import __version__
+    from mnistlab.metrics import CALIBRATION_FORMAT
 
     return {
         "schema": SCHEMA,
         "study": study,
         "mnistlab": __version__,
+        "metrics_format": CALIBRATION_FORMAT,
         "config": dataclasses.asdict(result.config),
         "data": {"source": result.data_source, "checksum": result.data_checksum},
         "judge": result.judge,
