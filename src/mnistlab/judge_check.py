@@ -343,9 +343,7 @@ def check(
         # Sets of test digits: the reference holds each of them (its own ball), no precision.
         held = group not in ("real", "fresh, changed")
         each = scorer.image_scores(images, real_balls=held)
-        quality, novelty, rate = (
-            float(each[k].mean()) for k in ("quality", "novelty", "near_copy")
-        )
+        quality, novelty, rate = _means(each)
         precision = float((each["real_balls"] > 0).mean()) if held else float("nan")
         density = float(each["real_balls"].mean() / PRDC_K) if held else float("nan")
         target, ok = _target(group, quality, novelty, rate)
@@ -356,11 +354,10 @@ def check(
     return JudgeCheck(scorer.judge_id, n, seed, rows, examples, sweep, sweep_examples)
 
 
-def _means(scorer: Scorer, images: np.ndarray) -> tuple[float, float, float]:
-    """A set's quality, novelty and near-copy rate: the means of ``Scorer.image_scores``, the
-    same numbers as ``Scorer.score`` without its FID, PRDC and intervals (most of its time on a
-    set of a few hundred)."""
-    each = scorer.image_scores(images)
+def _means(each: dict[str, np.ndarray]) -> tuple[float, float, float]:
+    """A set's quality, novelty and near-copy rate from its ``Scorer.image_scores``: their
+    means, the same numbers as ``Scorer.score`` without its FID, PRDC and intervals (most of
+    its time on a set of a few hundred)."""
     return tuple(float(each[k].mean()) for k in ("quality", "novelty", "near_copy"))  # type: ignore[return-value]
 
 
@@ -382,7 +379,7 @@ def strength_sweep(
                 # One seed for the change: every strength and both groups draw the same
                 # directions, bend fields and noise, only their size grows.
                 changed = _apply(sweep.make(level), images, seed + 600 + i)
-                quality, novelty, rate = _means(scorer, changed)
+                quality, novelty, rate = _means(scorer.image_scores(changed))
                 row = (change, sweep.unit, float(level), group, len(changed))
                 rows.append(StrengthRow(*row, quality, novelty, rate))
                 if group == "copy":

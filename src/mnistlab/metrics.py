@@ -1033,19 +1033,18 @@ class Scorer:
     ) -> dict[str, dict[str, float]]:
         """``calibration(n, seed)`` as plain dicts (``Scores.as_dict``), cached on disk beside the
         judge's features: the rows depend only on the judge, the data, n, the seed, the
-        bootstrap (with none, they have no intervals), the metrics' code (``CALIBRATION_FORMAT``)
-        the settings of tangent and projection distance, whose kept arrays are named by them
-        (``tangent.KEPT``, ``projection.KEPT``), and the test digits' distances novelty is
-        calibrated on. Until session 21 the rows were named by
-        the format alone: session 19's blur tangent changed novelty, and the generation study
-        went on reading rows cached before it (half vs half: novelty 0.447 and 2.2% near-copies
-        where the code of the day gives 0.448 and 2.0%)."""
+        bootstrap (with none, they have no intervals), the metrics' code (``CALIBRATION_FORMAT``),
+        the settings of tangent and projection distance (``tangent.KEPT``, ``projection.KEPT``)
+        and the test digits' distances novelty is calibrated on; the file is named by all of
+        them. Until session 21 it was named by the format alone: session 19's blur tangent
+        changed novelty, and the generation study went on reading rows cached before it (half
+        vs half: novelty 0.447 and 2.2% near-copies where the code of the day gives 0.448 and
+        2.0%)."""
         stem = self._features_path().stem
-        # and by the test digits' distances the rows are calibrated on (a remade scale)
         named = f"{tangent.KEPT}/{projection.KEPT}/{_digest(self.reference_distances_)}"
-        opinions = hashlib.sha256(named.encode()).hexdigest()[:8]
+        novelty_key = hashlib.sha256(named.encode()).hexdigest()[:8]
         path = self._features_path().with_name(
-            f"{stem}-calibration{CALIBRATION_FORMAT}-{opinions}-{n}-{seed}-b{self.bootstrap}.json"
+            f"{stem}-calibration{CALIBRATION_FORMAT}-{novelty_key}-{n}-{seed}-b{self.bootstrap}.json"
         )
         if path.is_file():
             try:
