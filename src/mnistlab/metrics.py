@@ -449,8 +449,9 @@ def _judge_digest(judge: nn.Module, probe: np.ndarray) -> str:
 # (3: novelty in local units, ``local_scale``; 4: tangent distance's second opinion; 5: its
 # candidates drawn in the stroke width their ink matches; 6: candidates from the stroke index,
 # a second step, faint ink dropped; 7: the projection distance's third opinion; 8: no real
-# ball that holds the features' origin, ``support_radii``).
-CALIBRATION_FORMAT = 8
+# ball that holds the features' origin, ``support_radii``; 9: tangent distance's second step
+# taken within 1.2 units, ``tangent.REFINE_WITHIN``; the first candidate also as drawn).
+CALIBRATION_FORMAT = 9
 
 
 def _digest(a: np.ndarray) -> str:
