@@ -11,6 +11,8 @@ import json
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 
 from mnistlab import judge_check, metrics, store
 from mnistlab.cli import main
@@ -91,6 +93,31 @@ def test_turned_noisy_thicker_and_thinner_copies_are_copies(v2_check, name):
     row = v2_check[f"copy: {name}"]
     assert row.near_copy_rate >= judge_check.COPY_RATE_MIN
     assert row.novelty <= judge_check.COPY_NOVELTY_MAX
+
+
+def _drawn(images: np.ndarray, width: float, height: float) -> np.ndarray:
+    """uint8 digits (N, 28, 28) drawn at ``width`` and ``height`` times their size about the
+    centre (bilinear): float32 (N, 28, 28)."""
+    x = torch.from_numpy(images.astype(np.float32) / 255.0)[:, None]
+    theta = torch.tensor([[1 / width, 0.0, 0.0], [0.0, 1 / height, 0.0]]).expand(len(x), 2, 3)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, align_corners=False)[:, 0].numpy()
+
+
+def test_copies_drawn_smaller_or_squeezed_are_copies(mnist, v2_scorer):
+    # Changes the check does not hold. A digit drawn smaller has less ink, which tangent
+    # distance's stroke matching read as a thinner stroke: its source drawn thinner matched it
+    # worse than the source as drawn. Measured (400 a set, seed 1): drawn at 0.9 of its size
+    # 0.840 -> 0.955 near-copies, squeezed to 0.85 of its height 0.738 -> 0.860 (still short of
+    # 0.9: pinned), fresh digits so changed 0.8% -> 1.3% and 1.3% -> 1.5% (seeds 2 and 3: up to
+    # 3.8%, against the 2% of real test digits).
+    rng = np.random.default_rng(1)
+    src = mnist.x_train[rng.choice(len(mnist.x_train), 400, replace=False)]
+    fresh = mnist.x_test[rng.choice(len(mnist.x_test), 400, replace=False)]
+    for (width, height), least in (((0.9, 0.9), judge_check.COPY_RATE_MIN), ((1.0, 0.85), 0.8)):
+        copies = v2_scorer.image_scores(_drawn(src, width, height))["near_copy"].mean()
+        others = v2_scorer.image_scores(_drawn(fresh, width, height))["near_copy"].mean()
+        assert copies >= least and others <= 0.03, (width, height, copies, others)
 
 
 def test_bent_copies_are_caught_far_more_often_than_fresh_digits(v2_check):
