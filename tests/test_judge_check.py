@@ -120,6 +120,21 @@ def test_copies_drawn_smaller_or_squeezed_are_copies(mnist, v2_scorer):
         assert copies >= least and others <= 0.03, (width, height, copies, others)
 
 
+def test_typeset_digits_are_read_as_their_digit_and_as_new(v2_scorer):
+    # Fresh digits of a kind no judge saw: typeset, drawn MNIST-style as the letters are.
+    # Measured (50 a digit, seeds 1-10): read right 94.8%, novelty 0.570, 0.6% near-copies; the
+    # judge is less sure of them than of handwritten digits, quality 0.680 (real test digits
+    # 0.97, letters 0.31): pinned.
+    typeset = np.concatenate([judge_check.letters(50, 1 + d, chars=str(d)) for d in range(10)])
+    each = v2_scorer.image_scores(typeset)
+    assert (each["predicted"] == np.repeat(np.arange(10), 50)).mean() >= 0.9
+    assert each["near_copy"].mean() <= judge_check.REAL_RATE_MAX
+    assert each["novelty"].mean() >= judge_check.REAL_NOVELTY[0]
+    assert each["quality"].mean() >= 0.6
+    with pytest.raises(ValueError, match="at least one character"):
+        judge_check.letters(5, 0, chars="")
+
+
 def test_bent_copies_are_caught_far_more_often_than_fresh_digits(v2_check):
     # At n = 2,000: 0.169 (descriptor alone 0.071): below the target of 0.9, pinned well above
     # the 0.01 of real test digits.
