@@ -83,8 +83,8 @@ INK_RATIO = 1.25  # a stroke is tried only if the query's ink is within this fac
 # ``FIRST_AS_DRAWN``), at 1.0 / 1.2 / 1.3 / 1.5 units: turned 10 degrees 91.2% / 91.9% / 91.9% /
 # 91.9% near-copies, turned 15 degrees 53.7% / 59.8% / 61.3% / 62.6%; fresh digits, near-blank
 # pages, blobs and fragments of digits the same at every width. The opinion on the 10,000 test
-# digits (best of 3): 3.45 s before session 22, 3.48 s with ``FIRST_AS_DRAWN`` alone, 3.75 s at
-# 1.2 units, 4.11 s at 1.5 (89% of real digits refined).
+# digits (best of 3, 2-core AMD EPYC): 3.45 s before session 22, 3.48 s with
+# ``FIRST_AS_DRAWN`` alone, 3.75 s at 1.2 units, 4.11 s at 1.5 (89% of real digits refined).
 REFINE_WITHIN = 1.2
 # The query is also compared with its descriptor-nearest candidate as that digit is drawn,
 # wherever the ink chose another stroke for it (``opinion``): less ink is not always a thinner
