@@ -20,7 +20,7 @@ from unittest import mock
 import numpy as np
 import torch
 from gen_bench import N
-from timing import best  # benchmarks/ is on the path: run.py or this file as a script
+from timing import best, best_of_each  # benchmarks/ is on the path (run.py, or this file)
 
 from mnistlab import data, metrics, models, store
 
@@ -28,18 +28,18 @@ from mnistlab import data, metrics, models, store
 def run() -> list[dict]:
     mnist = data.load()
     samples = mnist.x_train[np.random.default_rng(0).choice(len(mnist.x_train), N, replace=False)]
-    rows, evaluate_s = [], {}
+    rows, evaluate = [], {}
     for version in ("v1", "v2"):
         judge, meta = store.load_judge(mnist, version=version, progress=False)
         # The data set's features are cached on disk after the first Scorer; evaluate pays the
         # cached start-up and the scoring.
         metrics.Scorer(judge, mnist, judge_id=meta["judge_id"], progress=False)
 
-        def evaluate(judge=judge, meta=meta) -> None:
+        def scored(judge=judge, meta=meta) -> None:
             scorer = metrics.Scorer(judge, mnist, judge_id=meta["judge_id"], progress=False)
             scorer.score(samples)
 
-        evaluate_s[version] = best(evaluate)
+        evaluate[version] = scored
         channels_last = best(lambda judge=judge: models.judge_all(judge, samples))
         # The plain way: the judge in PyTorch's default memory layout (no channels-last copy).
         with mock.patch.object(models, "_for_inference", lambda judge: judge):
@@ -52,6 +52,7 @@ def run() -> list[dict]:
                 "ratio": channels_last / default_layout,
             }
         )
+    evaluate_s = best_of_each(evaluate)
     rows.append(
         {
             "what": "evaluate 10,000 samples (cached data features): v2 against v1",
@@ -70,14 +71,14 @@ def _command_row(samples) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "samples.npy"
         np.save(path, samples)
-        seconds = {}
+        start = {}
         for version in ("v1", "v2"):
             command = [sys.executable, "-m", "mnistlab", "evaluate", str(path), "--json"]
             command += ["--judge", version, "--no-progress"]
-            start = functools.partial(
+            start[version] = functools.partial(
                 subprocess.run, command, check=True, stdout=subprocess.DEVNULL
             )
-            seconds[version] = best(start)
+        seconds = best_of_each(start)
     return {
         "what": "`mnistlab evaluate` 10,000 samples, start to end: v2 against v1",
         "v1_s": seconds["v1"],

@@ -219,6 +219,9 @@ def test_a_second_step_follows_a_turn_the_first_step_cannot(digits):
         turned = tangent.prepare(perturb.rotate(x, degrees))
         one, two = tangent.paired(turned, src).numpy(), tangent.refined(turned, src).numpy()
         assert np.median(two / one) < 0.4, degrees
+        # In a caller's buffer (larger than needed, used twice), the same floats.
+        work = torch.full((len(x) * (tangent.N_TANGENTS + 1) * 784 + 5,), float("nan"))
+        np.testing.assert_array_equal(tangent.refined(turned, src, work).numpy(), two)
     # Nothing moves an image that already matches.
     assert np.all(tangent.refined(src, src).numpy() < 1e-3)
 

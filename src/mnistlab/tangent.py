@@ -161,18 +161,21 @@ _RIDGES = torch.tensor(([RIDGE] * (N_TANGENTS - 1) + [RIDGE_BLUR]) * 2, dtype=to
 _RIDGE_DIAG = torch.diag(_RIDGES)
 
 
-def tangents(p: torch.Tensor, rows: int = N_TANGENTS) -> torch.Tensor:
+def tangents(
+    p: torch.Tensor, rows: int = N_TANGENTS, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Prepared images (B, 1, 28, 28) -> their 8 tangent vectors (B, 8, 784): x- and y-moves,
     turn, scale, the two shears, thickening (central differences, zero at the border) and blur
     (the Laplacian). Written as two broadcast products into one buffer: 4x faster than one
     expression per tangent. rows > 8: (B, rows, 784), the rows past the 8th uninitialised, for
-    the caller to fill."""
+    the caller to fill. out: None, or a flat float32 buffer of at least B * rows * 784 values
+    to write them into (see ``to_candidates``)."""
     b = len(p)
     g = torch.zeros(b, 2, 28, 28)
     torch.sub(p[:, 0, :, 2:], p[:, 0, :, :-2], out=g[:, 0, :, 1:-1])
     torch.sub(p[:, 0, 2:, :], p[:, 0, :-2, :], out=g[:, 1, 1:-1, :])
     g = g.mul_(0.5).reshape(b, 2, 784)
-    t = torch.empty(b, rows, 784)
+    t = torch.empty(b, rows, 784) if out is None else out[: b * rows * 784].view(b, rows, 784)
     torch.mul(_A, g[:, 0:1], out=t[:, :6])
     t[:, :6].addcmul_(_B, g[:, 1:2])
     torch.hypot(g[:, 0], g[:, 1], out=t[:, 6])
@@ -205,7 +208,11 @@ def _residual(gram: torch.Tensor, atr: torch.Tensor, rr: torch.Tensor) -> torch.
 
 
 def _equations(
-    q: torch.Tensor, tq: torch.Tensor, qq: torch.Tensor, p: torch.Tensor
+    q: torch.Tensor,
+    tq: torch.Tensor,
+    qq: torch.Tensor,
+    p: torch.Tensor,
+    work: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The normal equations of r = q - p by A = [T_p, -T_q] for each query q[i] (b, 1, 28, 28),
     with its tangents tq (b, 8, 784) and their Gram block qq (b, 8, 8) computed once, against
@@ -215,11 +222,12 @@ def _equations(
     r rides as a ninth row under each candidate's tangents, so that two batched products
     give every block: [T_p; r] [T_p; r]' (T_p T_p', T_p r and r'r) and [T_p; r] T_q' (T_p T_q'
     and r'T_q), where four products and a sum did it before (measured: the tangent opinion on
-    the 10,000 test digits 2.9 -> 2.2 s on 2 cores)."""
+    the 10,000 test digits 2.9 -> 2.2 s on 2 cores). work: None, or a flat float32 buffer of
+    at least b k (8 + 1) 784 values for them (``tangents``' out)."""
     b = len(q)
     k = len(p) // b
     t = N_TANGENTS
-    tr = tangents(p, rows=t + 1)  # (b k, t + 1, 784): T_p, then r below
+    tr = tangents(p, rows=t + 1, out=work)  # (b k, t + 1, 784): T_p, then r below
     torch.sub(q.reshape(b, 1, 784), p.reshape(b, k, 784), out=tr[:, t].view(b, k, 784))
     own = torch.bmm(tr, tr.transpose(1, 2))  # (b k, t + 1, t + 1)
     cross = torch.bmm(tr.reshape(b, k * (t + 1), 784), tq.transpose(1, 2))
@@ -245,19 +253,20 @@ def paired(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     return _residual(*_equations(q, *_query_side(q), p)).float()
 
 
-def refined(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+def refined(q: torch.Tensor, p: torch.Tensor, work: torch.Tensor | None = None) -> torch.Tensor:
     """``paired`` after one Gauss-Newton step more: p moved, turned, scaled and sheared by the
     fit's coefficients (both sides' together, at most ``MAX_MOVE`` px and ``MAX_LINEAR``),
     resampled (bilinear), and compared again, its tangents taken anew where it now is: (B,).
-    A first-order turn tangent follows about 5 degrees; after a second step, 10."""
+    A first-order turn tangent follows about 5 degrees; after a second step, 10. work: as
+    ``_equations`` takes it."""
     side = _query_side(q)
-    c = _solve(*_equations(q, *side, p)[:2]).float()
+    c = _solve(*_equations(q, *side, p, work)[:2]).float()
     w = c[:, :6] - c[:, N_TANGENTS : N_TANGENTS + 6]  # p(x + u) ~ q(x + v): move p by u - v
     w = torch.cat([w[:, :2].clamp(-MAX_MOVE, MAX_MOVE), w[:, 2:].clamp(-MAX_LINEAR, MAX_LINEAR)], 1)
     ux, uy = w @ _A, w @ _B  # (B, 784) displacements in pixels
     grid = torch.stack([(_X + ux + 13.5) / 13.5 - 1, (_Y + uy + 13.5) / 13.5 - 1], -1)
     moved = F.grid_sample(p, grid.reshape(len(p), 28, 28, 2), align_corners=True)
-    return _residual(*_equations(q, *side, moved)).float()
+    return _residual(*_equations(q, *side, moved, work)).float()
 
 
 def to_candidates(
@@ -286,13 +295,17 @@ def to_candidates(
     idx = torch.as_tensor(np.ascontiguousarray(index), dtype=torch.long)
     amounts = None if strokes is None else torch.as_tensor(np.asarray(strokes, dtype=np.float32))
     out = torch.empty(m, k, dtype=torch.float64)
+    # One buffer for every chunk's tangents (36 MB at 256 queries of 5 candidates): a fresh
+    # one each chunk is handed new pages by the allocator, whose first writes took 2/3 of the
+    # tangents' time (20 against 6.5 ms a chunk, 2-core AMD EPYC; the same floats).
+    work = torch.empty(min(chunk, m) * k * (N_TANGENTS + 1) * 784)
     for s in range(0, m, chunk):
         q = queries[s : s + chunk]  # (b, 1, 28, 28)
         b = len(q)
         p = refs[idx[s : s + chunk].reshape(-1)]  # (b K, 1, 28, 28)
         if amounts is not None:
             p = prepare(restroke(_as_unit(p), amounts[s : s + chunk].reshape(-1)))
-        dist = _residual(*_equations(q, *_query_side(q), p)).reshape(b, k)
+        dist = _residual(*_equations(q, *_query_side(q), p, work)).reshape(b, k)
         out[s : s + b] = dist
         if nearest_out is not None:
             nearest_out[s : s + b] = p.reshape(b, k, 1, 28, 28)[torch.arange(b), dist.argmin(1)]
@@ -456,8 +469,9 @@ def opinion(
         drawn_nearest[torch.from_numpy(moved)] = first_nearest[torch.from_numpy(closer)]
     # A second step cannot lower a distance of 0 (a candidate the query matches exactly)
     near = np.flatnonzero((value <= REFINE_WITHIN) & (value > 0))
+    work = torch.empty(min(chunk, len(near)) * (N_TANGENTS + 1) * 784)  # see ``to_candidates``
     for s in range(0, len(near), chunk):
         m = torch.from_numpy(near[s : s + chunk])
-        again = refined(pixels[m], drawn_nearest[m]).double().numpy() / unit[m.numpy()]
+        again = refined(pixels[m], drawn_nearest[m], work).double().numpy() / unit[m.numpy()]
         value[m.numpy()] = np.minimum(value[m.numpy()], again)
     return value, best
