@@ -97,6 +97,19 @@ def test_candidates_give_the_paired_distances(digits):
         np.testing.assert_allclose(dist[:, j], want, rtol=1e-4, atol=1e-4)
 
 
+def test_a_buffer_used_again_for_batches_of_other_sizes_gives_the_same_floats(digits):
+    x, _ = digits
+    q, p = tangent.prepare(x[:7]), tangent.prepare(x[7:35])  # 7 queries, 4 candidates each
+    tq = tangent.tangents(q)
+    qq = torch.bmm(tq, tq.transpose(1, 2))
+    work = torch.full((7 * 4 * (tangent.N_TANGENTS + 1) * 784,), float("nan"))
+    for b in (7, 4, 7):  # the buffer holds the last batch's tangents when the next one comes
+        fresh = tangent._equations(q[:b], tq[:b], qq[:b], p[: 4 * b])
+        again = tangent._equations(q[:b], tq[:b], qq[:b], p[: 4 * b], work)
+        for want, got in zip(fresh, again, strict=True):
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
 def test_the_local_scale_and_the_opinion_in_its_units(digits):
     x, _ = digits
     p = tangent.prepare(x)

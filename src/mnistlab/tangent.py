@@ -85,7 +85,8 @@ INK_RATIO = 1.25  # a stroke is tried only if the query's ink is within this fac
 # pages, blobs and fragments of digits the same at every width. The opinion on the 10,000 test
 # digits (best of 3, 2-core AMD EPYC): 3.45 s before session 22, 3.48 s with
 # ``FIRST_AS_DRAWN`` alone, 3.75 s at 1.2 units, 4.11 s at 1.5 (89% of real digits refined);
-# at 1.2 units 3.15 s since session 23's buffer in ``to_candidates`` (3.61 s before, same day).
+# at 1.2 units 3.15 s since session 23's buffer in ``to_candidates`` (3.61 s before, same day;
+# best of 5, old and new code in turn).
 REFINE_WITHIN = 1.2
 # The query is also compared with its descriptor-nearest candidate as that digit is drawn,
 # wherever the ink chose another stroke for it (``opinion``): less ink is not always a thinner
