@@ -50,6 +50,15 @@ def check(
             "(n/4 digits a point; about 40 s at the default n).",
         ),
     ] = True,
+    held_out: Annotated[
+        bool,
+        typer.Option(
+            "--held-out/--no-held-out",
+            help="Also score copies and fresh digits under 27 changes no setting of the judge "
+            "was chosen on (JPEG, grey levels, salt and pepper, other warps, an erased patch, "
+            "...): whether it recognises copies beyond the changes it was tuned to.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     progress: options.Progress = True,
     device: options.Device = "auto",
@@ -73,7 +82,9 @@ def check(
             ae, _ = store.get_trained(
                 "ae", dataset, {"latent_dim": judge_check.AE_LATENT_DIM}, progress=progress
             )
-        result = judge_check.check(scorer, n=n, seed=seed, autoencoder=ae, with_sweep=with_sweep)
+        result = judge_check.check(
+            scorer, n=n, seed=seed, autoencoder=ae, with_sweep=with_sweep, held_out=held_out
+        )
         report = folder.final(judge_report.write(result, meta, tmp))
     if as_json:  # as metrics.json holds it: strict JSON, a figure not defined is null
         typer.echo(json.dumps(to_jsonable(result.as_dict()), allow_nan=False))
