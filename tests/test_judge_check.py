@@ -324,7 +324,8 @@ def test_cli_judge_check_prints_writes_a_report_and_refuses_unknown_judges(tmp_p
     assert all(r["passed"] is None for r in held if r["group"] == "fresh, held out")
     assert all(r["passed"] is not None for r in held if r["group"] == "copy, held out")
     assert "copy, held out: a 4 x 4 patch erased" in printed
-    assert "copy, held out: JPEG quality 25" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "copy, held out: JPEG quality 25" in html and "beyond the changes it was" in html
     # the earlier run's sweep is not left beside this run's numbers
     assert (out / "strength_sweep.csv").read_text() == ",".join(sweep[0]) + "\n"
     assert main(["judge", "check", "--judge", "v3", "--out", str(tmp_path / "x")]) == 2

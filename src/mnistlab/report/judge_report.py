@@ -59,6 +59,13 @@ def write(result: JudgeCheck, judge_meta: dict[str, Any], out_dir: Path) -> Path
         "training digits instead, they score within 0.02). Density is in check.csv and "
         "metrics.json."
     )
+    if any(r.group == "copy, held out" for r in result.rows):
+        rep.text(
+            "**Held out** (`--held-out`): copies and fresh digits under changes that keep a digit "
+            "the same digit but that no setting of the judge was chosen on. They tell whether "
+            "the judge recognises copies beyond the changes it was tuned to; the copies are held "
+            "to the same targets. Their fresh digits are not among the images above."
+        )
     shown = [
         {
             "set": r.name,
