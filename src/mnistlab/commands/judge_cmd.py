@@ -54,9 +54,9 @@ def check(
         bool,
         typer.Option(
             "--held-out/--no-held-out",
-            help="Also score copies and fresh digits under 27 changes no setting of the judge "
-            "was chosen on (JPEG, grey levels, salt and pepper, other warps, an erased patch, "
-            "...): whether it recognises copies beyond the changes it was tuned to.",
+            help="Also score copies and fresh digits under 27 changes the targets do not list "
+            "and the judge was not tuned on (JPEG, grey levels, salt and pepper, other warps, an "
+            "erased patch, ...): whether it recognises copies beyond the changes it was tuned to.",
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

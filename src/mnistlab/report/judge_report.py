@@ -63,9 +63,11 @@ def write(result: JudgeCheck, judge_meta: dict[str, Any], out_dir: Path) -> Path
     if any(r.group == "copy, held out" for r in result.rows):
         rep.text(
             "**Held out** (`--held-out`): copies and fresh digits under changes that keep a digit "
-            "the same digit but that no setting of the judge was chosen on. They tell whether "
-            "the judge recognises copies beyond the changes it was tuned to; the copies are held "
-            "to the same targets. Their fresh digits are not among the images above."
+            "the same digit, which the targets do not list and the judge was not tuned on (but "
+            "for two, drawn smaller and squeezed, which one setting of tangent distance was made "
+            "for). They tell whether the judge recognises copies beyond the changes it was tuned "
+            "to; the copies are held to the same targets. Their fresh digits are not among the "
+            "images above."
         )
     shown = [
         {
