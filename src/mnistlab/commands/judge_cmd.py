@@ -55,8 +55,9 @@ def check(
         typer.Option(
             "--held-out/--no-held-out",
             help="Also score copies and fresh digits under 27 changes the targets do not list "
-            "and the judge was not tuned on (JPEG, grey levels, salt and pepper, other warps, an "
-            "erased patch, ...): whether it recognises copies beyond the changes it was tuned to.",
+            "and the judge was not tuned on, but for two (JPEG, grey levels, salt and pepper, "
+            "other warps, an erased patch, ...): whether it recognises copies beyond the changes "
+            "it was tuned to.",
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
