@@ -11,8 +11,9 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
-from mnistlab import judge_check, metrics, store
+from mnistlab import judge_check, metrics, perturb, store
 from mnistlab.cli import main
 
 pytestmark = pytest.mark.slow
@@ -96,7 +97,8 @@ def test_turned_noisy_thicker_and_thinner_copies_are_copies(v2_check, name):
 def _drawn(images: np.ndarray, width: float, height: float) -> np.ndarray:
     """uint8 digits (N, 28, 28) drawn at ``width`` and ``height`` times their size about the
     centre (bilinear), as the check's held-out sets draw them: float32 (N, 28, 28)."""
-    return judge_check._apply(judge_check._warp(width=width, height=height), images, seed=0)
+    x = torch.from_numpy(images.astype(np.float32) / 255.0)[:, None]
+    return perturb.warp(x, width=width, height=height)[:, 0].numpy()
 
 
 def test_copies_drawn_smaller_or_squeezed_are_copies(mnist, v2_scorer):

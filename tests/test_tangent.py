@@ -262,9 +262,7 @@ def test_a_digit_drawn_smaller_is_also_compared_with_its_source_as_drawn(monkeyp
     # of the stroke-matched one).
     monkeypatch.setattr(tangent, "REFINE_WITHIN", -1.0)  # the first step's value alone
     x, _ = digits
-    theta = torch.tensor([[1 / 0.9, 0.0, 0.0], [0.0, 1 / 0.9, 0.0]]).expand(len(x), 2, 3)
-    grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
-    q = tangent.prepare(torch.nn.functional.grid_sample(x, grid, align_corners=False))
+    q = tangent.prepare(perturb.warp(x, width=0.9, height=0.9))
     ink, scale = tangent.ink(x), np.linspace(0.5, 1.5, len(x))
     own = np.stack([np.arange(len(x)), np.roll(np.arange(len(x)), 1)], 1)  # source first
     both, best = tangent.opinion(q, x, ink, scale, own)

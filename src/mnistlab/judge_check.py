@@ -26,7 +26,6 @@ Every set is seeded; the targets are those of the issue "A judge that can tell".
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -144,30 +143,9 @@ STRENGTH_SWEEP: dict[str, Strengths] = {
 }
 
 
-def _warp(
-    turn: float = 0.0,
-    width: float = 1.0,
-    height: float = 1.0,
-    shear: float = 0.0,
-    dx: float = 0.0,
-    dy: float = 0.0,
-) -> Change:
-    """A fixed affine warp about the centre, bilinear: drawn at width and height times its size,
-    then turned (degrees); sheared; moved (px; the sampling grid moves by dx, dy, the digit the
-    other way)."""
-    a = math.radians(turn)
-    theta = torch.tensor(  # output -> input coordinates: the turn's inverse, then the size's
-        [
-            [math.cos(a) / width, -math.sin(a) / width + shear, dx * 2 / perturb.SIZE],
-            [math.sin(a) / height, math.cos(a) / height, dy * 2 / perturb.SIZE],
-        ]
-    )
-
-    def fn(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        grid = F.affine_grid(theta.expand(len(x), 2, 3), list(x.shape), align_corners=False)
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-
-    return fn
+def _warp(**how: float) -> Change:
+    """``perturb.warp`` with these settings, as a change."""
+    return lambda x, gen: perturb.warp(x, **how)
 
 
 def _salt(share: float) -> Change:

@@ -80,8 +80,28 @@ def shift(x: Images, pixels: int = 1, direction: tuple[int, int] = (0, 1)) -> Im
 
 def rotate(x: Images, degrees: float) -> Images:
     """Turn every image by ``degrees`` about its centre (bilinear)."""
-    a = math.radians(degrees)
-    theta = torch.tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]])
+    return warp(x, turn=degrees)
+
+
+def warp(
+    x: Images,
+    turn: float = 0.0,
+    width: float = 1.0,
+    height: float = 1.0,
+    shear: float = 0.0,
+    dx: float = 0.0,
+    dy: float = 0.0,
+) -> Images:
+    """One fixed affine warp of every image about its centre, bilinear: drawn at width and
+    height times its size, then turned (degrees); sheared; moved (px; the sampling grid moves
+    by dx, dy, the digit the other way)."""
+    a = math.radians(turn)
+    theta = torch.tensor(  # output -> input coordinates: the turn's inverse, then the size's
+        [
+            [math.cos(a) / width, -math.sin(a) / width + shear, dx * 2 / SIZE],
+            [math.sin(a) / height, math.cos(a) / height, dy * 2 / SIZE],
+        ]
+    )
     grid = F.affine_grid(theta.expand(len(x), 2, 3), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
