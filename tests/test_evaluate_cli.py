@@ -108,6 +108,22 @@ def test_text_output_and_npz_forms(capsys, tmp_path, data_dir, small):
     assert outs[0].splitlines()[1:] == outs[1].splitlines()[1:]
 
 
+def test_a_grey_page_is_named_on_stderr_and_nothing_else_changes(capsys, tmp_path, data_dir, small):
+    # Judge v2 reads digits on a grey page as less sure (metrics.HAZE): evaluate says so on
+    # stderr, so that a hazy generator's lower quality is not taken for worse digits, and the
+    # JSON on stdout stays one object.
+    clean = small.x_test[:40] / 255.0
+    np.save(tmp_path / "clean.npy", clean.astype(np.float32))
+    np.save(tmp_path / "hazy.npy", np.clip(clean + 0.05, 0, 1).astype(np.float32))
+    code, out, err = run(capsys, tmp_path / "hazy.npy", "--data", data_dir, "--json", "--quiet")
+    assert code == 0 and json.loads(out)["n"] == 40
+    assert "background is not black (median pixel 0.050, real digits 0.000)" in err
+    code, out, err = run(capsys, tmp_path / "clean.npy", "--data", data_dir, "--json", "--quiet")
+    assert code == 0 and err == ""
+    code, out, err = run(capsys, tmp_path / "hazy.npy", "--data", data_dir, "--judge", "v1")
+    assert code == 0 and "background" not in err  # v1 barely minds a grey page
+
+
 def save_object_array(path):
     np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
 

@@ -157,6 +157,18 @@ def test_typeset_digits_are_read_as_their_digit_and_as_new(v2_scorer):
         judge_check.letters(5, 0, chars="")
 
 
+def test_a_grey_page_costs_v2_quality_as_the_haze_note_says(mnist, v2_scorer):
+    # The figures of metrics.HAZE's comment (test digits 0.961 at 0, 0.953 at +0.01, 0.869 at
+    # +0.05, the first 1,000): on the first 300, the note's "about a point per 0.01" and "9
+    # points at 0.05", with room for a smaller sample.
+    x = mnist.x_test[:300] / 255.0
+    q = [v2_scorer.image_scores(np.clip(x + b, 0, 1))["quality"].mean() for b in (0, 0.01, 0.05)]
+    assert 0.003 <= q[0] - q[1] <= 0.02
+    assert 0.05 <= q[0] - q[2] <= 0.15
+    assert metrics.haze_note(np.clip(x + 0.012, 0, 1), mnist.x_test, "v2") is not None
+    assert metrics.haze_note(np.clip(x + 0.005, 0, 1), mnist.x_test, "v2") is None
+
+
 def test_bent_copies_are_caught_far_more_often_than_fresh_digits(v2_check):
     # At n = 2,000: 0.169 (descriptor alone 0.071): below the target of 0.9, pinned well above
     # the 0.01 of real test digits.

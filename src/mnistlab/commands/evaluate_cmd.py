@@ -77,6 +77,9 @@ def evaluate(
             from mnistlab.report import samples_report
 
             page = folder.final(samples_report.write(result, x, scorer, tmp, source=str(samples)))
+    note = metrics.haze_note(x, dataset.x_test, judge_version)
+    if note is not None:
+        typer.echo(note, err=True)
     if as_json:
         typer.echo(json.dumps(scores))
         return
