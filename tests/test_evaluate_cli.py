@@ -122,6 +122,10 @@ def test_a_grey_page_is_named_on_stderr_and_nothing_else_changes(capsys, tmp_pat
     assert code == 0 and err == ""
     code, out, err = run(capsys, tmp_path / "hazy.npy", "--data", data_dir, "--judge", "v1")
     assert code == 0 and "background" not in err  # v1 barely minds a grey page
+    page = tmp_path / "page"
+    assert run(capsys, tmp_path / "hazy.npy", "--data", data_dir, "--report", page)[0] == 0
+    html = (page / "report.html").read_text()
+    assert html.index("<table") < html.index("Note: the samples' background is not black")
 
 
 def save_object_array(path):

@@ -73,11 +73,12 @@ def evaluate(
         scorer = metrics.Scorer(judge, dataset, judge_id=meta["judge_id"], progress=progress)
         result = scorer.score(x)
         scores = result.as_dict()
+        note = metrics.haze_note(x, dataset.x_test, judge_version)
         if folder is not None:
             from mnistlab.report import samples_report
 
-            page = folder.final(samples_report.write(result, x, scorer, tmp, source=str(samples)))
-    note = metrics.haze_note(x, dataset.x_test, judge_version)
+            page = samples_report.write(result, x, scorer, tmp, source=str(samples), note=note)
+            page = folder.final(page)
     if note is not None:
         typer.echo(note, err=True)
     if as_json:

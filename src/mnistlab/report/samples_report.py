@@ -21,9 +21,16 @@ SHOWN = 40  # samples in the grid and pairs in the nearest-training-digit panel
 
 
 def write(
-    scores: Scores, samples: np.ndarray, scorer: Scorer, out_dir: Path, *, source: str = ""
+    scores: Scores,
+    samples: np.ndarray,
+    scorer: Scorer,
+    out_dir: Path,
+    *,
+    source: str = "",
+    note: str | None = None,
 ) -> Path:
-    """Write report.html and metrics.json into ``out_dir``; returns the report's path."""
+    """Write report.html and metrics.json into ``out_dir``; returns the report's path. note: a
+    caveat on these samples (``metrics.haze_note``), shown under the numbers."""
     out_dir = Path(out_dir)
     real = scorer.calibration_summary()
     write_json(
@@ -67,6 +74,8 @@ def write(
         "(without the few real digits' neighbourhoods that reach the point where the judge puts "
         "what is not a digit)."
     )
+    if note is not None:
+        rep.text(note[0].upper() + note[1:])
     return rep.write(out_dir)
 
 
