@@ -3,6 +3,8 @@ of a digit cost it almost nothing, while another writer's digit of the same clas
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -222,6 +224,35 @@ def test_a_reference_drawn_thinner_is_measured_in_a_smaller_unit(monkeypatch, di
         np.testing.assert_allclose(value, raw / (scale * shrink), rtol=1e-6)
 
 
+def test_a_query_with_less_ink_is_measured_in_a_smaller_unit(monkeypatch, digits):
+    # A digit drawn smaller has less ink, so a smaller residual against every reference: the
+    # unit shrinks with the square root of the query's ink over the reference's, as it does for
+    # a reference drawn thinner (UNIT_FROM_QUERY_INK); a query with more ink keeps the unit.
+    monkeypatch.setattr(tangent, "REFINE_WITHIN", -1.0)  # the first step's value alone
+    monkeypatch.setattr(tangent, "FIRST_AS_DRAWN", False)
+    x, y = digits
+    q = tangent.prepare(torch.cat([x[y == c].roll(1, 0) for c in range(10)]))
+    query_ink = q.sum((1, 2, 3)).numpy().astype(np.float64)
+    scale, own = np.full(len(x), 0.5), np.arange(len(x))[:, None]
+    raw = tangent.to_candidates(q, x, own, strokes=np.zeros((len(x), 1)))[:, 0]
+    assert (raw > 0).all()
+    for as_is_over_query, shrink in ((1.2, np.sqrt(1 / 1.2)), (1 / 1.2, 1.0)):
+        ink = np.full((len(x), len(tangent.STROKES)), 1e6)  # only the plain stroke is near
+        ink[:, tangent.STROKES.index(0.0)] = query_ink * as_is_over_query
+        value, _ = tangent.opinion(q, x, ink, scale, own)
+        np.testing.assert_allclose(value, raw / (scale * shrink), rtol=1e-6)
+    monkeypatch.setattr(tangent, "UNIT_FROM_QUERY_INK", False)
+    ink[:, tangent.STROKES.index(0.0)] = query_ink * 1.2
+    np.testing.assert_allclose(tangent.opinion(q, x, ink, scale, own)[0], raw / scale, rtol=1e-6)
+    # A page with no ink at all is a copy of nothing: infinitely far, without a warning.
+    blank = torch.zeros(3, 1, 28, 28)
+    monkeypatch.setattr(tangent, "UNIT_FROM_QUERY_INK", True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, _ = tangent.opinion(blank, x, tangent.ink(x), scale, own[:3])
+    assert np.isinf(value).all()
+
+
 def test_a_second_step_follows_a_turn_the_first_step_cannot(digits):
     # A first-order turn tangent is a straight line; a digit turned 10-15 degrees lies off it.
     # Moved by the first fit and linearised anew, the source comes within a quarter of that
@@ -268,16 +299,19 @@ def test_a_digit_drawn_smaller_is_also_compared_with_its_source_as_drawn(monkeyp
     both, best = tangent.opinion(q, x, ink, scale, own)
     monkeypatch.setattr(tangent, "FIRST_AS_DRAWN", False)
     matched, _ = tangent.opinion(q, x, ink, scale, own)
-    as_drawn = tangent.to_candidates(q, tangent.prepare(x), own[:, :1])[:, 0] / scale
+    # In the source's own unit, shrunk with the query's smaller ink (UNIT_FROM_QUERY_INK).
+    plain = tangent.STROKES.index(0.0)
+    unit = scale * np.sqrt(np.minimum(q.sum((1, 2, 3)).numpy() / ink[:, plain], 1.0))
+    as_drawn = tangent.to_candidates(q, tangent.prepare(x), own[:, :1])[:, 0] / unit
     other = matched != both
     assert other.sum() >= 120  # the ink chose another stroke, and the source as drawn is closer
     np.testing.assert_allclose(both[other], as_drawn[other], rtol=1e-5)
     assert (both <= matched + 1e-9).all() and np.median(both[other] / matched[other]) < 0.75
     assert (best[other] == np.arange(len(x))[other]).all()
     # The second step starts from the candidate as it was compared, in its unit: for those
-    # queries, from the source as drawn, in the source's own unit.
+    # queries, from the source as drawn, in the source's own unit (shrunk as above).
     monkeypatch.setattr(tangent, "FIRST_AS_DRAWN", True)
     monkeypatch.setattr(tangent, "REFINE_WITHIN", 100.0)  # every query takes it
     stepped, _ = tangent.opinion(q, x, ink, scale, own)
-    again = tangent.refined(q, tangent.prepare(x)).double().numpy() / scale
+    again = tangent.refined(q, tangent.prepare(x)).double().numpy() / unit
     np.testing.assert_allclose(stepped[other], np.minimum(as_drawn, again)[other], rtol=1e-5)
