@@ -125,7 +125,8 @@ def test_a_grey_page_is_named_on_stderr_and_nothing_else_changes(capsys, tmp_pat
     page = tmp_path / "page"
     assert run(capsys, tmp_path / "hazy.npy", "--data", data_dir, "--report", page)[0] == 0
     html = (page / "report.html").read_text()
-    assert html.index("<table") < html.index("Note: the samples' background is not black")
+    assert html.index("<table") < html.index("The samples' background is not black")
+    assert "background is not black" in json.loads((page / "metrics.json").read_text())["note"]
 
 
 def save_object_array(path):

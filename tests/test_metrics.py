@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from unittest import mock
 
@@ -501,6 +502,23 @@ def test_the_indexes_kept_on_disk_are_the_ones_a_fit_gives(mnist, small):
         )
         np.testing.assert_array_equal(kept, loaded)
         np.testing.assert_allclose(kept, getattr(fitted, name), rtol=1e-5, atol=1e-5)
+
+
+def test_a_blank_page_among_the_test_digits_or_the_samples_is_no_obstacle(mnist, small):
+    # A page with no ink is a copy of nothing: tangent distance puts it tangent.NO_INK units
+    # away, a finite value, so that a data set whose test digits hold one still calibrates the
+    # opinion, and per-image scores stay valid JSON.
+    x_test = small.x_test.copy()
+    x_test[0] = 0
+    data = dataclasses.replace(small, x_test=x_test, checksum="a-blank-test-page")
+    judge, meta = store.load_judge(mnist, progress=False)
+    scorer = metrics.Scorer(judge, data, judge_id=meta["judge_id"], progress=False)
+    assert scorer.tangent_reference_[-1] == tangent.NO_INK
+    images = np.concatenate([np.zeros((4, 28, 28), np.uint8), small.x_train[:8]])
+    each = scorer.image_scores(images)
+    assert (each["tangent_distance"][:4] == tangent.NO_INK).all()
+    assert (each["near_copy"] == [0] * 4 + [1] * 8).all()
+    json.dumps(scorer.score(images).as_dict(per_image=True), allow_nan=False)
 
 
 def test_a_projected_training_digit_is_named_a_copy_of_its_source(mnist, small):

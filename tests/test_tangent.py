@@ -244,13 +244,13 @@ def test_a_query_with_less_ink_is_measured_in_a_smaller_unit(monkeypatch, digits
     monkeypatch.setattr(tangent, "UNIT_FROM_QUERY_INK", False)
     ink[:, tangent.STROKES.index(0.0)] = query_ink * 1.2
     np.testing.assert_allclose(tangent.opinion(q, x, ink, scale, own)[0], raw / scale, rtol=1e-6)
-    # A page with no ink at all is a copy of nothing: infinitely far, without a warning.
+    # A page with no ink at all is a copy of nothing: NO_INK units away, without a warning.
     blank = torch.zeros(3, 1, 28, 28)
     monkeypatch.setattr(tangent, "UNIT_FROM_QUERY_INK", True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         value, _ = tangent.opinion(blank, x, tangent.ink(x), scale, own[:3])
-    assert np.isinf(value).all()
+    assert (value == tangent.NO_INK).all()
 
 
 def test_a_second_step_follows_a_turn_the_first_step_cannot(digits):

@@ -97,7 +97,8 @@ REFINE_WITHIN = 1.2
 # changes the stroke search exists for as before (thicker, thinner, a 2x2 or plus-shaped
 # dilation, eroded by 0.75, blur with gain: within 0.6 points). The price: fresh digits drawn
 # at 0.9 of their size are taken for copies more often (1.5% -> 2.1% of 2,200 over four seeds,
-# with the shipped 1.2 units; squeezed, seeds 1-3, 1.3-1.5% -> 1.5-2.3%). Every candidate
+# with the shipped 1.2 units; squeezed, seeds 1-3, 1.3-1.5% -> 1.5-2.3%; mended since by
+# ``UNIT_FROM_QUERY_INK``, below). Every candidate
 # also as drawn (twice the comparisons): squeezed 90.2%, drawn at 0.9 98.0%, but the
 # plus-shaped dilation 41.5% -> 40.5%, blur with gain 66.2% -> 64.1% and blobs taken for copies
 # 0.6% -> 1.2%.
@@ -419,16 +420,23 @@ def candidates(by_descriptor: np.ndarray, by_stroke: np.ndarray) -> np.ndarray:
 
 
 def _shrink(ink: np.ndarray, as_is: np.ndarray) -> np.ndarray:
-    """A reference's unit's factor for ink (a stroke drawn, or the query's) against the
-    reference's own ink as_is: sqrt(min(ink / as_is, 1)); 1 for a blank reference."""
+    """The factor a reference's unit is multiplied by, for ink (of the reference drawn in
+    another stroke, or of the query) against the reference's own ink as_is, both (M, k) or
+    (M,): sqrt(min(ink / as_is, 1)), the same shape; 1 where as_is is 0 (a blank reference)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(as_is > 0, np.sqrt(np.minimum(ink / as_is, 1.0)), 1.0)
 
 
+# What ``_in_units`` gives where a unit is 0: a query with no ink at all (an all-black page),
+# against a reference with some, is a copy of none. Finite, so that the value can sit among
+# the test digits' distances that calibrate the opinion (a data set may hold a blank one) and
+# in JSON; far beyond any real distance (those are a few units).
+NO_INK = 1e12
+
+
 def _in_units(dist: np.ndarray, unit: np.ndarray) -> np.ndarray:
-    """dist / unit; infinite where the unit is 0: a query with no ink at all (an all-black
-    page) against a reference with some, a copy of none."""
-    return np.divide(dist, unit, out=np.full(len(dist), np.inf), where=unit > 0)
+    """dist / unit (M,); ``NO_INK`` where the unit is not positive."""
+    return np.divide(dist, unit, out=np.full(len(dist), NO_INK), where=unit > 0)
 
 
 def opinion(
@@ -471,8 +479,9 @@ def opinion(
     # less ink than the reference as drawn shrinks it the same way (``UNIT_FROM_QUERY_INK``).
     drawn = np.take_along_axis(cand_ink, nearest_ink[..., None], 2)[..., 0]
     as_is = cand_ink[..., plain]
-    own = query_ink[:, None] if UNIT_FROM_QUERY_INK else np.inf
-    shrink = _shrink(np.minimum(drawn, own), as_is)
+    if UNIT_FROM_QUERY_INK:
+        drawn = np.minimum(drawn, query_ink[:, None])
+    shrink = _shrink(drawn, as_is)
     rows, col = np.arange(len(candidate_index)), dist.argmin(1)
     best = candidate_index[rows, col]
     unit = ref_scale[best] * shrink[rows, col]

@@ -80,7 +80,7 @@ def evaluate(
             page = samples_report.write(result, x, scorer, tmp, source=str(samples), note=note)
             page = folder.final(page)
     if note is not None:
-        typer.echo(note, err=True)
+        typer.echo(f"note: {note}", err=True)
     if as_json:
         typer.echo(json.dumps(scores))
         return

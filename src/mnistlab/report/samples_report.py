@@ -35,7 +35,13 @@ def write(
     real = scorer.calibration_summary()
     write_json(
         out_dir / "metrics.json",
-        {"samples": source, "judge_id": scorer.judge_id, "scores": scores.as_dict(), "real": real},
+        {
+            "samples": source,
+            "judge_id": scorer.judge_id,
+            "scores": scores.as_dict(),
+            "real": real,
+            "note": note,
+        },
     )
     rep = Report(
         "How good and how new are these digits?",
@@ -75,7 +81,7 @@ def write(
         "what is not a digit)."
     )
     if note is not None:
-        rep.text(note[0].upper() + note[1:])
+        rep.text(note)
     return rep.write(out_dir)
 
 
