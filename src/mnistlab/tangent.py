@@ -479,9 +479,8 @@ def opinion(
     # less ink than the reference as drawn shrinks it the same way (``UNIT_FROM_QUERY_INK``).
     drawn = np.take_along_axis(cand_ink, nearest_ink[..., None], 2)[..., 0]
     as_is = cand_ink[..., plain]
-    if UNIT_FROM_QUERY_INK:
-        drawn = np.minimum(drawn, query_ink[:, None])
-    shrink = _shrink(drawn, as_is)
+    least = np.minimum(drawn, query_ink[:, None]) if UNIT_FROM_QUERY_INK else drawn
+    shrink = _shrink(least, as_is)
     rows, col = np.arange(len(candidate_index)), dist.argmin(1)
     best = candidate_index[rows, col]
     unit = ref_scale[best] * shrink[rows, col]
