@@ -315,3 +315,51 @@ def test_a_digit_drawn_smaller_is_also_compared_with_its_source_as_drawn(monkeyp
     stepped, _ = tangent.opinion(q, x, ink, scale, own)
     again = tangent.refined(q, tangent.prepare(x)).double().numpy() / unit
     np.testing.assert_allclose(stepped[other], np.minimum(as_drawn, again)[other], rtol=1e-5)
+
+
+def _ink_cleared(x: torch.Tensor, share: float = 0.1, seed: int = 0) -> torch.Tensor:
+    """x with a share of its ink pixels (> 0.3) cleared, as the judge check's pepper does."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.where((torch.rand(x.shape, generator=gen) < share) & (x > 0.3), 0.0, x)
+
+
+def test_despeckle_mends_holes_and_specks_and_leaves_a_smooth_image_as_it_is(digits):
+    # A tenth of the ink cleared, or 1% of the pixels lit: mended, the copy lies nearer its
+    # source, mended too (measured: at a median 0.49 and 0.60 of the distance before). A
+    # blurred digit has no step of more than SPECK between neighbours: nothing to mend.
+    x, _ = digits
+    gen = torch.Generator().manual_seed(1)
+    lit = torch.where(torch.rand(x.shape, generator=gen) < 0.01, 1.0, x)
+    for changed in (_ink_cleared(x), lit):
+        before = (changed - x).flatten(1).norm(dim=1)
+        after = (tangent.despeckle(changed) - tangent.despeckle(x)).flatten(1).norm(dim=1)
+        assert (after / before).median() < 0.7
+    blurred = perturb.blur(x, 1.0)
+    assert torch.equal(tangent.despeckle(blurred), blurred)
+    assert torch.equal(tangent.prepare(blurred, mended=True), tangent.prepare(blurred))
+
+
+def test_a_copy_with_holes_comes_nearer_its_source_at_the_second_look(monkeypatch, digits):
+    # A tenth of a copy's ink cleared: its source, both mended, lies nearer (measured: lower
+    # for 175 of the 200, at a median 0.57 of the first look's value), while another writer's
+    # digit lies as far as before (lower for 10, median ratio 1.0). The smaller value is kept.
+    monkeypatch.setattr(tangent, "REFINE_WITHIN", 100.0)  # every query takes the later steps
+    x, _ = digits
+    cleared = _ink_cleared(x)
+    q, ink, scale = tangent.prepare(cleared), tangent.ink(x), np.linspace(0.5, 1.5, len(x))
+    n = np.arange(len(x))
+    own, other = np.stack([n, np.roll(n, 1)], 1), np.stack([np.roll(n, 3), np.roll(n, 1)], 1)
+    first, _ = tangent.opinion(q, x, ink, scale, own)
+    second, best = tangent.opinion(q, x, ink, scale, own, images=cleared)
+    assert (second <= first).all() and (second < first).sum() >= 150
+    assert np.median(second / first) < 0.7 and (best == n).mean() > 0.95
+    first, _ = tangent.opinion(q, x, ink, scale, other)
+    second, _ = tangent.opinion(q, x, ink, scale, other, images=cleared)
+    assert (second <= first).all() and np.median(second / first) > 0.95
+    # Where mending moves less than MENDED_INK (nothing, for a blurred copy), no second look.
+    blurred = perturb.blur(x, 1.0)
+    q = tangent.prepare(blurred)
+    np.testing.assert_array_equal(
+        tangent.opinion(q, x, ink, scale, own, images=blurred)[0],
+        tangent.opinion(q, x, ink, scale, own)[0],
+    )

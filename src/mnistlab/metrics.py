@@ -787,19 +787,22 @@ class Scorer:
     def _test_tangent_opinion(self) -> np.ndarray:
         """The test digits' tangent distance to the training set, in its units (~3 s)."""
         by_desc = nearest(self.test_descriptors_, self.train_descriptors_, tangent.DESCRIPTOR_K)
-        pixels, classes = tangent.prepare(self.data.x_test), self.test_probs_.argmax(1)
-        return self._tangent_opinion(pixels, by_desc[1], classes, self._train_refs())[0]
+        classes = self.test_probs_.argmax(1)
+        return self._tangent_opinion(self.data.x_test, by_desc[1], classes, self._train_refs())[0]
 
     @staticmethod
     def _tangent_opinion(
-        pixels: torch.Tensor, by_desc: np.ndarray, classes: np.ndarray, refs: _Refs
+        images: np.ndarray | torch.Tensor, by_desc: np.ndarray, classes: np.ndarray, refs: _Refs
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``tangent.opinion`` of prepared images against ``refs``, their candidates the
-        descriptor's nearest (by_desc, indices nearest first) and the stroke index's within
-        their predicted classes."""
+        """``tangent.opinion`` of images (as ``tangent.prepare`` takes them) against ``refs``,
+        their candidates the descriptor's nearest (by_desc, indices nearest first) and the
+        stroke index's within their predicted classes."""
         assert refs.strokes is not None  # judge v2's refs carry the tangent arrays
+        pixels = tangent.prepare(images)
         candidates = tangent.candidates(by_desc, refs.strokes.search(pixels, classes))
-        return tangent.opinion(pixels, refs.images, refs.ink, refs.tangent_scale, candidates)
+        return tangent.opinion(
+            pixels, refs.images, refs.ink, refs.tangent_scale, candidates, images=images
+        )
 
     def _kept_projection_index(self) -> tuple[projection.ProjectionIndex, str]:
         """The training digits' ``projection.ProjectionIndex`` (~10 s: the units), kept on disk:
@@ -1001,7 +1004,7 @@ class Scorer:
         nn_d[nn_d < COPY_TOLERANCE * self.d_ref_] = 0.0  # batched float32 rounding, see above
         extra: dict[str, np.ndarray] = {}
         if two:
-            t, t_i = self._tangent_opinion(tangent.prepare(images), by_desc_i, pred, refs)
+            t, t_i = self._tangent_opinion(images, by_desc_i, pred, refs)
             by_projection, p_i = self._projection_opinion(images, pred, refs)
             # Tangent and projection distance only ever lower novelty, and only for what they
             # recognise as a copy (closer than all but a few in a thousand real digits):

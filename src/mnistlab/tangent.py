@@ -114,26 +114,80 @@ FIRST_AS_DRAWN = True
 # 1.5% -> 1.1%, blobs taken for copies 0.9% -> 1.3% (the calibration's quantiles shift);
 # copies drawn at 0.8 / 0.85 of their size (2,000, seed 3) 0.542 / 0.810 -> 0.525 / 0.799.
 UNIT_FROM_QUERY_INK = True
+# A second look, where the first steps put a query within ``REFINE_WITHIN`` of its nearest
+# candidate and mending changes the query (``MENDED_INK``): both drawn again with their holes
+# and specks mended (``despeckle``), compared once more in the same unit, and the smaller
+# distance kept. A copy that lost ink pixels here and there leaves a residual of scattered
+# holes that no move, turn or stroke fits, and lay as far from its source as a fresh digit from
+# its nearest. A one-off probe (600 training digits a change, seed 4242, ``image_scores``):
+# copies with 10% of their ink cleared 76.0% -> 86.3% near-copies; 28 other changes of copies
+# (the check's, its held-out ones, and noise at 0.2, dithered, a 2x2 dilation, a closing, a
+# median filter) within 0.3 points; fresh digits under 15 changes, 8 kinds of non-digit,
+# letters and symbols within 0.2 points; the opinion on the 10,000 test digits ~0.1 s more.
+# Mending every comparison instead (the first steps too) lifted the cleared ink as much, but
+# tangent distance alone then caught fewer PCA-50 copies (58% -> 41%), binarised ones (69% ->
+# 46%) and ones drawn with a 2x2 dilation (81% -> 67%); comparing at a coarser blur (sigma 1.6)
+# lost on every noisy change.
+SECOND_LOOK = True
+SPECK = 0.5  # a pixel this far below both neighbours on a line, or above all 8, is mended
+# The second look is taken only where mending moved this much ink (in pixels at full ink): the
+# anti-aliasing of a clean digit is mended too, by 1.1 px at the median of the test digits (3 or
+# more for 13.5% of them), but a copy that lost a tenth of its ink by 7.5 (3 or more for 93%).
+MENDED_INK = 3.0
 MAX_MOVE = 2.0  # px
 MAX_LINEAR = 0.2  # the turn (radians), scale and shears of a step
 # What is kept on disk of this opinion's arrays is named by every constant above: a change to
 # any of them makes them again instead of mixing old distances with new ones.
 _SETTINGS = (SIGMA, FLOOR, RIDGE, DESCRIPTOR_K, INDEX_STROKES, INDEX_DIM, SCALE_K, STROKES)
 _SETTINGS += (INK_RATIO, REFINE_WITHIN, MAX_MOVE, MAX_LINEAR, RIDGE_BLUR, FIRST_AS_DRAWN)
-_SETTINGS += (UNIT_FROM_QUERY_INK,)
+_SETTINGS += (UNIT_FROM_QUERY_INK, SECOND_LOOK, SPECK, MENDED_INK)
 KEPT = "tangent-" + hashlib.sha256(repr(_SETTINGS).encode()).hexdigest()[:12]
 
 
-def prepare(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+def prepare(images: np.ndarray | torch.Tensor, *, mended: bool = False) -> torch.Tensor:
     """Images (N, 28, 28), (N, 784) or (N, 1, 28, 28), uint8 or float in [0, 1] -> their
     canonical form, ink below ``FLOOR`` dropped, blurred: (N, 1, 28, 28) float32, the form
-    tangent distance compares."""
+    tangent distance compares. mended: with ``despeckle`` first (the second look's form)."""
+    x = _canonical(images)
+    return _soft(despeckle(x) if mended else x)
+
+
+def _canonical(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Images as ``prepare`` takes them -> float32 (N, 1, 28, 28), the brightest pixel at 1
+    (unless the image is fainter than 0.01), the centre of mass at the centre."""
     if torch.is_tensor(images):
         x = images.float().reshape(-1, 1, 28, 28)
     else:
         x = torch.from_numpy(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
-    x = canonicalise(x)  # the brightest pixel at 1 (unless the image is fainter than 0.01)
+    return canonicalise(x)
+
+
+def _soft(x: torch.Tensor) -> torch.Tensor:
+    """Canonical images -> ink below ``FLOOR`` dropped, blurred (``prepare``'s last steps)."""
     return perturb.blur(((x - FLOOR) / (1.0 - FLOOR)).clamp_(0.0, 1.0), SIGMA)
+
+
+def despeckle(x: torch.Tensor) -> torch.Tensor:
+    """Images x (N, 1, 28, 28) in [0, 1] with their holes and specks mended: a pixel more than
+    ``SPECK`` below both its neighbours on some line through it (across or along a stroke)
+    raised to the brighter such pair's dimmer one, then a pixel more than ``SPECK`` above all 8
+    neighbours lowered to the brightest of them. Smooth images (blurred, projected) have no
+    such steps and are left as they are. By hand: a conditional 3 x 3 rank filter, which
+    neither PyTorch nor scikit-image has (a median filter changes every stroke's ends and
+    corners: in a one-off probe, tangent distance alone on median-filtered images caught 33%
+    of thinner copies instead of 97%)."""
+    p = F.pad(x, (1, 1, 1, 1))
+
+    def at(dy: int, dx: int) -> torch.Tensor:
+        return p[:, :, 1 + dy : 29 + dy, 1 + dx : 29 + dx]
+
+    # Line by line, without stacking the views: 2-2.5x faster (5,800 images, 2-core AMD EPYC).
+    hole, peak = torch.minimum(at(0, 1), at(0, -1)), torch.maximum(at(0, 1), at(0, -1))
+    for dy, dx in ((1, 0), (1, 1), (1, -1)):
+        a, b = at(dy, dx), at(-dy, -dx)
+        hole, peak = torch.maximum(hole, torch.minimum(a, b)), torch.maximum(peak, a.maximum(b))
+    x = torch.where(hole - x > SPECK, hole, x)
+    return torch.where(x - peak > SPECK, peak, x)
 
 
 def restroke(x: torch.Tensor, amounts: torch.Tensor) -> torch.Tensor:
@@ -447,6 +501,8 @@ def opinion(
     ref_scale: np.ndarray,
     candidate_index: np.ndarray,
     chunk: int = 1024,
+    *,
+    images: np.ndarray | torch.Tensor | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Tangent distance from each query to the nearest of its candidate references, each drawn
     with the stroke of ``STROKES`` whose ink is nearest the query's, in units of that
@@ -457,7 +513,8 @@ def opinion(
     (``refined``) where the first puts a query within ``REFINE_WITHIN``. pixels (M, 1, 28, 28)
     prepared; ref_images (N, 1, 28, 28) uint8 or float, ref_ink their ``ink``
     (N, len(STROKES)); candidate_index (M, k): the indices of each query's candidate
-    references (``candidates``, the descriptor's nearest first)."""
+    references (``candidates``, the descriptor's nearest first); images: the queries as given
+    (as ``prepare`` takes them), for the second look (``SECOND_LOOK``; None: no second look)."""
     query_ink = pixels.sum((1, 2, 3)).numpy()  # (M,)
     cand_ink = ref_ink[candidate_index]  # (M, k, len(STROKES))
     nearest_ink = np.abs(cand_ink - query_ink[:, None, None]).argmin(2)  # (M, k)
@@ -486,6 +543,7 @@ def opinion(
     best = candidate_index[rows, col]
     unit = ref_scale[best] * shrink[rows, col]
     value = _in_units(dist[rows, col], unit)
+    stroke = strokes[rows, col]  # the stroke the nearest candidate was drawn with
     # Less ink is not always a thinner stroke: a digit drawn smaller or squeezed has less ink
     # too, and its source drawn thinner no longer matches it (nor, drawn larger, its source
     # drawn thicker). So each query is also compared with its first candidate (the
@@ -505,7 +563,7 @@ def opinion(
         closer = as_drawn < value[redo]
         moved = redo[closer]
         value[moved], best[moved] = as_drawn[closer], first[closer, 0]
-        unit[moved] = first_unit[closer]
+        unit[moved], stroke[moved] = first_unit[closer], 0.0
         drawn_nearest[torch.from_numpy(moved)] = first_nearest[torch.from_numpy(closer)]
     # A second step cannot lower a distance of 0 (a candidate the query matches exactly)
     near = np.flatnonzero((value <= REFINE_WITHIN) & (value > 0))
@@ -514,4 +572,21 @@ def opinion(
         m = torch.from_numpy(near[s : s + chunk])
         again = refined(pixels[m], drawn_nearest[m], work).double().numpy() / unit[m.numpy()]
         value[m.numpy()] = np.minimum(value[m.numpy()], again)
+    if SECOND_LOOK and images is not None:
+        for s in range(0, len(near), chunk):
+            m = near[s : s + chunk]
+            x = _canonical(_rows(images, m))
+            mended = despeckle(x)
+            enough = ((mended - x).abs().sum((1, 2, 3)) >= MENDED_INK).numpy()
+            m, mended = m[enough], mended[torch.from_numpy(enough)]
+            if len(m) == 0:
+                continue
+            drawn = restroke(_as_unit(ref_images[best[m]]), torch.from_numpy(stroke[m]))
+            again = paired(_soft(mended), prepare(drawn, mended=True)).double().numpy() / unit[m]
+            value[m] = np.minimum(value[m], again)
     return value, best
+
+
+def _rows(images: np.ndarray | torch.Tensor, rows: np.ndarray) -> np.ndarray | torch.Tensor:
+    """images[rows], for an array or a tensor."""
+    return images[torch.from_numpy(rows)] if torch.is_tensor(images) else images[rows]
