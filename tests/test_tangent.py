@@ -339,6 +339,32 @@ def test_despeckle_mends_holes_and_specks_and_leaves_a_smooth_image_as_it_is(dig
     assert torch.equal(tangent.prepare(blurred, mended=True), tangent.prepare(blurred))
 
 
+def _despeckled_by_hand(x: torch.Tensor) -> torch.Tensor:
+    """``despeckle`` pixel by pixel: the slow reference (outside the page counts as 0)."""
+    a = np.pad(x.numpy()[:, 0].astype(np.float64), ((0, 0), (1, 1), (1, 1)))
+    out = a.copy()
+    lines = ((0, 1), (1, 0), (1, 1), (1, -1))
+    for n in range(len(a)):
+        for i in range(1, 29):
+            for j in range(1, 29):
+                v = a[n, i, j]
+                hole = max(min(a[n, i + dy, j + dx], a[n, i - dy, j - dx]) for dy, dx in lines)
+                if hole - v > tangent.SPECK:
+                    v = hole
+                peak = max(
+                    a[n, i + dy, j + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx
+                )
+                out[n, i, j] = peak if v - peak > tangent.SPECK else v
+    return torch.from_numpy(out[:, None, 1:-1, 1:-1]).float()
+
+
+def test_despeckle_is_the_rank_filter_written_out(digits):
+    x, _ = digits
+    gen = torch.Generator().manual_seed(2)
+    salted = torch.where(torch.rand(x[:6].shape, generator=gen) < 0.05, 1.0, _ink_cleared(x[:6]))
+    torch.testing.assert_close(tangent.despeckle(salted), _despeckled_by_hand(salted))
+
+
 def test_a_copy_with_holes_comes_nearer_its_source_at_the_second_look(monkeypatch, digits):
     # A tenth of a copy's ink cleared: its source, both mended, lies nearer (measured: lower
     # for 175 of the 200, at a median 0.57 of the first look's value), while another writer's
@@ -356,6 +382,20 @@ def test_a_copy_with_holes_comes_nearer_its_source_at_the_second_look(monkeypatc
     first, _ = tangent.opinion(q, x, ink, scale, other)
     second, _ = tangent.opinion(q, x, ink, scale, other, images=cleared)
     assert (second <= first).all() and np.median(second / first) > 0.95
+    # The value kept is the smaller of the first steps' and the second look's: the query and
+    # its nearest, drawn in the stroke it was compared in, both mended, in the same unit.
+    taken, again = tangent.second_look(cleared, n, x[best], np.zeros(len(x)))
+    assert len(taken) >= 150  # mending moved at least MENDED_INK for most of them
+    monkeypatch.setattr(tangent, "INK_RATIO", 1.0)  # every candidate drawn as it is
+    first, best = tangent.opinion(q, x, ink, scale, own)
+    second, best = tangent.opinion(q, x, ink, scale, own, images=cleared)
+    taken, again = tangent.second_look(cleared, n, x[best], np.zeros(len(x)))
+    unit = scale[best] * np.sqrt(
+        np.minimum(q.sum((1, 2, 3)).numpy() / ink[best, tangent.STROKES.index(0.0)], 1.0)
+    )
+    want = first.copy()
+    want[taken] = np.minimum(first[taken], again / unit[taken])
+    np.testing.assert_allclose(second, want, rtol=1e-6)
     # Where mending moves less than MENDED_INK (nothing, for a blurred copy), no second look.
     blurred = perturb.blur(x, 1.0)
     q = tangent.prepare(blurred)
@@ -363,3 +403,20 @@ def test_a_copy_with_holes_comes_nearer_its_source_at_the_second_look(monkeypatc
         tangent.opinion(q, x, ink, scale, own, images=blurred)[0],
         tangent.opinion(q, x, ink, scale, own)[0],
     )
+
+
+def test_the_second_look_draws_each_reference_in_its_own_stroke(digits):
+    x, _ = digits
+    cleared = _ink_cleared(x)
+    rows = np.arange(0, len(x), 2)
+    strokes = np.resize(np.asarray(tangent.STROKES), len(rows))
+    taken, dist = tangent.second_look(cleared, rows, x[rows], strokes)
+    assert set(taken) <= set(rows) and len(taken) >= 70
+    at = np.searchsorted(rows, taken)
+    drawn = tangent.restroke(x[taken], torch.from_numpy(strokes[at]).float())
+    q = tangent.prepare(cleared[taken], mended=True)
+    want = tangent.paired(q, tangent.prepare(drawn, mended=True)).double().numpy()
+    np.testing.assert_allclose(dist, want, rtol=1e-6)
+    with pytest.raises(DataError, match="queries as given"):
+        first = np.zeros((len(x), 1), dtype=np.int64)
+        tangent.opinion(tangent.prepare(x), x, tangent.ink(x), np.ones(len(x)), first, images=x[:5])

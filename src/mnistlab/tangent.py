@@ -12,7 +12,8 @@ drawn thinner and thicker: ``StrokeIndex``), in the same canonical form the desc
 blurred so that the tangents, being image gradients, are smooth; each candidate first drawn
 with the stroke width (``STROKES``) whose ink matches the query's, which a first-order
 thickening tangent cannot reach (and the descriptor's nearest also as drawn: less ink may be a
-smaller digit rather than a thinner stroke).
+smaller digit rather than a thinner stroke); where a query comes close to its nearest, a second
+step, and a second look with both images' holes and specks mended (``despeckle``).
 
 No maintained Python library computes it (scikit-learn, PyTorch and faiss have no tangent
 distance); this is the textbook formula, batched in torch.
@@ -515,6 +516,8 @@ def opinion(
     (N, len(STROKES)); candidate_index (M, k): the indices of each query's candidate
     references (``candidates``, the descriptor's nearest first); images: the queries as given
     (as ``prepare`` takes them), for the second look (``SECOND_LOOK``; None: no second look)."""
+    if images is not None and len(images) != len(pixels):
+        raise DataError(f"need the {len(pixels)} queries as given, got {len(images)} images")
     query_ink = pixels.sum((1, 2, 3)).numpy()  # (M,)
     cand_ink = ref_ink[candidate_index]  # (M, k, len(STROKES))
     nearest_ink = np.abs(cand_ink - query_ink[:, None, None]).argmin(2)  # (M, k)
@@ -569,22 +572,34 @@ def opinion(
     near = np.flatnonzero((value <= REFINE_WITHIN) & (value > 0))
     work = torch.empty(min(chunk, len(near)) * (N_TANGENTS + 1) * 784)  # see ``to_candidates``
     for s in range(0, len(near), chunk):
-        m = torch.from_numpy(near[s : s + chunk])
-        again = refined(pixels[m], drawn_nearest[m], work).double().numpy() / unit[m.numpy()]
-        value[m.numpy()] = np.minimum(value[m.numpy()], again)
-    if SECOND_LOOK and images is not None:
-        for s in range(0, len(near), chunk):
-            m = near[s : s + chunk]
-            x = _canonical(_rows(images, m))
-            mended = despeckle(x)
-            enough = ((mended - x).abs().sum((1, 2, 3)) >= MENDED_INK).numpy()
-            m, mended = m[enough], mended[torch.from_numpy(enough)]
-            if len(m) == 0:
-                continue
-            drawn = restroke(_as_unit(ref_images[best[m]]), torch.from_numpy(stroke[m]))
-            again = paired(_soft(mended), prepare(drawn, mended=True)).double().numpy() / unit[m]
-            value[m] = np.minimum(value[m], again)
+        m = near[s : s + chunk]
+        again = refined(pixels[torch.from_numpy(m)], drawn_nearest[torch.from_numpy(m)], work)
+        value[m] = np.minimum(value[m], again.double().numpy() / unit[m])
+        if SECOND_LOOK and images is not None:
+            taken, again = second_look(images, m, ref_images[best[m]], stroke[m])
+            value[taken] = np.minimum(value[taken], again / unit[taken])
     return value, best
+
+
+def second_look(
+    images: np.ndarray | torch.Tensor,
+    rows: np.ndarray,
+    refs: torch.Tensor,
+    strokes: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``SECOND_LOOK``: the queries images[rows] whose ``despeckle`` moves at least
+    ``MENDED_INK`` of ink, and their tangent distance to their references (refs[i] is
+    images[rows[i]]'s, uint8 or float (R, 1, 28, 28), drawn with strokes[i] as ``restroke``
+    draws), both mended: (the rows taken (T,) int64, their distances (T,) float64)."""
+    x = _canonical(_rows(images, rows))
+    mended = despeckle(x)
+    enough = ((mended - x).abs().sum((1, 2, 3)) >= MENDED_INK).numpy()
+    if not enough.any():
+        return rows[:0], np.empty(0)
+    keep = torch.from_numpy(enough)
+    source = restroke(_as_unit(refs[keep]), torch.from_numpy(strokes[enough]))
+    dist = paired(_soft(mended[keep]), prepare(source, mended=True))
+    return rows[enough], dist.double().numpy()
 
 
 def _rows(images: np.ndarray | torch.Tensor, rows: np.ndarray) -> np.ndarray | torch.Tensor:

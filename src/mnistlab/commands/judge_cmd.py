@@ -55,7 +55,7 @@ def check(
         typer.Option(
             "--held-out/--no-held-out",
             help="Also score copies and fresh digits under 27 changes the targets do not list "
-            "and the judge was not tuned on, but for two (JPEG, grey levels, salt and pepper, "
+            "and the judge was not tuned on, but for three (JPEG, grey levels, salt and pepper, "
             "other warps, an erased patch, ...): whether it recognises copies beyond the changes "
             "it was tuned to.",
         ),

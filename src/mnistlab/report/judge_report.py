@@ -64,10 +64,10 @@ def write(result: JudgeCheck, judge_meta: dict[str, Any], out_dir: Path) -> Path
         rep.text(
             "**Held out** (`--held-out`): copies and fresh digits under changes that keep a digit "
             "the same digit, which the targets do not list and the judge was not tuned on (but "
-            "for two, drawn smaller and squeezed, which one setting of tangent distance was made "
-            "for). They tell whether the judge recognises copies beyond the changes it was tuned "
-            "to; the copies are held to the same targets. Their fresh digits are not among the "
-            "images above."
+            "for three: drawn smaller and squeezed, which one setting of tangent distance was "
+            "made for, and pepper, which another was). They tell whether the judge recognises "
+            "copies beyond the changes it was tuned to; the copies are held to the same "
+            "targets. Their fresh digits are not among the images above."
         )
     shown = [
         {
