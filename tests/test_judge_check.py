@@ -121,7 +121,7 @@ def test_copies_under_changes_no_setting_was_chosen_on(mnist, v2_scorer):
     # ``HELD_OUT_CHANGES``: every copy reads as less new than a fresh digit under the same
     # change, and fresh digits so changed stay new; where the judge generalises, the copy
     # targets hold. Measured (100 a set, seed 1): copies at least 0.14 less new than fresh digits
-    # (an erased patch: 0.552 against 0.694), fresh digits at most 3% near-copies; (400, seed 1)
+    # (an erased patch: 0.550 against 0.686), fresh digits at most 4% near-copies; (400, seed 1)
     # near-copies: gamma 0.5 0.950, 4 grey levels 0.998, JPEG 50 1.000, moved 0.5 px 0.995,
     # sheared 0.940, drawn at 0.9 0.958.
     sets = judge_check.held_out_sets(mnist, n=100, seed=1)
@@ -130,7 +130,7 @@ def test_copies_under_changes_no_setting_was_chosen_on(mnist, v2_scorer):
         fresh = v2_scorer.image_scores(sets[f"fresh, held out: {name}"][1])
         assert copies["novelty"].mean() < fresh["novelty"].mean(), name
         assert fresh["near_copy"].mean() <= 0.05, name
-    assert len(judge_check.HELD_OUT_CHANGES) == 27  # as the CLI's help and the README say
+    assert len(judge_check.HELD_OUT_CHANGES) == 36  # as the CLI's help and the README say
     met = ["gamma 0.5", "4 grey levels", "JPEG quality 50", "moved 0.5 px on each axis (bilinear)"]
     met += ["sheared 0.15", "drawn at 0.9 of its size"]
     sets = judge_check.held_out_sets(mnist, n=400, seed=1, names=met)

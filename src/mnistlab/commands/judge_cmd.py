@@ -54,7 +54,7 @@ def check(
         bool,
         typer.Option(
             "--held-out/--no-held-out",
-            help="Also score copies and fresh digits under 27 changes the targets do not list "
+            help="Also score copies and fresh digits under 36 changes the targets do not list "
             "and the judge was not tuned on, but for three (JPEG, grey levels, salt and pepper, "
             "other warps, an erased patch, ...): whether it recognises copies beyond the changes "
             "it was tuned to.",
