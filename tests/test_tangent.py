@@ -325,7 +325,7 @@ def _ink_cleared(x: torch.Tensor, share: float = 0.1, seed: int = 0) -> torch.Te
 
 def test_despeckle_mends_holes_and_specks_and_leaves_a_smooth_image_as_it_is(digits):
     # A tenth of the ink cleared, or 1% of the pixels lit: mended, the copy lies nearer its
-    # source, mended too (measured: at a median 0.49 and 0.60 of the distance before). A
+    # source, mended too (measured: at a median 0.49 and 0.63 of the distance before). A
     # blurred digit has no step of more than SPECK between neighbours: nothing to mend.
     x, _ = digits
     gen = torch.Generator().manual_seed(1)
