@@ -428,7 +428,7 @@ def _noisy(x: torch.Tensor, sigma: float, seed: int = 5) -> torch.Tensor:
 
 def test_the_noise_level_is_zero_on_a_clean_digit_and_follows_added_noise(digits):
     # Measured on the 200 digits: 0 for every clean one; under noise of sd 0.1 / 0.2 medians of
-    # 0.078 / 0.150 (the noise a black page keeps after clipping reads lower); salt noise on a
+    # 0.079 / 0.148 (the noise a black page keeps after clipping reads lower); salt noise on a
     # black page, with no grey in it, 0.
     x, _ = digits
     assert (tangent.noise_level(x) == 0).all() and (tangent.noise_energy(x) == 0).all()
@@ -437,43 +437,59 @@ def test_the_noise_level_is_zero_on_a_clean_digit_and_follows_added_noise(digits
     assert (high > low).float().mean() > 0.95
     salt = perturb.sparse_noise(50, torch.Generator().manual_seed(0))
     assert (tangent.noise_level(salt) == 0).all()
-    # An image's estimate does not depend on the others in its batch
-    torch.testing.assert_close(tangent.noise_level(_noisy(x, 0.2)[:7]), high[:7])
+    # An image's estimate does not depend on the others in its batch, nor on its type
+    noisy = _noisy(x, 0.2)
+    torch.testing.assert_close(tangent.noise_level(noisy[:7]), high[:7])
+    np.testing.assert_allclose(tangent.noise_energy(noisy[:7]), tangent.noise_energy(noisy)[:7])
+    torch.testing.assert_close(tangent.noise_level(noisy.double().numpy()[:, 0]), high)
 
 
 def test_the_noise_energy_is_about_what_the_noise_adds_to_a_copys_distance(digits):
-    # Measured on the 200 digits under noise of sd 0.2: the energy is a median 0.64 of what the
+    # Measured on the 200 digits under noise of sd 0.2: the energy is a median 0.57 of what the
     # noise adds to a copy's squared distance from its source (0.93 at the median), while
-    # another writer's digit lies as far as without the noise (7.55 against 7.23): after the
+    # another writer's digit lies about as far as without the noise (7.55 against 7.23): after the
     # floor and the clipping, noise adds little to a distance that is already large.
     x, _ = digits
     noisy = _noisy(x, 0.2)
     energy = tangent.noise_energy(noisy)
     to_source, to_other = _td(noisy, x) ** 2, _td(noisy, x.roll(1, 0)) ** 2
-    assert 0.45 < np.median(energy / to_source) < 0.85
+    assert 0.45 < np.median(energy / to_source) < 0.7
     assert np.median(to_other) < 1.1 * np.median(_td(x, x.roll(1, 0)) ** 2)
     assert np.median(energy) < 0.15 * np.median(to_other)
 
 
-def test_a_noisy_querys_noise_is_taken_out_of_every_distance(monkeypatch, digits):
-    # With its images given, each noisy query's distance d becomes sqrt(d^2 - share * energy)
-    # in the same unit (measured: a median 0.73 of the value without); a clean query's is as
-    # before.
-    monkeypatch.setattr(tangent, "REFINE_WITHIN", 0.0)  # the first step only
+def test_a_noisy_querys_noise_is_taken_out_at_every_step(monkeypatch, digits):
+    # With its images given, a noisy query's distance d to its nearest, at the first step, the
+    # second step and the second look alike, becomes sqrt(d^2 - share * energy) in the same unit
+    # (measured: a median 0.68 of the value without); a clean query's is as before, and the
+    # nearest named is the one nearest before the noise is taken out.
+    monkeypatch.setattr(tangent, "REFINE_WITHIN", 100.0)  # every query takes the later steps
     monkeypatch.setattr(tangent, "INK_RATIO", 1.0)  # every candidate drawn as it is
     x, _ = digits
     noisy = torch.cat([_noisy(x[:100], 0.2), x[100:]])
     q, ink, scale = tangent.prepare(noisy), tangent.ink(x), np.linspace(0.5, 1.5, len(x))
     n = np.arange(len(x))
     own = np.stack([n, np.roll(n, 1)], 1)
+    energy = tangent.noise_energy(noisy)
+    assert (energy[:100] > 0).all() and (energy[100:] == 0).all()
+    monkeypatch.setattr(tangent, "SECOND_LOOK", False)
     first, best = tangent.opinion(q, x, ink, scale, own)
     less, best_less = tangent.opinion(q, x, ink, scale, own, images=noisy)
     np.testing.assert_array_equal(best_less, best)
     unit = scale[best] * np.sqrt(
         np.minimum(q.sum((1, 2, 3)).numpy() / ink[best, tangent.STROKES.index(0.0)], 1.0)
     )
-    energy = tangent.noise_energy(noisy)
-    assert (energy[:100] > 0).all() and (energy[100:] == 0).all()
-    want = np.sqrt(np.maximum(first**2 - tangent.NOISE_SHARE * energy / unit**2, 0.0))
-    np.testing.assert_allclose(less, want, rtol=1e-5, atol=1e-9)
+
+    def cut(value: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        taken_out = tangent.NOISE_SHARE * energy[rows] / unit[rows] ** 2
+        return np.sqrt(np.maximum(value**2 - taken_out, 0.0))
+
+    np.testing.assert_allclose(less, cut(first, n), rtol=1e-5, atol=1e-9)
     assert np.median(less[:100] / first[:100]) < 0.8
+    monkeypatch.setattr(tangent, "SECOND_LOOK", True)
+    looked, _ = tangent.opinion(q, x, ink, scale, own, images=noisy)
+    taken, again = tangent.second_look(noisy, n, x[best], np.zeros(len(x)))
+    assert np.isin(np.arange(100), taken).sum() >= 15  # 26 noisy ones taken (mended >= 3 px)
+    want = cut(first, n)
+    want[taken] = np.minimum(want[taken], cut(again / unit[taken], taken))
+    np.testing.assert_allclose(looked, want, rtol=1e-5, atol=1e-9)
