@@ -428,8 +428,8 @@ def _noisy(x: torch.Tensor, sigma: float, seed: int = 5) -> torch.Tensor:
 
 def test_the_noise_level_is_zero_on_a_clean_digit_and_follows_added_noise(digits):
     # Measured on the 200 digits: 0 for every clean one; under noise of sd 0.1 / 0.2 medians of
-    # 0.079 / 0.148 (the noise a black page keeps after clipping reads lower); salt noise on a
-    # black page, with no grey in it, 0.
+    # 0.079 / 0.148 (it reads low: see ``tangent.noise_level``); salt noise on a black page,
+    # with no grey in it, 0.
     x, _ = digits
     assert (tangent.noise_level(x) == 0).all() and (tangent.noise_energy(x) == 0).all()
     low, high = (tangent.noise_level(_noisy(x, s)) for s in (0.1, 0.2))
