@@ -645,7 +645,9 @@ class Scorer:
             test_p = self._kept(
                 f"{projection.KEPT}-test-{basis_digest}",
                 lambda: self.train_projection_.distances(
-                    self.data.x_test, self.test_probs_.argmax(1)
+                    self.data.x_test,
+                    self.test_probs_.argmax(1),
+                    tangent.noise_level(self.data.x_test),
                 )[0],
                 (len(self.train_projection_.scale), len(self.data.x_test)),
             )
@@ -792,16 +794,27 @@ class Scorer:
 
     @staticmethod
     def _tangent_opinion(
-        images: np.ndarray | torch.Tensor, by_desc: np.ndarray, classes: np.ndarray, refs: _Refs
+        images: np.ndarray | torch.Tensor,
+        by_desc: np.ndarray,
+        classes: np.ndarray,
+        refs: _Refs,
+        level: torch.Tensor | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """``tangent.opinion`` of images (as ``tangent.prepare`` takes them) against ``refs``,
         their candidates the descriptor's nearest (by_desc, indices nearest first) and the
-        stroke index's within their predicted classes."""
+        stroke index's within their predicted classes. level: their ``tangent.noise_level``
+        (None: measured there)."""
         assert refs.strokes is not None  # judge v2's refs carry the tangent arrays
         pixels = tangent.prepare(images)
         candidates = tangent.candidates(by_desc, refs.strokes.search(pixels, classes))
         return tangent.opinion(
-            pixels, refs.images, refs.ink, refs.tangent_scale, candidates, images=images
+            pixels,
+            refs.images,
+            refs.ink,
+            refs.tangent_scale,
+            candidates,
+            images=images,
+            level=level,
         )
 
     def _kept_projection_index(self) -> tuple[projection.ProjectionIndex, str]:
@@ -835,12 +848,17 @@ class Scorer:
         )
 
     def _projection_opinion(
-        self, images: np.ndarray | torch.Tensor, classes: np.ndarray, refs: _Refs
+        self,
+        images: np.ndarray | torch.Tensor,
+        classes: np.ndarray,
+        refs: _Refs,
+        level: torch.Tensor,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The projection distance's calibrated value of images of predicted classes against
-        ``refs`` and the nearest reference at the size that gives it: (M,) float64, (M,) int64."""
+        """The projection distance's calibrated value of images of predicted classes and noise
+        levels (``tangent.noise_level``) against ``refs``, and the nearest reference at the
+        size that gives it: (M,) float64, (M,) int64."""
         assert refs.projected is not None  # judge v2's refs carry the projection index
-        distances, index = refs.projected.distances(images, classes)
+        distances, index = refs.projected.distances(images, classes, level)
         ranks = self._projection_ranks(distances)
         best = ranks.argmin(0)
         rows = np.arange(ranks.shape[1])
@@ -1004,8 +1022,9 @@ class Scorer:
         nn_d[nn_d < COPY_TOLERANCE * self.d_ref_] = 0.0  # batched float32 rounding, see above
         extra: dict[str, np.ndarray] = {}
         if two:
-            t, t_i = self._tangent_opinion(images, by_desc_i, pred, refs)
-            by_projection, p_i = self._projection_opinion(images, pred, refs)
+            level = tangent.noise_level(images)  # both opinions take out what noise adds
+            t, t_i = self._tangent_opinion(images, by_desc_i, pred, refs, level)
+            by_projection, p_i = self._projection_opinion(images, pred, refs, level)
             # Tangent and projection distance only ever lower novelty, and only for what they
             # recognise as a copy (closer than all but a few in a thousand real digits):
             # elsewhere they abstain. Fusing all their values would read images unlike real

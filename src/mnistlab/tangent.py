@@ -283,15 +283,18 @@ def _unit_images(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     return _as_unit(x).reshape(-1, 1, 28, 28)
 
 
-def noise_energy(images: np.ndarray | torch.Tensor, chunk: int = 1024) -> np.ndarray:
+def noise_energy(
+    images: np.ndarray | torch.Tensor, chunk: int = 1024, *, level: torch.Tensor | None = None
+) -> np.ndarray:
     """Images as ``prepare`` takes them -> what their noise adds to a squared tangent distance
     (N,) float64: each noisy image (``noise_level``), its noise taken out, compared with itself
     under noise of that sd (at most ``NOISE_MAX``) again (``NOISE_DRAWS`` fields, averaged), both
     in the image's own frame: scaled as ``prepare`` scales the image, not moved (each centred on
-    its own centre of mass, the two could land a pixel apart); 0 for a clean image."""
+    its own centre of mass, the two could land a pixel apart); 0 for a clean image. level: the
+    images' ``noise_level`` where the caller has it (None: measured here)."""
     x = _unit_images(images)
     out = np.zeros(len(x))
-    sigma = noise_level(x)
+    sigma = noise_level(x) if level is None else level
     noisy = torch.nonzero(sigma > 0)[:, 0]
     for s in range(0, len(noisy), chunk):
         rows = noisy[s : s + chunk]
@@ -624,6 +627,7 @@ def opinion(
     chunk: int = 1024,
     *,
     images: np.ndarray | torch.Tensor | None = None,
+    level: torch.Tensor | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Tangent distance from each query to the nearest of its candidate references, each drawn
     with the stroke of ``STROKES`` whose ink is nearest the query's, in units of that
@@ -636,11 +640,12 @@ def opinion(
     (N, len(STROKES)); candidate_index (M, k): the indices of each query's candidate
     references (``candidates``, the descriptor's nearest first); images: the queries as given
     (as ``prepare`` takes them), for the second look (``SECOND_LOOK``) and their noise taken
-    out of every distance (``NOISE_SHARE``); None: neither."""
+    out of every distance (``NOISE_SHARE``); None: neither. level: the images' ``noise_level``
+    where the caller has it (None: measured here)."""
     if images is not None and len(images) != len(pixels):
         raise DataError(f"need the {len(pixels)} queries as given, got {len(images)} images")
     # What the query's noise adds to every distance is taken out (``NOISE_SHARE``)
-    energy = noise_energy(images) if images is not None else np.zeros(len(pixels))
+    energy = np.zeros(len(pixels)) if images is None else noise_energy(images, level=level)
     query_ink = pixels.sum((1, 2, 3)).numpy()  # (M,)
     cand_ink = ref_ink[candidate_index]  # (M, k, len(STROKES))
     nearest_ink = np.abs(cand_ink - query_ink[:, None, None]).argmin(2)  # (M, k)
