@@ -178,7 +178,7 @@ def test_noisy_copies_are_caught_with_what_their_noise_adds_taken_out(
     assert caught >= floor and v2_scorer.image_scores(fresh)["near_copy"].mean() <= 0.015
     monkeypatch.setattr(projection, "noise_sd", lambda level: np.zeros(len(level)))
     tangent_alone = v2_scorer.image_scores(copies)["near_copy"].mean()
-    assert tangent_alone <= caught - 0.15
+    assert tangent_alone <= caught - 0.1
     monkeypatch.setattr(tangent, "NOISE_SHARE", 0.0)
     if sd == 0.2:  # at sd 0.3 tangent distance's share adds less than 1%
         assert v2_scorer.image_scores(copies)["near_copy"].mean() <= tangent_alone - 0.1

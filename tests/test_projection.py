@@ -170,5 +170,24 @@ def test_a_noisy_copy_is_measured_with_its_noise_taken_out(refs):
     zero = np.zeros(len(fresh))
     for level in (zero, torch.from_numpy(zero).float()):
         np.testing.assert_array_equal(index.distances(fresh, fresh_labels, level)[0], clean)
+    # and so is one beside noisy images in its batch
+    mixed = torch.cat([copies[:50], torch.tensor(fresh[:50] / 255.0, dtype=torch.float32)[:, None]])
+    labels = np.concatenate([index.labels[source[:50]], fresh_labels[:50]])
+    levels = torch.cat([level[:50], torch.zeros(50)])
+    np.testing.assert_array_equal(index.distances(mixed, labels, levels)[0][:, 50:], clean[:, :50])
     with pytest.raises(DataError, match="a noise level for each of 1000 images, got 3"):
         index.distances(fresh, fresh_labels, zero[:3])
+
+
+def test_the_haze_comes_off_the_codes_as_it_would_off_the_pixels(refs):
+    # The codes of (x - h) / (1 - 2 h), h = sd / sqrt(2 pi), computed on the codes: the same as
+    # on the pixels, and the codes as they are where sd is 0.
+    _, index, (fresh, _), _ = refs
+    x = fresh[:50].reshape(50, 784).astype(np.float32) / 255.0
+    sd = np.linspace(0.0, 0.3, 50)
+    haze = (sd / np.sqrt(2 * np.pi))[:, None]
+    expected = ((x - haze) / (1 - 2 * haze) - index.mean) @ index.components.T
+    codes = index.encode(index.mean, index.components, x)
+    got = projection._dehazed(codes, sd, index.mean, index.components)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    np.testing.assert_array_equal(got[0], codes[0])

@@ -643,7 +643,8 @@ class Scorer:
             )
             self.tangent_reference_ = np.sort(test_t)
             test_p = self._kept(
-                f"{projection.KEPT}-test-{basis_digest}",
+                # named by tangent distance's settings too: the noise level is its
+                f"{projection.KEPT}-{tangent.KEPT}-test-{basis_digest}",
                 lambda: self.train_projection_.distances(
                     self.data.x_test,
                     self.test_probs_.argmax(1),
