@@ -189,8 +189,9 @@ def test_judge_outputs_give_unit_descriptors_beside_probabilities_and_features(s
 
 def test_judge_runs_in_channels_last_without_changing_the_judge_or_its_answers(mnist):
     """judge_all runs a channels-last copy (faster on the CPU): the shipped judge's outputs stay
-    within float32 rounding of a plain forward pass, do not depend on the batch size, and the
-    judge itself is left as it was (train flag, contiguous weights for safetensors)."""
+    within float32 rounding of a plain forward pass, do not depend on the batch size beyond
+    that rounding, and the judge itself is left as it was (train flag, contiguous weights for
+    safetensors)."""
     from mnistlab import store
 
     judge, _ = store.load_judge(mnist, progress=False)
@@ -204,9 +205,12 @@ def test_judge_runs_in_channels_last_without_changing_the_judge_or_its_answers(m
     np.testing.assert_allclose(feats, f_ref.numpy(), atol=1e-4)
     np.testing.assert_allclose(desc, d_ref.numpy(), atol=1e-5)
     np.testing.assert_allclose(probs, torch.softmax(logits, 1).numpy(), atol=1e-5)
+    # Identical on the AMD EPYC of sessions 10-26; on an Intel Xeon (AVX-512, session 27) the
+    # descriptor's convolutions round a short last batch differently: the descriptors of the
+    # last 12 images moved by at most 1e-7 (``metrics.COPY_TOLERANCE`` absorbs such rounding).
     again = models.judge_all(judge, x, batch_size=32)
     for a, b in zip((probs, feats, desc), again, strict=True):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
 
 def test_judge_training_loss_has_its_three_terms(small):
