@@ -211,6 +211,17 @@ def test_a_grey_page_costs_v2_quality_as_the_haze_note_says(mnist, v2_scorer):
     assert metrics.haze_note(np.clip(x + 0.005, 0, 1), mnist.x_test, "v2") is None
 
 
+@pytest.mark.parametrize("judge", ["v1", "v2"])
+def test_digits_in_negative_are_named_inverted_with_either_judge(mnist, judge):
+    # Dark digits on a white page, as other tools often save them: v2 reads them as no digit,
+    # v1 as fairly sure ones (quality 0.0002 and 0.75), so the note names the slip for both.
+    x = mnist.x_test[:300]
+    note = metrics.haze_note(255 - x, mnist.x_test, judge)
+    assert note is not None and "inverted" in note and "255 - x" in note
+    assert metrics.haze_note(x, mnist.x_test, judge) is None
+    assert metrics.haze_note(1 - x / 255.0, mnist.x_test, judge) == note
+
+
 def test_fresh_digits_drawn_smaller_are_not_taken_for_copies_more_often(mnist, v2_scorer):
     # A digit drawn smaller has less ink, so a smaller tangent residual against every training
     # digit. In the candidate's own unit, the first 2,000 test digits drawn at 0.8 and 0.85 of

@@ -126,16 +126,29 @@ def background(images: Any, most: int = 1000) -> float:
     return float(np.median(np.median(x.reshape(len(x), -1), axis=1)))
 
 
+# A page this bright or brighter is white, with dark ink: digits in negative, a common slip
+# when samples come from another tool (MNIST's digits are light ink on a black page). v2 reads
+# the test digits so inverted as no digit (quality 0.0002), v1 as fairly sure ones (0.75).
+INVERTED = 0.5
+
+
 def haze_note(images: Any, reference: Any, judge_version: str) -> str | None:
-    """A one-sentence note for images whose background lies ``HAZE`` or more above the
-    reference digits' (a data set's test digits) where those lie on a black page, as MNIST's do;
-    None for every other set, and for v1, which barely minds a grey page."""
-    if judge_version != "v2":
-        return None
+    """A one-sentence note for images whose page is white (``INVERTED``), with either judge, or
+    whose background lies ``HAZE`` or more above the reference digits' (a data set's test
+    digits), with v2, where those lie on a black page, as MNIST's do; None for every other set
+    (v1 barely minds a grey page)."""
     real = background(reference)
     if real >= HAZE:  # a data set on a grey page: its judge was trained on such pages
         return None
     level = background(images)
+    if level >= INVERTED:
+        return (
+            f"The samples look inverted: their page is white (median pixel {level:.3f}, real "
+            f"digits {real:.3f}), where MNIST's digits are light ink on a black page; if they "
+            "are dark digits on white, score 1 - x (255 - x for uint8) instead."
+        )
+    if judge_version != "v2":
+        return None
     if round(level - real, 6) < HAZE:  # rounded: float32 pixels 0.01 up read 0.0099999998
         return None
     return (
