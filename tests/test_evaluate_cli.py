@@ -129,6 +129,25 @@ def test_a_grey_page_is_named_on_stderr_and_nothing_else_changes(capsys, tmp_pat
     assert "background is not black" in json.loads((page / "metrics.json").read_text())["note"]
 
 
+def test_binary_samples_are_named_on_stderr_and_in_the_report(
+    capsys, monkeypatch, tmp_path, data_dir, small
+):
+    # Binary samples (every pixel 0 or 1) draw metrics.binary_note, beside the numbers. This
+    # test's small judge may lose less quality to binarising than BINARY_GAP: the wiring is
+    # tested here, the note's figures with the shipped judge in test_judge_check.
+    monkeypatch.setattr(metrics, "BINARY_GAP", -1.0)
+    binary = (small.x_test[:40] > 127).astype(np.uint8) * 255
+    np.save(tmp_path / "binary.npy", binary)
+    code, out, err = run(capsys, tmp_path / "binary.npy", "--data", data_dir, "--json", "--quiet")
+    assert code == 0 and json.loads(out)["n"] == 40
+    assert err.startswith("note: The samples are binary (every pixel 0 or 1)")
+    np.save(tmp_path / "grey.npy", small.x_test[:40])
+    assert run(capsys, tmp_path / "grey.npy", "--data", data_dir, "--json", "--quiet")[2] == ""
+    page = tmp_path / "page"
+    assert run(capsys, tmp_path / "binary.npy", "--data", data_dir, "--report", page)[0] == 0
+    assert "samples are binary" in json.loads((page / "metrics.json").read_text())["note"]
+
+
 def save_object_array(path):
     np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
 

@@ -8,6 +8,8 @@ judge that gets worse fails.
 from __future__ import annotations
 
 import json
+import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -220,6 +222,37 @@ def test_digits_in_negative_are_named_inverted_with_either_judge(mnist, judge):
     assert note is not None and "inverted" in note and "255 - x" in note
     assert metrics.haze_note(x, mnist.x_test, judge) is None
     assert metrics.haze_note(1 - x / 255.0, mnist.x_test, judge) == note
+
+
+def test_binary_samples_are_named_with_the_quality_of_binarised_test_digits(mnist, v2_scorer):
+    # Binary digits (a Bernoulli decoder's samples, binarised MNIST) lack grey edges, and v2
+    # reads them as less sure: test digits 0.965 as they are, 0.840 thresholded at 0.5, 0.573
+    # sampled pixel by pixel. The note gives those figures, and they foretell the quality of
+    # training digits so binarised, which a generator of binary digits can at best reach.
+    x = mnist.x_train[:300] / 255.0
+    thresholded = (x > 0.5).astype(np.float32)
+    note = metrics.binary_note(thresholded, v2_scorer)
+    assert note is not None and "binary" in note
+    assert metrics.binary_note((thresholded * 255).astype(np.uint8), v2_scorer) == note
+    as_is, by_threshold, sampled = (
+        float(v)
+        for v in re.findall(
+            r"quality ([0-9.]+) as they are, ([0-9.]+) thresholded "
+            r"at 0.5 and ([0-9.]+) sampled",
+            note,
+        )[0]
+    )
+    assert as_is >= 0.95 and by_threshold <= as_is - 0.08 and sampled <= by_threshold - 0.15
+    quality = v2_scorer.image_scores(thresholded)["quality"].mean()
+    assert abs(quality - by_threshold) <= 0.05
+    bernoulli = (np.random.default_rng(1).random(x.shape) < x).astype(np.float32)
+    assert abs(v2_scorer.image_scores(bernoulli)["quality"].mean() - sampled) <= 0.06
+    # Not binary, or a blank page, or a data set of binary digits (its judge knows them): none
+    assert metrics.binary_note(x, v2_scorer) is None
+    assert metrics.binary_note(np.zeros((50, 28, 28), np.float32), v2_scorer) is None
+    binary_data = SimpleNamespace(data=SimpleNamespace(x_test=(mnist.x_test[:100] > 127) * 255))
+    assert metrics.binary_note(thresholded, binary_data) is None
+    assert metrics.sample_note(thresholded, v2_scorer, "v2") == note
 
 
 def test_fresh_digits_drawn_smaller_are_not_taken_for_copies_more_often(mnist, v2_scorer):

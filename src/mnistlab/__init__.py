@@ -48,21 +48,21 @@ def evaluate(
         integers in [0, 255] or floats in [0, 1] (``value_range="-1,1"`` for tanh outputs), or the
         path of a .npy / .npz / .safetensors file or a folder of PNGs.
     data : the reference data set (default: the bundled MNIST); judge : "v2" or "v1".
-    Samples on a page lighter than the data set's digits (by ``metrics.HAZE``) draw a warning:
-    judge v2 reads them as less sure.
+    Samples on a page lighter than the data set's digits (by ``metrics.HAZE``), or binary ones
+    (``metrics.binary_note``), draw a warning: judge v2 reads them as less sure.
     """
     import warnings
     from pathlib import Path
 
     from mnistlab import images
-    from mnistlab.metrics import MIN_IMAGES, Scorer, haze_note
+    from mnistlab.metrics import MIN_IMAGES, Scorer, sample_note
 
     if isinstance(samples, str | Path):
         x = images.read_images(samples, value_range=value_range, min_count=MIN_IMAGES)
     else:
         x = images.as_images(samples, value_range=value_range, min_count=MIN_IMAGES)
     scorer = Scorer.for_data(data, judge=judge, progress=progress)
-    note = haze_note(x, scorer.data.x_test, judge)
+    note = sample_note(x, scorer, judge)
     if note is not None:
         warnings.warn(note, stacklevel=2)
     return scorer.score(x).as_dict()

@@ -73,7 +73,7 @@ def evaluate(
         scorer = metrics.Scorer(judge, dataset, judge_id=meta["judge_id"], progress=progress)
         result = scorer.score(x)
         scores = result.as_dict()
-        note = metrics.haze_note(x, dataset.x_test, judge_version)
+        note = metrics.sample_note(x, scorer, judge_version)
         if folder is not None:
             from mnistlab.report import samples_report
 

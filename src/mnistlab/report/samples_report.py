@@ -30,7 +30,7 @@ def write(
     note: str | None = None,
 ) -> Path:
     """Write report.html and metrics.json into ``out_dir``; returns the report's path. note: a
-    caveat on these samples (``metrics.haze_note``), shown under the numbers."""
+    caveat on these samples (``metrics.sample_note``), shown under the numbers."""
     out_dir = Path(out_dir)
     real = scorer.calibration_summary()
     write_json(
