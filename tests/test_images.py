@@ -80,6 +80,36 @@ def test_files_and_folders_of_every_kind(tmp_path, digits):
         np.testing.assert_allclose(got, want, atol=1 / 255 + 1e-6, err_msg=path)
 
 
+def test_pictures_as_other_tools_save_them_read_as_the_digits(tmp_path, digits):
+    # 16-bit grey (OpenCV, Pillow from uint16), and transparent pages as drawing tools and
+    # canvases export them: Pillow's convert("L") read the first as white blots (it clips at
+    # 255) and black ink on a transparent page as blank pages.
+    want = digits.astype(np.float32) / 255
+    alpha = np.zeros((*digits.shape, 4), np.uint8)
+    alpha[..., 3] = digits  # black ink, its strength in the alpha channel
+    white = alpha.copy()
+    white[..., :3] = 255  # white ink on a transparent page that is white underneath
+    opaque = np.stack([digits] * 3 + [np.full_like(digits, 255)], -1)
+    kinds = {
+        "16-bit": lambda d, i: Image.fromarray(d.astype(np.uint16) * 257),
+        "black ink on transparent": lambda d, i: Image.fromarray(alpha[i], "RGBA"),
+        "white ink on transparent": lambda d, i: Image.fromarray(white[i], "RGBA"),
+        "white ink, grey and alpha": lambda d, i: Image.fromarray(
+            np.stack([np.full_like(d, 255), d], -1), "LA"
+        ),
+        "opaque RGBA": lambda d, i: Image.fromarray(opaque[i], "RGBA"),
+    }
+    for name, picture in kinds.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        for i, d in enumerate(digits):
+            picture(d, i).save(folder / f"{i:03d}.png")
+        got = images.read_images(folder)
+        np.testing.assert_allclose(got, want, atol=1 / 255 + 1e-6, err_msg=name)
+    # Exactly as before for pictures without transparency
+    np.testing.assert_array_equal(images.read_images(tmp_path / "opaque RGBA"), want)
+
+
 def test_a_folder_without_images_says_what_it_found(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(DataError, match="no image files .* found notes.txt"):

@@ -194,10 +194,31 @@ def _read_pictures(files: list[Path], name: str) -> np.ndarray:
             with Image.open(file) as im:
                 if im.size != (SIDE, SIDE):
                     raise DataError(f"{file}: {im.size[0]}x{im.size[1]} pixels; expected 28x28")
-                out[i] = np.asarray(im.convert("L"))  # colour becomes grey (ITU-R 601 luma)
+                out[i] = _grey(im)
         except (UnidentifiedImageError, OSError) as exc:
             raise DataError(f"{file}: not a readable image ({exc})") from None
     return out
+
+
+def _grey(im: Any) -> np.ndarray:
+    """A PIL image -> its grey levels (28, 28) uint8: colour becomes grey (ITU-R 601 luma, as
+    Pillow's ``convert("L")``); 16-bit grey scaled to 8 bits (``convert("L")`` clips it at 255,
+    which read every 16-bit digit as a white blot); a transparent page read as black, the ink
+    over it; and where every colour is black, the alpha channel as the ink (black ink on a
+    transparent page, as drawing tools save it, read as a blank page before)."""
+    if im.mode.startswith("I"):  # "I;16", "I;16B", ... (16-bit PNG), "I" (32-bit)
+        levels = np.asarray(im).astype(np.int64)
+        if im.mode.startswith("I;16") or levels.max() > 255:
+            levels = (levels.clip(0, 65535) * 255 + 32767) // 65535  # rounded
+        return levels.clip(0, 255).astype(np.uint8)
+    if "A" not in im.getbands() and "transparency" not in im.info:
+        return np.asarray(im.convert("L"))
+    rgba = im.convert("RGBA")
+    grey = np.asarray(rgba.convert("L"), dtype=np.int64)
+    alpha = np.asarray(rgba.getchannel("A"), dtype=np.int64)
+    if grey.max() == 0:  # black ink (or nothing) on a transparent page: the alpha is the ink
+        return alpha.astype(np.uint8)
+    return ((grey * alpha + 127) // 255).astype(np.uint8)  # over a black page
 
 
 def _read_npy(path: Path, limit: int) -> np.ndarray:
