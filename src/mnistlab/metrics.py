@@ -155,7 +155,7 @@ def haze_note(images: Any, reference: Any, judge_version: str) -> str | None:
         f"The samples' background is not black (median pixel {level:.3f}, real digits "
         f"{real:.3f}); judge v2 reads digits on a grey page as less sure: MNIST's test digits "
         "lose about a point of quality per 0.01 of background up to 0.03 and 9 points at 0.05 "
-        "(README, judge v2: 'Changes the check does not hold')."
+        "(docs/judge.md: 'Changes the check does not hold')."
     )
 
 
