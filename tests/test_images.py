@@ -89,11 +89,13 @@ def test_pictures_as_other_tools_save_them_read_as_the_digits(tmp_path, digits):
     alpha[..., 3] = digits  # black ink, its strength in the alpha channel
     white = alpha.copy()
     white[..., :3] = 255  # white ink on a transparent page that is white underneath
+    over_white = np.stack([255 - digits] * 3 + [np.where(digits > 0, 255, 0)], -1).astype(np.uint8)
     opaque = np.stack([digits] * 3 + [np.full_like(digits, 255)], -1)
     kinds = {
         "16-bit": lambda d, i: Image.fromarray(d.astype(np.uint16) * 257),
         "black ink on transparent": lambda d, i: Image.fromarray(alpha[i], "RGBA"),
         "white ink on transparent": lambda d, i: Image.fromarray(white[i], "RGBA"),
+        "dark ink, a white transparent page": lambda d, i: Image.fromarray(over_white[i], "RGBA"),
         "white ink, grey and alpha": lambda d, i: Image.fromarray(
             np.stack([np.full_like(d, 255), d], -1), "LA"
         ),
@@ -106,7 +108,7 @@ def test_pictures_as_other_tools_save_them_read_as_the_digits(tmp_path, digits):
             picture(d, i).save(folder / f"{i:03d}.png")
         got = images.read_images(folder)
         np.testing.assert_allclose(got, want, atol=1 / 255 + 1e-6, err_msg=name)
-    # Exactly as before for pictures without transparency
+    # An opaque picture reads exactly as its grey levels
     np.testing.assert_array_equal(images.read_images(tmp_path / "opaque RGBA"), want)
 
 

@@ -253,6 +253,13 @@ def test_binary_samples_are_named_with_the_quality_of_binarised_test_digits(mnis
     binary_data = SimpleNamespace(data=SimpleNamespace(x_test=(mnist.x_test[:100] > 127) * 255))
     assert metrics.binary_note(thresholded, binary_data) is None
     assert metrics.sample_note(thresholded, v2_scorer, "v2") == note
+    # Binary digits stored as the integers 0 and 1 read as an almost black page: named as such
+    as_ints = metrics.binary_note(thresholded.astype(np.uint8), v2_scorer)
+    assert as_ints is not None and "0 or 1/255" in as_ints and "multiply them by 255" in as_ints
+    # Where binarising costs real digits less than BINARY_GAP, nothing to say
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metrics, "BINARY_GAP", 0.5)
+        assert metrics.binary_note(thresholded, v2_scorer) is None
 
 
 def test_fresh_digits_drawn_smaller_are_not_taken_for_copies_more_often(mnist, v2_scorer):

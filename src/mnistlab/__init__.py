@@ -48,8 +48,8 @@ def evaluate(
         integers in [0, 255] or floats in [0, 1] (``value_range="-1,1"`` for tanh outputs), or the
         path of a .npy / .npz / .safetensors file or a folder of PNGs.
     data : the reference data set (default: the bundled MNIST); judge : "v2" or "v1".
-    Samples on a page lighter than the data set's digits (by ``metrics.HAZE``), or binary ones
-    (``metrics.binary_note``), draw a warning: judge v2 reads them as less sure.
+    Samples on a page lighter than the data set's digits (by ``metrics.HAZE``), which judge v2
+    reads as less sure, or binary ones (``metrics.binary_note``), draw a warning.
     """
     import warnings
     from pathlib import Path

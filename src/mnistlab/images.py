@@ -203,21 +203,19 @@ def _read_pictures(files: list[Path], name: str) -> np.ndarray:
 def _grey(im: Any) -> np.ndarray:
     """A PIL image -> its grey levels (28, 28) uint8: colour becomes grey (ITU-R 601 luma, as
     Pillow's ``convert("L")``); 16-bit grey scaled to 8 bits (``convert("L")`` clips it at 255,
-    which read every 16-bit digit as a white blot); a transparent page read as black, the ink
-    over it; and where every colour is black, the alpha channel as the ink (black ink on a
-    transparent page, as drawing tools save it, read as a blank page before)."""
-    if im.mode.startswith("I"):  # "I;16", "I;16B", ... (16-bit PNG), "I" (32-bit)
-        levels = np.asarray(im).astype(np.int64)
-        if im.mode.startswith("I;16") or levels.max() > 255:
-            levels = (levels.clip(0, 65535) * 255 + 32767) // 65535  # rounded
-        return levels.clip(0, 255).astype(np.uint8)
+    which read every 16-bit digit as a white blot); a picture with transparency read as its ink
+    over a black page, the ink made light where it is dark (dark ink on a transparent page, as
+    drawing tools save it, read as a blank page before)."""
+    if im.mode.startswith("I"):  # "I;16", "I;16B", ...: only a 16-bit PNG opens so here
+        levels = np.asarray(im).astype(np.int64).clip(0, 65535)
+        return ((levels * 255 + 32767) // 65535).astype(np.uint8)  # rounded
     if "A" not in im.getbands() and "transparency" not in im.info:
         return np.asarray(im.convert("L"))
     rgba = im.convert("RGBA")
     grey = np.asarray(rgba.convert("L"), dtype=np.int64)
     alpha = np.asarray(rgba.getchannel("A"), dtype=np.int64)
-    if grey.max() == 0:  # black ink (or nothing) on a transparent page: the alpha is the ink
-        return alpha.astype(np.uint8)
+    if alpha.min() < 255 and 2 * (grey * alpha).sum() < 255 * alpha.sum():
+        grey = 255 - grey  # the ink, weighed by its opacity, is dark: it is the light one here
     return ((grey * alpha + 127) // 255).astype(np.uint8)  # over a black page
 
 
