@@ -228,7 +228,7 @@ def test_binary_samples_are_named_with_the_quality_of_binarised_test_digits(mnis
     # Binary digits (a Bernoulli decoder's samples, binarised MNIST) lack grey edges, and v2
     # reads them as less sure: test digits 0.965 as they are, 0.840 thresholded at 0.5, 0.573
     # sampled pixel by pixel. The note gives those figures, and they foretell the quality of
-    # training digits so binarised, which a generator of binary digits can at best reach.
+    # training digits so binarised: what a perfect generator of digits so binarised scores.
     x = mnist.x_train[:300] / 255.0
     thresholded = (x > 0.5).astype(np.float32)
     note = metrics.binary_note(thresholded, v2_scorer)
