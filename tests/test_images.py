@@ -41,8 +41,11 @@ def test_every_layout_gives_the_same_images(digits):
 
 def test_minus_one_to_one_only_when_said(digits):
     pm = digits.astype(np.float32) / 127.5 - 1
-    with pytest.raises(DataError, match=r"\[-1, 1\]: say so"):
+    with pytest.raises(DataError, match=r"\[-1, 1\], as tanh gives: say so, --range -1,1"):
         images.as_images(pm)
+    # Floats on the 0-255 scale get their own hint, not the [-1, 1] one
+    with pytest.raises(DataError, match=r"found \[0, 255\] \(on the 0-255 scale: divide"):
+        images.as_images(digits.astype(np.float32))
     np.testing.assert_allclose(images.as_images(pm, value_range="-1,1"), digits / 255, atol=1e-6)
 
 

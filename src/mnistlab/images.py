@@ -65,7 +65,11 @@ def as_images(
         if x.size and (x.min() < lo_ok or x.max() > 1.0):
             # The shortest digits that give the stored value back: 1.0000001 must not print as 1.
             lo, hi = (np.format_float_positional(v, trim="-") for v in (x.min(), x.max()))
-            hint = "" if value_range == "-1,1" or x.min() < -1 else " (in [-1, 1]: say so)"
+            hint = ""
+            if value_range != "-1,1" and x.min() >= -1 and x.max() <= 1:
+                hint = " (in [-1, 1], as tanh gives: say so, --range -1,1 or value_range='-1,1')"
+            elif x.min() >= 0 and x.max() <= 255:
+                hint = " (on the 0-255 scale: divide them by 255, or save them as uint8)"
             raise DataError(
                 f"{name}: float values must lie in [{value_range.replace(',', ', ')}], "
                 f"found [{lo}, {hi}]{hint}"
