@@ -115,6 +115,42 @@ def test_pictures_as_other_tools_save_them_read_as_the_digits(tmp_path, digits):
     np.testing.assert_array_equal(images.read_images(tmp_path / "opaque RGBA"), want)
 
 
+def test_three_channels_are_turned_grey_as_a_colour_picture_is(digits):
+    # torchvision-style generators often give (N, 3, 28, 28): grey digits repeated to RGB read
+    # exactly as the grey ones, in either channel order; colour ones as Pillow reads a colour
+    # picture (ITU-R 601 luma), within its integer rounding.
+    want = images.as_images(digits)
+    rgb = np.stack([digits] * 3, 1)  # (N, 3, 28, 28) uint8
+    np.testing.assert_array_equal(images.as_images(rgb), want)
+    np.testing.assert_array_equal(images.as_images(np.moveaxis(rgb, 1, -1) / 255.0), want)
+    np.testing.assert_array_equal(images.as_images(torch.from_numpy(rgb)), want)
+    colour = np.stack([digits, digits // 2, 255 - digits], -1)  # (N, 28, 28, 3)
+    pillow = np.stack([np.asarray(Image.fromarray(c, "RGB").convert("L")) for c in colour])
+    np.testing.assert_allclose(images.as_images(colour), pillow / 255, atol=1 / 255 + 1e-6)
+
+
+@pytest.mark.parametrize(
+    ("shape", "fragment"),
+    [
+        ((5, 32, 32), r"MNIST padded by 2 px.*crop them to \[2:30, 2:30\]"),
+        ((5, 1, 32, 32), r"crop them to \[2:30, 2:30\]"),
+        ((5, 64, 64, 3), r"images of 64x64 pixels; resize \(or crop\) them to 28x28"),
+        ((5, 4, 28, 28), r"4 channels \(RGBA\?\)"),
+    ],
+)
+def test_other_sizes_and_channels_are_told_what_to_do(shape, fragment):
+    with pytest.raises(DataError, match=fragment):
+        images.as_images(np.zeros(shape, np.uint8))
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pth", ".pkl"])
+def test_pickles_are_refused_with_a_word_of_why(tmp_path, suffix):
+    path = tmp_path / f"samples{suffix}"
+    torch.save(torch.zeros(3, 28, 28), path)
+    with pytest.raises(DataError, match="a pickle .* never loads, since a pickle can run code"):
+        images.read_images(path)
+
+
 def test_a_folder_without_images_says_what_it_found(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(DataError, match="no image files .* found notes.txt"):

@@ -2,7 +2,8 @@
 
 ``as_images`` is the one normaliser: numpy arrays, torch tensors and nested lists; shapes
 (N, 28, 28), (N, 784), (N, 1, 28, 28) and (N, 28, 28, 1), the layouts of MNIST files, of
-scikit-learn's ``fetch_openml`` and of torchvision / pythae / most PyTorch code; uint8 or any
+scikit-learn's ``fetch_openml`` and of torchvision / pythae / most PyTorch code (three channels,
+(N, 3, 28, 28) or (N, 28, 28, 3), are turned grey as a colour picture is); uint8 or any
 integer type holding 0-255, bool, or float in [0, 1] (in [-1, 1], as a tanh output gives, only
 when the caller says so: a range is never guessed). ``read_images`` loads a file or folder of them:
 ``.npy`` / ``.npz`` (never unpickled, the header checked before anything is allocated),
@@ -29,6 +30,7 @@ DEFAULT_MAX_IMAGES = 1_000_000
 ARRAY_KEYS = ("images", "samples")  # tried in this order when a file holds several arrays
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 SUFFIXES = (".npy", ".npz", ".safetensors")
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt")  # refused, with a word of why
 EXPECTED = (
     "uint8 or integers in [0, 255], or float in [0, 1], of shape (N, 28, 28), (N, 784), "
     "(N, 1, 28, 28) or (N, 28, 28, 1)"
@@ -116,10 +118,39 @@ def _to_stack(x: np.ndarray, name: str) -> np.ndarray:
         return x[:, 0]
     if x.ndim == 4 and shape[1:] == (SIDE, SIDE, 1):
         return x[..., 0]
+    if x.ndim == 4 and shape[1:] in ((3, SIDE, SIDE), (SIDE, SIDE, 3)):
+        return _grey_array(np.moveaxis(x, 1, -1) if shape[1] == 3 else x)
     raise DataError(
         f"{name}: expected shape (N, 28, 28), (N, 784), (N, 1, 28, 28) or (N, 28, 28, 1); "
-        f"got {shape}"
+        f"got {shape}{_shape_hint(shape)}"
     )
+
+
+def _grey_array(rgb: np.ndarray) -> np.ndarray:
+    """Colour images (N, 28, 28, 3) -> grey (N, 28, 28), as a colour picture is read: a channel
+    as it is where the three are equal (torchvision's grey digits repeated to RGB), else ITU-R
+    601 luma (Pillow's convert("L")), rounded for integers."""
+    if (rgb[..., :1] == rgb).all():
+        return rgb[..., 0]
+    luma = rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    if np.issubdtype(rgb.dtype, np.integer):
+        return np.rint(luma).astype(rgb.dtype)
+    return luma.astype(np.float32)
+
+
+def _shape_hint(shape: tuple[int, ...]) -> str:
+    """What to do about images of another size or with 4 channels, for the error message."""
+    if len(shape) == 4 and 4 in (shape[1], shape[3]):
+        return ": 4 channels (RGBA?); give grey images, or RGB ones"
+    side = shape[1:3] if len(shape) == 3 or shape[-1] in (1, 3) else shape[2:4]
+    if len(side) == 2 and side == (32, 32):
+        return (
+            ": 32x32 is MNIST padded by 2 px, as LeNet and many GANs take it; crop them to "
+            "[2:30, 2:30] (or resize them to 28x28 if they were resized)"
+        )
+    if len(shape) >= 3 and side != (SIDE, SIDE):
+        return f": images of {side[0]}x{side[1]} pixels; resize (or crop) them to 28x28 first"
+    return ""
 
 
 # ---- files ----------------------------------------------------------------------------------
@@ -165,6 +196,12 @@ def read_images(
             array = _read_npz(path, limit)
         elif suffix == ".safetensors":
             array = _read_safetensors(path, limit)
+        elif suffix in PICKLE_SUFFIXES:
+            raise DataError(
+                f"{path}: a pickle (torch.save, pickle), which mnistlab never loads, since a "
+                "pickle can run code; save the samples with numpy.save (tensor.numpy() first) "
+                "or safetensors instead"
+            )
         else:
             raise DataError(
                 f"{path}: expected a .npy, .npz or .safetensors file, an image file or a folder "
