@@ -43,9 +43,13 @@ def test_minus_one_to_one_only_when_said(digits):
     pm = digits.astype(np.float32) / 127.5 - 1
     with pytest.raises(DataError, match=r"\[-1, 1\], as tanh gives: say so, --range -1,1"):
         images.as_images(pm)
-    # Floats on the 0-255 scale get their own hint, not the [-1, 1] one
+    # Floats on the 0-255 scale get their own hint, not the [-1, 1] one; a small overshoot its own
     with pytest.raises(DataError, match=r"found \[0, 255\] \(on the 0-255 scale: divide"):
         images.as_images(digits.astype(np.float32))
+    with pytest.raises(DataError, match=r"divide them by 255 and drop --range -1,1"):
+        images.as_images(digits.astype(np.float32), value_range="-1,1")
+    with pytest.raises(DataError, match=r"found \[0, 1.02\] \(a little outside: clip them\)"):
+        images.as_images(digits / 250.0)
     np.testing.assert_allclose(images.as_images(pm, value_range="-1,1"), digits / 255, atol=1e-6)
 
 
@@ -126,7 +130,15 @@ def test_three_channels_are_turned_grey_as_a_colour_picture_is(digits):
     np.testing.assert_array_equal(images.as_images(torch.from_numpy(rgb)), want)
     colour = np.stack([digits, digits // 2, 255 - digits], -1)  # (N, 28, 28, 3)
     pillow = np.stack([np.asarray(Image.fromarray(c, "RGB").convert("L")) for c in colour])
-    np.testing.assert_allclose(images.as_images(colour), pillow / 255, atol=1 / 255 + 1e-6)
+    np.testing.assert_array_equal(images.as_images(colour), images.as_images(pillow))
+    np.testing.assert_allclose(images.as_images(colour / 255.0), pillow / 255, atol=1 / 255)
+    # Every channel is held to the value range before it is turned grey
+    bad = rgb.astype(np.int32)
+    bad[:, 0] = 300
+    with pytest.raises(DataError, match=r"integer images must lie in \[0, 255\], found \[0, 300\]"):
+        images.as_images(bad)
+    with pytest.raises(DataError, match=r"found \[0, 2\]"):
+        images.as_images(np.where(np.arange(3)[:, None, None] == 0, 2.0, rgb / 255.0))
 
 
 @pytest.mark.parametrize(
@@ -135,7 +147,10 @@ def test_three_channels_are_turned_grey_as_a_colour_picture_is(digits):
         ((5, 32, 32), r"MNIST padded by 2 px.*crop them to \[2:30, 2:30\]"),
         ((5, 1, 32, 32), r"crop them to \[2:30, 2:30\]"),
         ((5, 64, 64, 3), r"images of 64x64 pixels; resize \(or crop\) them to 28x28"),
-        ((5, 4, 28, 28), r"4 channels \(RGBA\?\)"),
+        ((5, 4, 28, 28), r"2 or 4 channels \(grey or colour with alpha\?\)"),
+        ((5, 28, 28, 2), r"2 or 4 channels"),
+        ((5, 1024), r"32x32 is MNIST padded by 2 px"),
+        ((28, 28, 3), r"one image\? give it as a stack of one"),
     ],
 )
 def test_other_sizes_and_channels_are_told_what_to_do(shape, fragment):

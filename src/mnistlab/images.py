@@ -31,10 +31,8 @@ ARRAY_KEYS = ("images", "samples")  # tried in this order when a file holds seve
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 SUFFIXES = (".npy", ".npz", ".safetensors")
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt")  # refused, with a word of why
-EXPECTED = (
-    "uint8 or integers in [0, 255], or float in [0, 1], of shape (N, 28, 28), (N, 784), "
-    "(N, 1, 28, 28) or (N, 28, 28, 1)"
-)
+SHAPES = "(N, 28, 28), (N, 784), (N, 1, 28, 28) or (N, 28, 28, 1), or with 3 colour channels"
+EXPECTED = f"uint8 or integers in [0, 255], or float in [0, 1], of shape {SHAPES}"
 
 
 def as_images(
@@ -49,7 +47,7 @@ def as_images(
     if value_range not in RANGES:
         raise DataError(f"value range must be one of {', '.join(RANGES)}, got {value_range!r}")
     x = _to_numpy(images, name)
-    x = _to_stack(x, name)
+    x = _to_stack(x, name)  # (N, 28, 28), or (N, 28, 28, 3) for colour: grey after the checks
     if x.dtype == np.bool_:
         x = x.astype(np.float32)
     elif np.issubdtype(x.dtype, np.integer):
@@ -58,6 +56,8 @@ def as_images(
                 f"{name}: integer images must lie in [0, 255], found "
                 f"[{int(x.min())}, {int(x.max())}]"
             )
+        if x.ndim == 4:
+            x = _luma_levels(x)
         x = x.astype(np.float32) / np.float32(255)  # as torchvision: exact for 0 and 255
     elif np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float32, copy=False)
@@ -70,8 +70,11 @@ def as_images(
             hint = ""
             if value_range != "-1,1" and x.min() >= -1 and x.max() <= 1:
                 hint = " (in [-1, 1], as tanh gives: say so, --range -1,1 or value_range='-1,1')"
-            elif x.min() >= 0 and x.max() <= 255:
-                hint = " (on the 0-255 scale: divide them by 255, or save them as uint8)"
+            elif x.min() >= 0 and 2 < x.max() <= 255:
+                drop = " and drop --range -1,1" if value_range == "-1,1" else ""
+                hint = f" (on the 0-255 scale: divide them by 255{drop}, or save them as uint8)"
+            elif x.min() >= lo_ok - 0.1 and x.max() <= 1.1:
+                hint = " (a little outside: clip them)"
             raise DataError(
                 f"{name}: float values must lie in [{value_range.replace(',', ', ')}], "
                 f"found [{lo}, {hi}]{hint}"
@@ -80,6 +83,8 @@ def as_images(
             x = (x + np.float32(1)) * np.float32(0.5)
     else:
         raise DataError(f"{name}: expected {EXPECTED}; got dtype {x.dtype}")
+    if x.ndim == 4:  # float colour (integers were turned grey above)
+        x = _luma(x)
     if len(x) < min_count:
         raise DataError(f"{name}: need at least {min_count} images, got {len(x)}")
     return x
@@ -119,38 +124,51 @@ def _to_stack(x: np.ndarray, name: str) -> np.ndarray:
     if x.ndim == 4 and shape[1:] == (SIDE, SIDE, 1):
         return x[..., 0]
     if x.ndim == 4 and shape[1:] in ((3, SIDE, SIDE), (SIDE, SIDE, 3)):
-        return _grey_array(np.moveaxis(x, 1, -1) if shape[1] == 3 else x)
-    raise DataError(
-        f"{name}: expected shape (N, 28, 28), (N, 784), (N, 1, 28, 28) or (N, 28, 28, 1); "
-        f"got {shape}{_shape_hint(shape)}"
-    )
+        return np.moveaxis(x, 1, -1) if shape[1] == 3 else x  # colour, channels last
+    raise DataError(f"{name}: expected shape {SHAPES}; got {shape}{_shape_hint(shape)}")
 
 
-def _grey_array(rgb: np.ndarray) -> np.ndarray:
-    """Colour images (N, 28, 28, 3) -> grey (N, 28, 28), as a colour picture is read: a channel
-    as it is where the three are equal (torchvision's grey digits repeated to RGB), else ITU-R
-    601 luma (Pillow's convert("L")), rounded for integers."""
-    if (rgb[..., :1] == rgb).all():
-        return rgb[..., 0]
-    luma = rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    if np.issubdtype(rgb.dtype, np.integer):
-        return np.rint(luma).astype(rgb.dtype)
-    return luma.astype(np.float32)
+def _luma_levels(rgb: np.ndarray) -> np.ndarray:
+    """Integer colour levels in [0, 255] (N, 28, 28, 3) -> grey levels (N, 28, 28), exactly as
+    Pillow's convert("L") reads a colour picture (ITU-R 601 luma in 16-bit fixed point), so an
+    array and a folder of the same pictures read the same; a grey digit repeated to three
+    channels gives its levels back. Channel by channel: no copy of all three at once."""
+    r, g, b = (rgb[..., c].astype(np.uint32) for c in range(3))
+    return (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """Float colour in [0, 1] (N, 28, 28, 3) -> grey (N, 28, 28) float32: ITU-R 601 luma, and
+    exactly the channel where the three are equal (grey digits repeated to RGB)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    if np.array_equal(r, g) and np.array_equal(r, b):
+        return np.ascontiguousarray(r)
+    return np.clip(r * np.float32(0.299) + g * np.float32(0.587) + b * np.float32(0.114), 0, 1)
 
 
 def _shape_hint(shape: tuple[int, ...]) -> str:
-    """What to do about images of another size or with 4 channels, for the error message."""
-    if len(shape) == 4 and 4 in (shape[1], shape[3]):
-        return ": 4 channels (RGBA?); give grey images, or RGB ones"
-    side = shape[1:3] if len(shape) == 3 or shape[-1] in (1, 3) else shape[2:4]
-    if len(side) == 2 and side == (32, 32):
+    """What to do about a single image, images of another size, or other channels, for the
+    error message ("" where there is nothing better to say)."""
+    if shape in ((SIDE, SIDE), (SIDE, SIDE, 3)):
+        return ": one image? give it as a stack of one (x[None])"
+    if len(shape) == 2 and shape[1] == 32 * 32:
+        side: tuple[int, ...] = (32, 32)
+    elif len(shape) == 3:
+        side = shape[1:]
+    elif len(shape) == 4 and (shape[1] in (2, 4) or shape[3] in (2, 4)):
+        return ": 2 or 4 channels (grey or colour with alpha?); give grey or RGB images"
+    elif len(shape) == 4 and shape[1] in (1, 3):
+        side = shape[2:]
+    elif len(shape) == 4 and shape[3] in (1, 3):
+        side = shape[1:3]
+    else:
+        return ""
+    if side == (32, 32):
         return (
             ": 32x32 is MNIST padded by 2 px, as LeNet and many GANs take it; crop them to "
             "[2:30, 2:30] (or resize them to 28x28 if they were resized)"
         )
-    if len(shape) >= 3 and side != (SIDE, SIDE):
-        return f": images of {side[0]}x{side[1]} pixels; resize (or crop) them to 28x28 first"
-    return ""
+    return f": images of {side[0]}x{side[1]} pixels; resize (or crop) them to 28x28 first"
 
 
 # ---- files ----------------------------------------------------------------------------------

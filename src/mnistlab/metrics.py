@@ -102,7 +102,8 @@ def check_images(images: Any, name: str = "images", min_count: int = 1) -> np.nd
     """Validate images and return them as float32 (N, 28, 28) in [0, 1].
 
     Takes what ``mnistlab.images.as_images`` takes: arrays or tensors of shape (N, 28, 28),
-    (N, 784), (N, 1, 28, 28) or (N, 28, 28, 1), integers in [0, 255] or floats in [0, 1].
+    (N, 784), (N, 1, 28, 28) or (N, 28, 28, 1) (or with 3 colour channels), integers in
+    [0, 255] or floats in [0, 1].
     min_count : the fewest images accepted
     Raises ``DataError`` (one line) for anything else.
     """
