@@ -166,6 +166,23 @@ def test_pickles_are_refused_with_a_word_of_why(tmp_path, suffix):
         images.read_images(path)
 
 
+def test_pictures_saved_with_a_colour_map_are_refused_with_why(tmp_path, digits):
+    # matplotlib's imsave maps a 2-D array through viridis unless told cmap="gray": the luma of
+    # its colours is not the digit's ink (the page read as 0.118), so such pictures are refused;
+    # saved in grey they read as the digits.
+    import matplotlib.pyplot as plt
+
+    for cmap in (None, "gray"):
+        folder = tmp_path / str(cmap)
+        folder.mkdir()
+        for i, d in enumerate(digits):
+            plt.imsave(folder / f"{i:03d}.png", d, **({"cmap": cmap} if cmap else {}))
+    with pytest.raises(DataError, match=r"page is coloured \(RGB \(68, 1, 84\)\).*cmap='gray'"):
+        images.read_images(tmp_path / "None")
+    want = digits / 255.0
+    np.testing.assert_allclose(images.read_images(tmp_path / "gray"), want, atol=1 / 255 + 1e-6)
+
+
 def test_a_folder_without_images_says_what_it_found(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(DataError, match="no image files .* found notes.txt"):

@@ -30,6 +30,9 @@ DEFAULT_MAX_IMAGES = 1_000_000
 ARRAY_KEYS = ("images", "samples")  # tried in this order when a file holds several arrays
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 SUFFIXES = (".npy", ".npz", ".safetensors")
+# A page whose colour channels differ by this much (of 255) is coloured: viridis' lowest colour,
+# the page of a digit saved with matplotlib's default colour map, is (68, 1, 84).
+COLOURED_PAGE = 32
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt")  # refused, with a word of why
 SHAPES = "(N, 28, 28), (N, 784), (N, 1, 28, 28) or (N, 28, 28, 1), or with 3 colour channels"
 EXPECTED = f"uint8 or integers in [0, 255], or float in [0, 1], of shape {SHAPES}"
@@ -248,14 +251,27 @@ def _read_pictures(files: list[Path], name: str) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     out = np.empty((len(files), SIDE, SIDE), dtype=np.uint8)
+    pages = []  # the page colour of each opaque colour picture
     for i, file in enumerate(files):
         try:
             with Image.open(file) as im:
                 if im.size != (SIDE, SIDE):
                     raise DataError(f"{file}: {im.size[0]}x{im.size[1]} pixels; expected 28x28")
                 out[i] = _grey(im)
+                if im.mode not in ("1", "L", "LA") and not im.mode.startswith("I"):
+                    rgba = np.asarray(im.convert("RGBA")).reshape(-1, 4)
+                    if rgba[:, 3].min() == 255:  # opaque: its page is what shows
+                        pages.append(np.median(rgba[:, :3], 0))
         except (UnidentifiedImageError, OSError) as exc:
             raise DataError(f"{file}: not a readable image ({exc})") from None
+    if pages:
+        page = np.median(pages, 0).round().astype(int)
+        if page.max() - page.min() >= COLOURED_PAGE:
+            raise DataError(
+                f"{name}: the pictures' page is coloured (RGB {tuple(page.tolist())}), not grey: "
+                "saved with a colour map? (matplotlib's imsave uses viridis unless told "
+                "cmap='gray'); a colour map's brightness is not the digits' ink: save them in grey"
+            )
     return out
 
 
