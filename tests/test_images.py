@@ -128,7 +128,7 @@ def test_three_channels_are_turned_grey_as_a_colour_picture_is(digits):
     np.testing.assert_array_equal(images.as_images(rgb), want)
     np.testing.assert_array_equal(images.as_images(np.moveaxis(rgb, 1, -1) / 255.0), want)
     np.testing.assert_array_equal(images.as_images(torch.from_numpy(rgb)), want)
-    colour = np.stack([digits, digits // 2, 255 - digits], -1)  # (N, 28, 28, 3)
+    colour = np.stack([digits, digits // 2, digits // 3], -1)  # coloured ink, black page
     pillow = np.stack([np.asarray(Image.fromarray(c, "RGB").convert("L")) for c in colour])
     np.testing.assert_array_equal(images.as_images(colour), images.as_images(pillow))
     np.testing.assert_allclose(images.as_images(colour / 255.0), pillow / 255, atol=1 / 255)
@@ -181,6 +181,12 @@ def test_pictures_saved_with_a_colour_map_are_refused_with_why(tmp_path, digits)
         images.read_images(tmp_path / "None")
     want = digits / 255.0
     np.testing.assert_allclose(images.read_images(tmp_path / "gray"), want, atol=1 / 255 + 1e-6)
+    # The same in an array: a colour-mapped stack (N, 28, 28, 3) is refused as well
+    mapped = plt.get_cmap("viridis")(digits)[..., :3]  # float RGB in [0, 1]
+    with pytest.raises(DataError, match=r"page is coloured \(RGB \(68, 1, 84\) on 0-255\)"):
+        images.as_images(mapped)
+    with pytest.raises(DataError, match=r"page is coloured"):
+        images.as_images((mapped * 255).round().astype(np.uint8))
 
 
 def test_a_folder_without_images_says_what_it_found(tmp_path):

@@ -60,6 +60,7 @@ def as_images(
                 f"[{int(x.min())}, {int(x.max())}]"
             )
         if x.ndim == 4:
+            _check_page(x, 255, name)
             x = _luma_levels(x)
         x = x.astype(np.float32) / np.float32(255)  # as torchvision: exact for 0 and 255
     elif np.issubdtype(x.dtype, np.floating):
@@ -87,6 +88,7 @@ def as_images(
     else:
         raise DataError(f"{name}: expected {EXPECTED}; got dtype {x.dtype}")
     if x.ndim == 4:  # float colour (integers were turned grey above)
+        _check_page(x, 1, name)
         x = _luma(x)
     if len(x) < min_count:
         raise DataError(f"{name}: need at least {min_count} images, got {len(x)}")
@@ -129,6 +131,18 @@ def _to_stack(x: np.ndarray, name: str) -> np.ndarray:
     if x.ndim == 4 and shape[1:] in ((3, SIDE, SIDE), (SIDE, SIDE, 3)):
         return np.moveaxis(x, 1, -1) if shape[1] == 3 else x  # colour, channels last
     raise DataError(f"{name}: expected shape {SHAPES}; got {shape}{_shape_hint(shape)}")
+
+
+def _check_page(rgb: np.ndarray, top: float, name: str) -> None:
+    """Refuse colour images (N, 28, 28, 3) on 0..top whose page is coloured, as
+    ``_read_pictures`` refuses such pictures (over at most 1,000 images evenly spread)."""
+    page = np.median(rgb[:: -(-len(rgb) // 1000)].reshape(-1, 3), 0) * (255 / top)
+    if page.max() - page.min() >= COLOURED_PAGE:
+        raise DataError(
+            f"{name}: the images' page is coloured (RGB {tuple(page.round().astype(int).tolist())}"
+            " on 0-255), not grey: mapped through a colour map? A colour map's brightness is not "
+            "the digits' ink: give them in grey"
+        )
 
 
 def _luma_levels(rgb: np.ndarray) -> np.ndarray:
