@@ -50,6 +50,8 @@ def test_minus_one_to_one_only_when_said(digits):
         images.as_images(digits.astype(np.float32), value_range="-1,1")
     with pytest.raises(DataError, match=r"found \[0, 1.02\] \(a little outside: clip them\)"):
         images.as_images(digits / 250.0)
+    with pytest.raises(DataError, match=r"\(a little outside: clip them\)"):
+        images.as_images(digits / 255.0 - 0.01)
     np.testing.assert_allclose(images.as_images(pm, value_range="-1,1"), digits / 255, atol=1e-6)
 
 
@@ -149,7 +151,8 @@ def test_three_channels_are_turned_grey_as_a_colour_picture_is(digits):
         ((5, 64, 64, 3), r"images of 64x64 pixels; resize \(or crop\) them to 28x28"),
         ((5, 4, 28, 28), r"2 or 4 channels \(grey or colour with alpha\?\)"),
         ((5, 28, 28, 2), r"2 or 4 channels"),
-        ((5, 1024), r"32x32 is MNIST padded by 2 px"),
+        ((5, 1024), r"reshape to \(N, 32, 32\), crop \[2:30, 2:30\]"),
+        ((784,), r"one image\? give it as a stack of one"),
         ((28, 28, 3), r"one image\? give it as a stack of one"),
     ],
 )
@@ -177,15 +180,26 @@ def test_pictures_saved_with_a_colour_map_are_refused_with_why(tmp_path, digits)
         folder.mkdir()
         for i, d in enumerate(digits):
             plt.imsave(folder / f"{i:03d}.png", d, **({"cmap": cmap} if cmap else {}))
-    with pytest.raises(DataError, match=r"page is coloured \(RGB \(68, 1, 84\)\).*cmap='gray'"):
+    with pytest.raises(
+        DataError, match=r"12 of 12 on a coloured page \(000.png: RGB \(68, 1, 84\)\)"
+    ):
         images.read_images(tmp_path / "None")
+    # One such picture among grey ones is enough to refuse the folder, and it is named
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for i, d in enumerate(digits):
+        plt.imsave(mixed / f"{i:03d}.png", d, **({} if i == 7 else {"cmap": "gray"}))
+    with pytest.raises(DataError, match=r"1 of 12 on a coloured page \(007.png: RGB"):
+        images.read_images(mixed)
     want = digits / 255.0
     np.testing.assert_allclose(images.read_images(tmp_path / "gray"), want, atol=1 / 255 + 1e-6)
     # The same in an array: a colour-mapped stack (N, 28, 28, 3) is refused as well
     mapped = plt.get_cmap("viridis")(digits)[..., :3]  # float RGB in [0, 1]
-    with pytest.raises(DataError, match=r"page is coloured \(RGB \(68, 1, 84\) on 0-255\)"):
+    with pytest.raises(
+        DataError, match=r"12 of 12 on a coloured page \(image 0: RGB \(68, 1, 84\)"
+    ):
         images.as_images(mapped)
-    with pytest.raises(DataError, match=r"page is coloured"):
+    with pytest.raises(DataError, match=r"on a coloured page"):
         images.as_images((mapped * 255).round().astype(np.uint8))
 
 

@@ -72,7 +72,7 @@ def as_images(
             # The shortest digits that give the stored value back: 1.0000001 must not print as 1.
             lo, hi = (np.format_float_positional(v, trim="-") for v in (x.min(), x.max()))
             hint = ""
-            if value_range != "-1,1" and x.min() >= -1 and x.max() <= 1:
+            if value_range != "-1,1" and -1 <= x.min() < -0.5 and x.max() <= 1:
                 hint = " (in [-1, 1], as tanh gives: say so, --range -1,1 or value_range='-1,1')"
             elif x.min() >= 0 and 2 < x.max() <= 255:
                 drop = " and drop --range -1,1" if value_range == "-1,1" else ""
@@ -134,14 +134,24 @@ def _to_stack(x: np.ndarray, name: str) -> np.ndarray:
 
 
 def _check_page(rgb: np.ndarray, top: float, name: str) -> None:
-    """Refuse colour images (N, 28, 28, 3) on 0..top whose page is coloured, as
-    ``_read_pictures`` refuses such pictures (over at most 1,000 images evenly spread)."""
-    page = np.median(rgb[:: -(-len(rgb) // 1000)].reshape(-1, 3), 0) * (255 / top)
-    if page.max() - page.min() >= COLOURED_PAGE:
+    """Refuse colour images (N, 28, 28, 3) on 0..top any of which lies on a coloured page (over
+    at most 1,000 images evenly spread), as ``_read_pictures`` refuses such pictures."""
+    step = -(-len(rgb) // 1000)
+    pages = np.median(rgb[::step].reshape(-1, SIDE * SIDE, 3), 1) * (255 / top)  # (n, 3)
+    _refuse_coloured(pages, name, [f"image {i * step}" for i in range(len(pages))])
+
+
+def _refuse_coloured(pages: np.ndarray, name: str, what: list[str]) -> None:
+    """DataError when any page colour (n, 3) on 0-255 is coloured (``COLOURED_PAGE``)."""
+    coloured = np.flatnonzero(np.ptp(pages, 1) >= COLOURED_PAGE) if len(pages) else []
+    if len(coloured):
+        first = coloured[0]
+        page = tuple(np.round(pages[first]).astype(int).tolist())
         raise DataError(
-            f"{name}: the images' page is coloured (RGB {tuple(page.round().astype(int).tolist())}"
-            " on 0-255), not grey: mapped through a colour map? A colour map's brightness is not "
-            "the digits' ink: give them in grey"
+            f"{name}: {len(coloured):,} of {len(pages):,} on a coloured page ({what[first]}: RGB "
+            f"{page}), where MNIST's is black: a colour map (matplotlib's imsave uses viridis "
+            "unless told cmap='gray') or a coloured scan; give the digits as grey levels, light "
+            "ink on a black page"
         )
 
 
@@ -149,9 +159,16 @@ def _luma_levels(rgb: np.ndarray) -> np.ndarray:
     """Integer colour levels in [0, 255] (N, 28, 28, 3) -> grey levels (N, 28, 28), exactly as
     Pillow's convert("L") reads a colour picture (ITU-R 601 luma in 16-bit fixed point), so an
     array and a folder of the same pictures read the same; a grey digit repeated to three
-    channels gives its levels back. Channel by channel: no copy of all three at once."""
-    r, g, b = (rgb[..., c].astype(np.uint32) for c in range(3))
-    return (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16
+    channels gives its levels back. Into one accumulator, a channel at a time."""
+    acc = rgb[..., 0].astype(np.uint32)
+    acc *= 19595
+    term = np.empty_like(acc)
+    for c, weight in ((1, 38470), (2, 7471)):
+        np.multiply(rgb[..., c], weight, out=term, dtype=np.uint32, casting="unsafe")
+        acc += term  # at most 255 * 65536 + 0x8000 < 2^32
+    acc += 0x8000
+    acc >>= 16
+    return acc
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
@@ -166,11 +183,11 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
 def _shape_hint(shape: tuple[int, ...]) -> str:
     """What to do about a single image, images of another size, or other channels, for the
     error message ("" where there is nothing better to say)."""
-    if shape in ((SIDE, SIDE), (SIDE, SIDE, 3)):
+    if shape in ((SIDE, SIDE), (SIDE, SIDE, 3), (N_PIXELS,)):
         return ": one image? give it as a stack of one (x[None])"
     if len(shape) == 2 and shape[1] == 32 * 32:
-        side: tuple[int, ...] = (32, 32)
-    elif len(shape) == 3:
+        return ": 1,024 = 32x32 pixels (padded MNIST?): reshape to (N, 32, 32), crop [2:30, 2:30]"
+    if len(shape) == 3:
         side = shape[1:]
     elif len(shape) == 4 and (shape[1] in (2, 4) or shape[3] in (2, 4)):
         return ": 2 or 4 channels (grey or colour with alpha?); give grey or RGB images"
@@ -275,17 +292,10 @@ def _read_pictures(files: list[Path], name: str) -> np.ndarray:
                 if im.mode not in ("1", "L", "LA") and not im.mode.startswith("I"):
                     rgba = np.asarray(im.convert("RGBA")).reshape(-1, 4)
                     if rgba[:, 3].min() == 255:  # opaque: its page is what shows
-                        pages.append(np.median(rgba[:, :3], 0))
+                        pages.append((file, np.median(rgba[:, :3], 0)))
         except (UnidentifiedImageError, OSError) as exc:
             raise DataError(f"{file}: not a readable image ({exc})") from None
-    if pages:
-        page = np.median(pages, 0).round().astype(int)
-        if page.max() - page.min() >= COLOURED_PAGE:
-            raise DataError(
-                f"{name}: the pictures' page is coloured (RGB {tuple(page.tolist())}), not grey: "
-                "saved with a colour map? (matplotlib's imsave uses viridis unless told "
-                "cmap='gray'); a colour map's brightness is not the digits' ink: save them in grey"
-            )
+    _refuse_coloured(np.array([p for _, p in pages]), name, [f.name for f, _ in pages])
     return out
 
 
