@@ -181,7 +181,11 @@ def is_binary(images: Any, most: int = 1000) -> bool:
     """Whether images (as ``check_images`` takes them) are binary digits: at least
     ``BINARY_SHARE`` of their pixels at exactly 0 or 1 and ``BINARY_LIT`` at 1, over at most
     ``most`` images evenly spread."""
-    x = _spread(images, most)
+    return _binary(_spread(images, most))
+
+
+def _binary(x: np.ndarray) -> bool:
+    """``is_binary`` of images already as ``check_images`` gives them."""
     lit = float((x == 1.0).mean())
     return float(((x == 0.0) | (x == 1.0)).mean()) >= BINARY_SHARE and lit >= BINARY_LIT
 
@@ -201,7 +205,7 @@ def binary_note(images: Any, scorer: Scorer, most: int = 2000) -> str | None:
             "them as floats in [0, 1]."
         )
     real_images = scorer.data.x_test
-    if not is_binary(images) or is_binary(real_images):
+    if not _binary(x) or is_binary(real_images):
         return None
     step = -(-len(real_images) // most)
     real = check_images(real_images[::step])
