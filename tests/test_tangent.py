@@ -493,3 +493,98 @@ def test_a_noisy_querys_noise_is_taken_out_at_every_step(monkeypatch, digits):
     want = cut(first, n)
     want[taken] = np.minimum(want[taken], cut(again / unit[taken], taken))
     np.testing.assert_allclose(looked, want, rtol=1e-5, atol=1e-9)
+
+
+def _erased(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Each digit with a 4 x 4 patch of its ink cleared, about a random pixel above 0.5 (the
+    judge check's held-out "a 4 x 4 patch erased")."""
+    from mnistlab import judge_check
+
+    return judge_check._erase(4)(x, torch.Generator().manual_seed(seed))
+
+
+def _hole_refits(q: torch.Tensor, p: torch.Tensor) -> tuple[np.ndarray, list, list]:
+    """The full tangent distance of each pair, written out (A = [T_p, -T_q] built whole, the
+    residual's norm without the ridge's penalty, as ``paired``), and for each pair the windows
+    within 0.1% of the most missing ink (the squared negative residual, every window tried) with
+    the distance refitted with each one's pixels weighted 0."""
+    a = torch.cat([tangent.tangents(p), -tangent.tangents(q)], 1).double()  # (B, 16, 784)
+    r = (q - p).reshape(len(q), 784).double()
+    ridge = torch.diag(tangent._RIDGES)
+
+    def fit(a: torch.Tensor, r: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        aw = a * w[:, None]
+        c = torch.linalg.solve(aw @ a.transpose(1, 2) + ridge, (aw @ r[:, :, None])[..., 0])
+        e = r - (a.transpose(1, 2) @ c[:, :, None])[..., 0]
+        return e, (w * e**2).sum(1).sqrt()
+
+    e, full = fit(a, r, torch.ones_like(r))
+    h, side = tangent.HOLE, 29 - tangent.HOLE
+    windows = torch.ones(side * side, 28, 28, dtype=torch.float64)
+    for k in range(side * side):
+        y, x = divmod(k, side)
+        windows[k, y : y + h, x : x + h] = 0
+    windows = windows.reshape(-1, 784)
+    missing = e.clamp(max=0).square()
+    sums = missing @ (1 - windows).T  # (B, windows)
+    best, refits = [], []
+    for i in range(len(q)):
+        near = torch.nonzero(sums[i] >= 0.999 * sums[i].max())[:, 0]
+        n = len(near)
+        refit = fit(a[i].expand(n, -1, -1), r[i].expand(n, -1), windows[near])[1]
+        best.append(near.numpy())
+        refits.append(refit.numpy())
+    return full.numpy(), best, refits
+
+
+def test_the_hole_look_is_the_fit_without_the_window_of_most_missing_ink(monkeypatch, digits):
+    x, _ = digits
+    erased = _erased(x[:60])
+    q, p = tangent.prepare(erased), tangent.prepare(x[:60])
+    full, _, refits = _hole_refits(q, p)
+    monkeypatch.setattr(tangent, "HOLE_SHARE", 1e9)  # every refit kept
+    own = tangent.hole_look(q, x, np.arange(60)[:, None], chunk=7)[:, 0]
+    # The window found in float32 is one of those within 0.1% of the most missing ink
+    # (a hole blurred by ``prepare`` fits several windows about as well).
+    assert all(
+        np.abs(refit - got).min() <= 2e-3 * max(got, 1)
+        for refit, got in zip(refits, own, strict=True)
+    )
+    monkeypatch.undo()
+    kept = tangent.hole_look(q, x, np.arange(60)[:, None])[:, 0]
+    assert np.array_equal(np.isfinite(kept), own <= tangent.HOLE_SHARE * full * (1 + 1e-6))
+    assert np.isfinite(kept).mean() >= 0.85
+
+
+def test_the_hole_look_forgives_an_erased_patch_and_not_another_writers_digit(digits):
+    x, y = digits
+    own = np.arange(len(x))
+    # another digit of the same class: the next one of the 20 of its class
+    other = (own // 20) * 20 + (own + 1) % 20
+    erased = tangent.prepare(_erased(x))
+    looked = tangent.hole_look(erased, x, np.stack([own, other, own], 1))
+    assert np.isfinite(looked[:, 0]).mean() >= 0.85
+    assert np.isfinite(looked[:, 1]).mean() <= 0.03
+    assert np.isinf(looked[:, 2]).all()  # a reference a row names twice is looked at once
+    # Nearer than the full distance says: the hole is what kept the copy from its source.
+    full = tangent.paired(erased, tangent.prepare(x)).numpy()
+    kept = np.isfinite(looked[:, 0])
+    assert np.all(looked[kept, 0] <= tangent.HOLE_SHARE * full[kept] + 1e-6)
+    # Digits with nothing erased are not forgiven anything against other writers' digits.
+    plain = tangent.hole_look(tangent.prepare(x), x, other[:, None])
+    assert np.isfinite(plain).mean() <= 0.02
+
+
+def test_the_opinion_finds_an_erased_copys_source_among_the_hole_candidates(digits):
+    x, _ = digits
+    own = np.arange(len(x))
+    others = np.stack([(own // 20) * 20 + (own + j) % 20 for j in (1, 2, 3)], 1)
+    erased = _erased(x)
+    q, ink, scale = tangent.prepare(erased), tangent.ink(x), np.ones(len(x))
+    without, _ = tangent.opinion(q, x, ink, scale, others, images=erased)
+    with_hole, best = tangent.opinion(
+        q, x, ink, scale, others, images=erased, hole_candidates=own[:, None]
+    )
+    lowered = with_hole < without
+    assert lowered.mean() >= 0.85 and np.array_equal(best[lowered], own[lowered])
+    assert np.all(with_hole <= without)

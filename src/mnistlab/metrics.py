@@ -877,7 +877,10 @@ class Scorer:
         """The test digits' tangent distance to the training set, in its units (~3 s)."""
         by_desc = nearest(self.test_descriptors_, self.train_descriptors_, tangent.DESCRIPTOR_K)
         classes = self.test_probs_.argmax(1)
-        return self._tangent_opinion(self.data.x_test, by_desc[1], classes, self._train_refs())[0]
+        images, refs = self.data.x_test, self._train_refs()
+        level = tangent.noise_level(images)
+        holes = refs.projected.distances(images, classes, level)[1][-1]
+        return self._tangent_opinion(images, by_desc[1], classes, refs, level, holes)[0]
 
     @staticmethod
     def _tangent_opinion(
@@ -886,11 +889,13 @@ class Scorer:
         classes: np.ndarray,
         refs: _Refs,
         level: torch.Tensor | None = None,
+        holes: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """``tangent.opinion`` of images (as ``tangent.prepare`` takes them) against ``refs``,
         their candidates the descriptor's nearest (by_desc, indices nearest first) and the
         stroke index's within their predicted classes. level: their ``tangent.noise_level``
-        (None: measured there)."""
+        (None: measured there). holes (M,): the projection's nearest at its largest size,
+        compared again without a hole (``tangent.hole_look``); None: no hole look."""
         assert refs.strokes is not None  # judge v2's refs carry the tangent arrays
         pixels = tangent.prepare(images)
         candidates = tangent.candidates(by_desc, refs.strokes.search(pixels, classes))
@@ -902,6 +907,7 @@ class Scorer:
             candidates,
             images=images,
             level=level,
+            hole_candidates=None if holes is None else holes[:, None],
         )
 
     def _kept_projection_index(self) -> tuple[projection.ProjectionIndex, str]:
@@ -940,17 +946,18 @@ class Scorer:
         classes: np.ndarray,
         refs: _Refs,
         level: torch.Tensor,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The projection distance's calibrated value of images of predicted classes and noise
-        levels (``tangent.noise_level``) against ``refs``, and the nearest reference at the
-        size that gives it: (M,) float64, (M,) int64."""
+        levels (``tangent.noise_level``) against ``refs``, the nearest reference at the size
+        that gives it, and the nearest at the largest size: (M,) float64, (M,) int64, (M,)
+        int64."""
         assert refs.projected is not None  # judge v2's refs carry the projection index
         distances, index = refs.projected.distances(images, classes, level)
         ranks = self._projection_ranks(distances)
         best = ranks.argmin(0)
         rows = np.arange(ranks.shape[1])
         value = novelty(ranks[best, rows], self.projection_rank_reference_)
-        return value, index[best, rows]
+        return value, index[best, rows], index[-1]
 
     def _kept_train_scale(self) -> np.ndarray:
         """The training descriptors' ``local_scale``, kept on disk beside them."""
@@ -1110,8 +1117,8 @@ class Scorer:
         extra: dict[str, np.ndarray] = {}
         if two:
             level = tangent.noise_level(images)  # both opinions take out what noise adds
-            t, t_i = self._tangent_opinion(images, by_desc_i, pred, refs, level)
-            by_projection, p_i = self._projection_opinion(images, pred, refs, level)
+            by_projection, p_i, holes = self._projection_opinion(images, pred, refs, level)
+            t, t_i = self._tangent_opinion(images, by_desc_i, pred, refs, level, holes)
             # Tangent and projection distance only ever lower novelty, and only for what they
             # recognise as a copy (closer than all but a few in a thousand real digits):
             # elsewhere they abstain. Fusing all their values would read images unlike real

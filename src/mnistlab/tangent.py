@@ -170,12 +170,31 @@ NOISE_DRAWS = 2  # noise fields ``noise_energy`` averages over
 NOISE_MAX = 0.18
 MAX_MOVE = 2.0  # px
 MAX_LINEAR = 0.2  # the turn (radians), scale and shears of a step
+# A copy with a patch of its ink erased lost, with it, the tangent opinion: the hole moves the
+# centre of mass by about half a pixel, so the descriptor finds the source among its 3 nearest
+# for only 44% of such copies (the projection's nearest is the source for 65-81%), and where it
+# is found, the hole's residual (which no move, turn or stroke fits) puts it as far as a fresh
+# digit. So ``hole_look`` compares each query with its nearest candidate and the projection's
+# nearest at each size once more, leaving out the HOLE x HOLE window of most missing ink (where
+# the candidate, fitted, has ink the query lacks), and keeps that distance only where the window
+# explains the distance: the trimmed distance at most HOLE_SHARE of the full one (a hole,
+# not a different digit). A one-off probe (the judge check's sets on seed 11, 1,000 a set, with
+# the held-out ones; fused as ``metrics`` fuses, the calibration remade), window 4 / 5 / 6 px at
+# share 1 (no gate) / 0.5 / 0.4: a 4 x 4 patch erased 0.166 -> 0.625 / 0.750 / 0.764 ungated,
+# 0.664 / 0.772 / 0.784 at 0.5, 0.617 / 0.765 / 0.779 at 0.4. Ungated, the test digits' own
+# distances fall, the calibration follows, and copies the window does not help are lost: at 6 px
+# low-passed 0.842 -> 0.762, blurred (sigma 1.0) 0.947 -> 0.908, 2x2-dilated 0.783 -> 0.729. At
+# 0.4 every other row of the check stays within 0.3 points (a 2 x 2 dot of ink added 0.902 ->
+# 0.947, squeezed 0.859 -> 0.863), real test digits 0.9% as before, fresh digits so erased 0.2%.
+HOLE = 6  # px
+HOLE_SHARE = 0.4
 # What is kept on disk of this opinion's arrays is named by every constant above: a change to
 # any of them makes them again instead of mixing old distances with new ones.
 _SETTINGS = (SIGMA, FLOOR, RIDGE, DESCRIPTOR_K, INDEX_STROKES, INDEX_DIM, SCALE_K, STROKES)
 _SETTINGS += (INK_RATIO, REFINE_WITHIN, MAX_MOVE, MAX_LINEAR, RIDGE_BLUR, FIRST_AS_DRAWN)
 _SETTINGS += (UNIT_FROM_QUERY_INK, SECOND_LOOK, SPECK, MENDED_INK)
 _SETTINGS += (NOISE_SHARE, NOISE_GATE, NOISE_GREY, NOISE_DRAWS, NOISE_MAX)
+_SETTINGS += (HOLE, HOLE_SHARE)
 KEPT = "tangent-" + hashlib.sha256(repr(_SETTINGS).encode()).hexdigest()[:12]
 
 
@@ -505,6 +524,88 @@ def to_candidates(
     return out.numpy()
 
 
+def hole_look(
+    pixels: torch.Tensor, ref_images: torch.Tensor, index: np.ndarray, chunk: int = 256
+) -> np.ndarray:
+    """Tangent distance from each prepared query (M, 1, 28, 28) to its references
+    ref_images[index[m]] (index (M, K); the images uint8 or float, prepared here as drawn),
+    refitted without the ``HOLE`` x ``HOLE`` window of most missing ink: the window where the
+    reference, moved and turned by the fit, has the most ink the query lacks (the squared
+    negative residual, summed). (M, K) float64; inf where the refit is more than ``HOLE_SHARE``
+    of the full distance (the window does not explain it: not a hole), and for a reference a
+    row names twice, past the first.
+
+    The refit leaves the window's pixels out of the normal equations by subtracting their
+    share (the window's columns of A and r), so it costs a 16 x 16 system, not a second fit."""
+    m, k = index.shape
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    out = np.full((m, k), np.inf)
+    # Each row's distinct references, first come first: rows of u distinct ones in a batch
+    first = np.ones((m, k), dtype=bool)
+    for j in range(1, k):
+        first[:, j] = (index[:, :j] != index[:, j : j + 1]).all(1)
+    distinct = first.sum(1)
+    for u in np.unique(distinct):
+        rows = np.flatnonzero(distinct == u)
+        cols = np.argsort(~first[rows], axis=1, kind="stable")[:, :u]  # the distinct columns
+        found = _hole_refits(
+            pixels[torch.from_numpy(rows)], ref_images, index[rows[:, None], cols], chunk
+        )
+        out[rows[:, None], cols] = found
+    return out
+
+
+def _box_sums(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Sums of every size x size window of x (B, 28, 28) -> (B, 29 - size, 29 - size), from
+    cumulative sums (measured: 70 against 180 ms for ``F.avg_pool2d`` on 30,000 images, 2-core
+    Intel Xeon)."""
+    c = F.pad(x, (1, 0, 1, 0)).cumsum(1).cumsum(2)
+    return c[:, size:, size:] - c[:, :-size, size:] - c[:, size:, :-size] + c[:, :-size, :-size]
+
+
+_HOLE_COLS = (torch.arange(HOLE)[:, None] * 28 + torch.arange(HOLE)).reshape(-1)
+
+
+def _hole_refits(
+    pixels: torch.Tensor, ref_images: torch.Tensor, index: np.ndarray, chunk: int
+) -> np.ndarray:
+    """``hole_look`` for rows of K distinct references: (M, K) float64, inf where not a hole."""
+    m, k = index.shape
+    idx = torch.from_numpy(index)
+    out = np.empty((m, k))
+    t, side = N_TANGENTS, 29 - HOLE
+    work = torch.empty(min(chunk, m) * k * (t + 1) * 784)  # see ``to_candidates``
+    for s in range(0, m, chunk):
+        q = pixels[s : s + chunk]
+        b = len(q)
+        p = prepare(_as_unit(ref_images[idx[s : s + chunk].reshape(-1)]))
+        tq, qq = _query_side(q)
+        gram, atr, rr = _equations(q, tq, qq, p, work)
+        c = _solve(gram, atr)  # (b k, 16) float64
+        full = (rr.double() - (c * atr.double()).sum(1) - (_RIDGES * c**2).sum(1)).clamp(min=0.0)
+        tr = work[: b * k * (t + 1) * 784].view(b * k, t + 1, 784)  # T_p, then r = q - p
+        cf = c.float()
+        # The fit's residual r - T_p' c_p + T_q' c_q, its negative part squared: missing ink
+        e = torch.baddbmm(tr[:, t:], cf[:, None, :t], tr[:, :t], alpha=-1.0)
+        e = e.view(b, k, 784).baddbmm_(cf[:, t:].reshape(b, k, t), tq)
+        sums = _box_sums(e.clamp_(max=0.0).square_().view(b * k, 28, 28), HOLE)
+        corner = sums.reshape(b * k, -1).argmax(1)
+        cols = ((corner // side) * 28 + corner % side)[:, None] + _HOLE_COLS  # (b k, HOLE^2)
+        a_p = torch.gather(tr[:, :t], 2, cols[:, None].expand(-1, t, -1))
+        a_q = torch.gather(tq, 2, cols.view(b, 1, -1).expand(-1, t, -1))
+        a_q = a_q.view(b, t, k, -1).transpose(1, 2).reshape(b * k, t, -1)
+        a = torch.cat([a_p, -a_q], 1).double()  # the window's columns of A = [T_p, -T_q]
+        r = torch.gather(tr[:, t], 1, cols).double()
+        trimmed = _residual(
+            gram.double() - torch.bmm(a, a.transpose(1, 2)),
+            atr.double() - torch.bmm(a, r[:, :, None])[..., 0],
+            rr.double() - r.square().sum(1),
+        )
+        kept = torch.where(trimmed <= HOLE_SHARE * full.sqrt(), trimmed, torch.inf)
+        out[s : s + b] = kept.reshape(b, k).numpy()
+    return out
+
+
 def local_scale(images: torch.Tensor, desc: np.ndarray, k: int = SCALE_K) -> np.ndarray:
     """Each reference's tangent distance to the nearest of its k descriptor-nearest other
     references (k capped at N - 1), as drawn: (N,) float64, the unit ``opinion`` measures in
@@ -628,6 +729,7 @@ def opinion(
     *,
     images: np.ndarray | torch.Tensor | None = None,
     level: torch.Tensor | None = None,
+    hole_candidates: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Tangent distance from each query to the nearest of its candidate references, each drawn
     with the stroke of ``STROKES`` whose ink is nearest the query's, in units of that
@@ -641,7 +743,9 @@ def opinion(
     references (``candidates``, the descriptor's nearest first); images: the queries as given
     (as ``prepare`` takes them), for the second look (``SECOND_LOOK``) and their noise taken
     out of every distance (``NOISE_SHARE``); None: neither. level: the images' ``noise_level``
-    where the caller has it (None: measured here)."""
+    where the caller has it (None: measured here). hole_candidates (M, j): references the
+    ``hole_look`` compares each query with besides its nearest candidate, in their own units
+    (None: no hole look)."""
     if images is not None and len(images) != len(pixels):
         raise DataError(f"need the {len(pixels)} queries as given, got {len(images)} images")
     # What the query's noise adds to every distance is taken out (``NOISE_SHARE``)
@@ -709,6 +813,14 @@ def opinion(
             taken, again = second_look(images, m, ref_images[best[m]], stroke[m])
             again = _less_noise(again, energy[taken])
             value[taken] = np.minimum(value[taken], again / unit[taken])
+    if hole_candidates is not None:  # not where a query already matches (distance 0)
+        m = np.flatnonzero(value > 0)
+        looked = np.concatenate([best[m, None], hole_candidates[m]], 1)
+        holes = hole_look(pixels[torch.from_numpy(m)], ref_images, looked) / ref_scale[looked]
+        found = holes[np.arange(len(m)), holes.argmin(1)]
+        nearer = found < value[m]
+        value[m[nearer]] = found[nearer]
+        best[m[nearer]] = looked[np.arange(len(m)), holes.argmin(1)][nearer]
     return value, best
 
 
