@@ -503,7 +503,7 @@ def _erased(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
     return judge_check._erase(4)(x, torch.Generator().manual_seed(seed))
 
 
-def _hole_refits(q: torch.Tensor, p: torch.Tensor) -> tuple[np.ndarray, list, list]:
+def _written_out_hole_refits(q: torch.Tensor, p: torch.Tensor) -> tuple[np.ndarray, list, list]:
     """The full tangent distance of each pair, written out (A = [T_p, -T_q] built whole, the
     residual's norm without the ridge's penalty, as ``paired``), and for each pair the windows
     within 0.1% of the most missing ink (the squared negative residual, every window tried) with
@@ -541,7 +541,7 @@ def test_the_hole_look_is_the_fit_without_the_window_of_most_missing_ink(monkeyp
     x, _ = digits
     erased = _erased(x[:60])
     q, p = tangent.prepare(erased), tangent.prepare(x[:60])
-    full, _, refits = _hole_refits(q, p)
+    full, _, refits = _written_out_hole_refits(q, p)
     monkeypatch.setattr(tangent, "HOLE_SHARE", 1e9)  # every refit kept
     own = tangent.hole_look(q, x, np.arange(60)[:, None], chunk=7)[:, 0]
     # The window found in float32 is one of those within 0.1% of the most missing ink
@@ -552,7 +552,9 @@ def test_the_hole_look_is_the_fit_without_the_window_of_most_missing_ink(monkeyp
     )
     monkeypatch.undo()
     kept = tangent.hole_look(q, x, np.arange(60)[:, None])[:, 0]
-    assert np.array_equal(np.isfinite(kept), own <= tangent.HOLE_SHARE * full * (1 + 1e-6))
+    share = own / np.maximum(full, 1e-12)
+    clear = np.abs(share - tangent.HOLE_SHARE) > 1e-4  # the float32 fit decides the rest
+    assert np.array_equal(np.isfinite(kept)[clear], (share <= tangent.HOLE_SHARE)[clear])
     assert np.isfinite(kept).mean() >= 0.85
 
 
@@ -569,10 +571,28 @@ def test_the_hole_look_forgives_an_erased_patch_and_not_another_writers_digit(di
     # Nearer than the full distance says: the hole is what kept the copy from its source.
     full = tangent.paired(erased, tangent.prepare(x)).numpy()
     kept = np.isfinite(looked[:, 0])
-    assert np.all(looked[kept, 0] <= tangent.HOLE_SHARE * full[kept] + 1e-6)
+    assert np.all(looked[kept, 0] <= tangent.HOLE_SHARE * full[kept] * (1 + 1e-4) + 1e-6)
     # Digits with nothing erased are not forgiven anything against other writers' digits.
     plain = tangent.hole_look(tangent.prepare(x), x, other[:, None])
     assert np.isfinite(plain).mean() <= 0.02
+
+
+def test_several_references_a_row_give_each_ones_own_hole_look(monkeypatch, digits):
+    # K references a query, in batches (chunk 3 leaves a smaller last one): each column as the
+    # query's comparison with that reference alone.
+    x, _ = digits
+    monkeypatch.setattr(tangent, "HOLE_SHARE", 1e9)  # every refit kept
+    q = tangent.prepare(_erased(x[:40]))
+    index = np.random.default_rng(1).integers(0, len(x), size=(40, 3))
+    index[:, 0] = np.arange(40)
+    both = tangent.hole_look(q, x, index, chunk=3)
+    for j in range(3):
+        alone = tangent.hole_look(q, x, index[:, j : j + 1], chunk=5)[:, 0]
+        repeated = (index[:, :j] == index[:, j : j + 1]).any(1)
+        # float32 normal equations of other shapes: the refit's last digits (a trimmed residual
+        # is a difference of near sums), but the same window (a tie is not decided by them)
+        np.testing.assert_allclose(both[~repeated, j], alone[~repeated], rtol=5e-3, atol=1e-4)
+        assert np.isinf(both[repeated, j]).all()
 
 
 def test_the_opinion_finds_an_erased_copys_source_among_the_hole_candidates(digits):

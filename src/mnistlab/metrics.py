@@ -18,7 +18,8 @@ Every metric is computed from the judge's softmax (N, 10) and its penultimate fe
   images (the descriptor's 3 nearest and the ``tangent.StrokeIndex``'s nearest thinner and
   thicker one of the image's class), each drawn in the stroke width whose ink matches the
   image's, in that training image's own units (smaller for one drawn thinner), with a second,
-  bounded step where the first comes close, calibrated the same way; and a third, the
+  bounded step where the first comes close, and a look again without the window of most
+  missing ink (an erased patch; ``tangent.hole_look``), calibrated the same way; and a third, the
   projection distance (``projection``): the distance to the nearest training image of its
   class on the training images' first 16 and on their first 32 principal components, each in
   that image's own units and calibrated, the smaller of the two values calibrated once more; it
@@ -723,7 +724,8 @@ class Scorer:
             self.train_strokes_ = self._kept_stroke_index()
             self.train_projection_, basis_digest = self._kept_projection_index()
             test_t = self._kept(
-                f"{tangent.KEPT}-test",
+                # named by projection distance's settings too: its nearest is a hole reference
+                f"{tangent.KEPT}-{projection.KEPT}-test-{basis_digest}",
                 self._test_tangent_opinion,
                 (len(self.data.x_test),),
             )
@@ -874,13 +876,13 @@ class Scorer:
         return tangent.StrokeIndex(mean, components, codes, labels)
 
     def _test_tangent_opinion(self) -> np.ndarray:
-        """The test digits' tangent distance to the training set, in its units (~3 s)."""
+        """The test digits' tangent distance to the training set, in its units (~4 s)."""
         by_desc = nearest(self.test_descriptors_, self.train_descriptors_, tangent.DESCRIPTOR_K)
         classes = self.test_probs_.argmax(1)
         images, refs = self.data.x_test, self._train_refs()
         level = tangent.noise_level(images)
-        holes = refs.projected.distances(images, classes, level)[1][-1]
-        return self._tangent_opinion(images, by_desc[1], classes, refs, level, holes)[0]
+        hole_refs = refs.projected.distances(images, classes, level)[1][-1]
+        return self._tangent_opinion(images, by_desc[1], classes, refs, level, hole_refs)[0]
 
     @staticmethod
     def _tangent_opinion(
@@ -889,12 +891,12 @@ class Scorer:
         classes: np.ndarray,
         refs: _Refs,
         level: torch.Tensor | None = None,
-        holes: np.ndarray | None = None,
+        hole_refs: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """``tangent.opinion`` of images (as ``tangent.prepare`` takes them) against ``refs``,
         their candidates the descriptor's nearest (by_desc, indices nearest first) and the
         stroke index's within their predicted classes. level: their ``tangent.noise_level``
-        (None: measured there). holes (M,): the projection's nearest at its largest size,
+        (None: measured there). hole_refs (M,): the projection's nearest at its largest size,
         compared again without a hole (``tangent.hole_look``); None: no hole look."""
         assert refs.strokes is not None  # judge v2's refs carry the tangent arrays
         pixels = tangent.prepare(images)
@@ -907,7 +909,7 @@ class Scorer:
             candidates,
             images=images,
             level=level,
-            hole_candidates=None if holes is None else holes[:, None],
+            hole_candidates=None if hole_refs is None else hole_refs[:, None],
         )
 
     def _kept_projection_index(self) -> tuple[projection.ProjectionIndex, str]:
@@ -1117,8 +1119,8 @@ class Scorer:
         extra: dict[str, np.ndarray] = {}
         if two:
             level = tangent.noise_level(images)  # both opinions take out what noise adds
-            by_projection, p_i, holes = self._projection_opinion(images, pred, refs, level)
-            t, t_i = self._tangent_opinion(images, by_desc_i, pred, refs, level, holes)
+            by_projection, p_i, hole_refs = self._projection_opinion(images, pred, refs, level)
+            t, t_i = self._tangent_opinion(images, by_desc_i, pred, refs, level, hole_refs)
             # Tangent and projection distance only ever lower novelty, and only for what they
             # recognise as a copy (closer than all but a few in a thousand real digits):
             # elsewhere they abstain. Fusing all their values would read images unlike real
