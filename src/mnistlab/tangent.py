@@ -195,13 +195,17 @@ MAX_LINEAR = 0.2  # the turn (radians), scale and shears of a step
 HOLE = 6  # px
 HOLE_SHARE = 0.4
 WINDOW_TIE = 1e-3  # windows of missing ink within this share of the most count as tied
+# A hole takes ink away: a query is looked at only against references with more ink than it
+# (prepared, as drawn). Of the pairs the look accepted (2,000 erased copies, seed 11), 98.8%
+# have a query with less ink; of the test digits' pairs, 45%, so the look costs half as much.
+HOLE_INK = True
 # What is kept on disk of this opinion's arrays is named by every constant above: a change to
 # any of them makes them again instead of mixing old distances with new ones.
 _SETTINGS = (SIGMA, FLOOR, RIDGE, DESCRIPTOR_K, INDEX_STROKES, INDEX_DIM, SCALE_K, STROKES)
 _SETTINGS += (INK_RATIO, REFINE_WITHIN, MAX_MOVE, MAX_LINEAR, RIDGE_BLUR, FIRST_AS_DRAWN)
 _SETTINGS += (UNIT_FROM_QUERY_INK, SECOND_LOOK, SPECK, MENDED_INK)
 _SETTINGS += (NOISE_SHARE, NOISE_GATE, NOISE_GREY, NOISE_DRAWS, NOISE_MAX)
-_SETTINGS += (HOLE, HOLE_SHARE, WINDOW_TIE)
+_SETTINGS += (HOLE, HOLE_SHARE, WINDOW_TIE, HOLE_INK)
 KEPT = "tangent-" + hashlib.sha256(repr(_SETTINGS).encode()).hexdigest()[:12]
 
 
@@ -532,15 +536,20 @@ def to_candidates(
 
 
 def hole_look(
-    pixels: torch.Tensor, ref_images: torch.Tensor, index: np.ndarray, chunk: int = 256
+    pixels: torch.Tensor,
+    ref_images: torch.Tensor,
+    index: np.ndarray,
+    chunk: int = 256,
+    *,
+    looked: np.ndarray | None = None,
 ) -> np.ndarray:
     """Tangent distance from each prepared query (M, 1, 28, 28) to its references
     ref_images[index[m]] (index (M, K); the images uint8 or float, prepared here as drawn),
     refitted without the ``HOLE`` x ``HOLE`` window of most missing ink: the window where the
     reference, moved and turned by the fit, has the most ink the query lacks (the squared
     negative residual, summed). (M, K) float64; inf where the refit is more than ``HOLE_SHARE``
-    of the full distance (the window does not explain it: not a hole), and for a reference a
-    row names twice, past the first.
+    of the full distance (the window does not explain it: not a hole), for a reference a row
+    names twice, past the first, and where looked (M, K) bool is False (None: every pair).
 
     The refit leaves the window's pixels out of the normal equations by subtracting their
     share (the window's columns of A and r), so it costs a 16 x 16 system, not a second fit."""
@@ -551,8 +560,10 @@ def hole_look(
     first = np.ones((m, k), dtype=bool)
     for j in range(1, k):
         first[:, j] = (index[:, :j] != index[:, j : j + 1]).all(1)
+    if looked is not None:
+        first &= looked
     distinct = first.sum(1)
-    for u in np.unique(distinct):
+    for u in np.unique(distinct[distinct > 0]):
         rows = np.flatnonzero(distinct == u)
         cols = np.argsort(~first[rows], axis=1, kind="stable")[:, :u]  # the distinct columns
         found = _hole_refits(
@@ -827,11 +838,13 @@ def opinion(
             taken, again = second_look(images, m, ref_images[best[m]], stroke[m])
             again = _less_noise(again, energy[taken])
             value[taken] = np.minimum(value[taken], again / unit[taken])
-    # Not where a query already matches (distance 0), nor for one without ink (``NO_INK``)
+    # Not where a query already matches (distance 0), nor for one without ink (``NO_INK``);
+    # and only against a reference with more ink than the query (``HOLE_INK``)
     if hole_candidates is not None:
         m = np.flatnonzero((value > 0) & (query_ink > 0))
         looked = np.concatenate([best[m, None], hole_candidates[m]], 1)
-        found = hole_look(pixels[torch.from_numpy(m)], ref_images, looked)
+        less = query_ink[m, None] < ref_ink[looked, plain] if HOLE_INK else None
+        found = hole_look(pixels[torch.from_numpy(m)], ref_images, looked, looked=less)
         scale = ref_scale[looked]
         holes = np.divide(found, scale, out=np.full(found.shape, np.inf), where=scale > 0)
         col = holes.argmin(1)
