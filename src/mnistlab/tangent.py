@@ -558,13 +558,13 @@ def hole_look(
     m, k = index.shape
     index = np.ascontiguousarray(index, dtype=np.int64)
     out = np.full((m, k), np.inf)
-    # Each row's distinct references, first come first: rows of u distinct ones in a batch
     ok = np.ones((m, k), dtype=bool) if looked is None else np.asarray(looked, dtype=bool)
     if ok.shape != index.shape:
         raise DataError(
             f"need a looked flag for each of the {index.shape} references, got {ok.shape}"
         )
-    # Each reference a row looks at once: the first looked-at column that names it
+    # Each reference a row looks at once: the first looked-at column that names it; then the
+    # rows of u such references in one batch
     first = ok.copy()
     for j in range(1, k):
         first[:, j] &= ~((index[:, :j] == index[:, j : j + 1]) & ok[:, :j]).any(1)
@@ -848,15 +848,15 @@ def opinion(
     # and only against a reference with more ink than the query (``HOLE_INK``)
     if hole_candidates is not None:
         m = np.flatnonzero((value > 0) & (query_ink > 0))
-        looked = np.concatenate([best[m, None], hole_candidates[m]], 1)
-        less = query_ink[m, None] < ref_ink[looked, plain] if HOLE_INK else None
-        found = hole_look(pixels[torch.from_numpy(m)], ref_images, looked, looked=less)
-        scale = ref_scale[looked]
+        against = np.concatenate([best[m, None], hole_candidates[m]], 1)
+        less = query_ink[m, None] < ref_ink[against, plain] if HOLE_INK else None
+        found = hole_look(pixels[torch.from_numpy(m)], ref_images, against, looked=less)
+        scale = ref_scale[against]
         holes = np.divide(found, scale, out=np.full(found.shape, np.inf), where=scale > 0)
         col = holes.argmin(1)
         found = holes[np.arange(len(m)), col]
         nearer = found < value[m]
-        value[m[nearer]], best[m[nearer]] = found[nearer], looked[np.arange(len(m)), col][nearer]
+        value[m[nearer]], best[m[nearer]] = found[nearer], against[np.arange(len(m)), col][nearer]
     return value, best
 
 
